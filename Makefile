@@ -1,0 +1,102 @@
+# battle-operator Makefile. `make help` lists the targets.
+
+# Tools, pinned, built into bin/ from the Go module proxy.
+LOCALBIN ?= $(shell pwd)/bin
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+KUBECTL ?= kubectl
+
+# The control plane tests and `make dev` run (kube-apiserver, etcd, kubectl), built from
+# source by hack/build-controlplane.sh and cached under bin/k8s/.
+CONTROLPLANE = hack/build-controlplane.sh
+
+# Image for docker-build.
+IMG ?= battle-operator:dev
+
+SHELL = /usr/bin/env bash -o pipefail
+.SHELLFLAGS = -ec
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: controller-gen ## Generate the CRDs and RBAC roles from the Go markers.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+
+.PHONY: generate
+generate: controller-gen ## Generate DeepCopy methods.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./..."
+
+.PHONY: fmt
+fmt: ## Run gofmt on the code.
+	gofmt -l -w $$(git ls-files '*.go'; git ls-files --others --exclude-standard '*.go')
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+.PHONY: verify
+verify: manifests generate ## Fail when generated files or formatting are not current.
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	@git diff --exit-code -- config api || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
+
+.PHONY: controlplane
+controlplane: ## Build (or reuse) kube-apiserver, etcd and kubectl under bin/k8s/.
+	$(CONTROLPLANE) >/dev/null
+
+.PHONY: test
+test: manifests generate fmt vet controlplane ## Run every test: unit, fuzz seeds, envtest (real kube-apiserver and etcd).
+	KUBEBUILDER_ASSETS="$$($(CONTROLPLANE))" go test -p 1 -count=1 ./... 2>&1 | tee $(LOCALBIN)/test.log
+
+.PHONY: bench
+bench: controlplane ## Run the benchmarks and print their figures.
+	KUBEBUILDER_ASSETS="$$($(CONTROLPLANE))" go test -p 1 -run '^$$' -bench . -benchmem ./...
+
+.PHONY: fuzz
+fuzz: ## Fuzz the callback decoder for FUZZTIME (default 60s).
+	go test ./internal/battle -run '^$$' -fuzz FuzzDecode -fuzztime $${FUZZTIME:-60s}
+
+##@ Build
+
+.PHONY: build
+build: manifests generate fmt vet ## Build the manager binary into bin/manager.
+	go build -o $(LOCALBIN)/manager ./cmd
+
+.PHONY: run
+run: manifests generate fmt vet install ## Run the manager against $$KUBECONFIG (set SDK_APP_ID).
+	go run ./cmd --sdk-app-id=$${SDK_APP_ID:?set SDK_APP_ID to your SDKAppID}
+
+.PHONY: dev
+dev: build controlplane ## Start a local control plane, install the CRDs, run the manager and print how to use it.
+	hack/dev.sh
+
+.PHONY: docker-build
+docker-build: ## Build the manager image (needs a Docker engine).
+	docker build -t $(IMG) .
+
+##@ Deployment
+
+.PHONY: install
+install: manifests ## Install the CRDs into the cluster of $$KUBECONFIG.
+	$(KUBECTL) apply --server-side -f config/crd/bases
+
+.PHONY: uninstall
+uninstall: manifests ## Remove the CRDs (and every battle resource) from the cluster.
+	$(KUBECTL) delete --ignore-not-found -f config/crd/bases
+
+##@ Tools
+
+.PHONY: controller-gen
+controller-gen: $(CONTROLLER_GEN)
+$(CONTROLLER_GEN):
+	mkdir -p $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
+	mv $(LOCALBIN)/controller-gen $(CONTROLLER_GEN)

@@ -1,0 +1,233 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// EndReason says why a battle ended. It is derived from the callback's OpType.
+// +kubebuilder:validation:Enum=TimeUp;AllHostsExited;NeverStarted;Unknown
+type EndReason string
+
+const (
+	// EndReasonTimeUp (OpType 0): the battle ran its full time and ended normally.
+	EndReasonTimeUp EndReason = "TimeUp"
+	// EndReasonAllHostsExited (OpType 1): the battle started, then every host left it.
+	EndReasonAllHostsExited EndReason = "AllHostsExited"
+	// EndReasonNeverStarted (OpType 2): no invited host accepted; the battle never started.
+	EndReasonNeverStarted EndReason = "NeverStarted"
+	// EndReasonUnknown: an OpType this version of the operator does not know.
+	EndReasonUnknown EndReason = "Unknown"
+)
+
+// RoomResult is what a battle meant for one room.
+// +kubebuilder:validation:Enum=Win;Loss;Draw;NoContest
+type RoomResult string
+
+const (
+	// RoomResultWin: the room alone had the highest score of a completed battle.
+	RoomResultWin RoomResult = "Win"
+	// RoomResultLoss: another room scored higher in a completed battle.
+	RoomResultLoss RoomResult = "Loss"
+	// RoomResultDraw: the room shared the highest score of a completed battle.
+	RoomResultDraw RoomResult = "Draw"
+	// RoomResultNoContest: the battle was not completed (abandoned, never started, unknown).
+	RoomResultNoContest RoomResult = "NoContest"
+)
+
+// Outcome is what a battle meant as a whole.
+// +kubebuilder:validation:Enum=Win;Draw;NoContest
+type Outcome string
+
+const (
+	// OutcomeWin: a completed battle with exactly one room on the highest score.
+	OutcomeWin Outcome = "Win"
+	// OutcomeDraw: a completed battle whose highest score is shared.
+	OutcomeDraw Outcome = "Draw"
+	// OutcomeNoContest: a battle that was not completed.
+	OutcomeNoContest Outcome = "NoContest"
+)
+
+// RoomID is a Tencent Live room ID, as sent.
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=256
+type RoomID string
+
+// BattleRoom is one room of a battle: what the callback said of it, and its result.
+type BattleRoom struct {
+	// roomId is the room's ID (RoomId), exactly as sent.
+	// +required
+	RoomID RoomID `json:"roomId"`
+
+	// score is the room's battle score (Score). It may be negative.
+	// +required
+	Score int64 `json:"score"`
+
+	// ownerAccount is the room owner's account ID (Owner_Account). Tencent sends it as a JSON
+	// string or a JSON number; a number is kept as its exact digits, never rounded.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	OwnerAccount string `json:"ownerAccount"`
+
+	// caller is true for the room that started the battle (FromRoomInfo).
+	// +required
+	Caller bool `json:"caller"`
+
+	// result is what the battle meant for this room, computed when the battle was received.
+	// +required
+	Result RoomResult `json:"result"`
+
+	// rank is the room's competition rank by score (scores 9, 9, 4 rank 1, 1, 3).
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	Rank int32 `json:"rank"`
+
+	// extraFields holds the members of this room's object that the operator does not model,
+	// as the exact JSON object text received. Empty when there were none.
+	// +optional
+	ExtraFields string `json:"extraFields,omitempty"`
+}
+
+// BattleResultSpec is one ended battle: everything Tencent's Live.CallbackAfterEndBattle
+// callback said, losslessly, and the outcome computed from it when it was received.
+// Field names are the lowerCamel form of Tencent's names.
+// +kubebuilder:validation:XValidation:rule="self.rooms.all(r, self.winners.exists(w, w == r.roomId) == (r.result == 'Win'))",message="winners must be exactly the rooms whose result is Win"
+type BattleResultSpec struct {
+	// battleId is Tencent's opaque battle ID (BattleId), exactly as sent. Select on it with
+	// `kubectl get br --field-selector spec.battleId=<id>` (write `=` as `\=`).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	BattleID string `json:"battleId"`
+
+	// sdkAppId is the SDKAppID the callback was delivered for (the SdkAppid query parameter).
+	// +required
+	// +kubebuilder:validation:Pattern=`^[0-9]{1,20}$`
+	SDKAppID string `json:"sdkAppId"`
+
+	// clientIP is the ClientIP query parameter of the delivery.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	ClientIP string `json:"clientIP,omitempty"`
+
+	// optPlatform is the OptPlatform query parameter of the delivery (RESTAPI, Web, Android, iOS, ...).
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	OptPlatform string `json:"optPlatform,omitempty"`
+
+	// opType is the callback's OpType, as sent: 0 time up, 1 all hosts exited, 2 never started.
+	// +required
+	OpType int64 `json:"opType"`
+
+	// endReason is opType as a name; an OpType the operator does not know is Unknown.
+	// +required
+	EndReason EndReason `json:"endReason"`
+
+	// durationMs is the planned battle length in milliseconds (Duration).
+	// +optional
+	DurationMs int64 `json:"durationMs"`
+
+	// createTime is when the battle was created, Unix seconds as sent (CreateTime).
+	// +optional
+	CreateTime int64 `json:"createTime"`
+
+	// startTime is when the battle started, Unix seconds as sent (StartTime). A battle that never
+	// started may carry any value here.
+	// +optional
+	StartTime int64 `json:"startTime"`
+
+	// endTime is when the battle ended, Unix seconds as sent (EndTime).
+	// +optional
+	EndTime int64 `json:"endTime"`
+
+	// endedAt is endTime as a time, for people and for `kubectl get` columns. It is absent
+	// when endTime is 0.
+	// +optional
+	EndedAt *metav1.Time `json:"endedAt,omitempty"`
+
+	// eventTimeMs is when Tencent fired the callback, Unix milliseconds (EventTime).
+	// +optional
+	EventTimeMs int64 `json:"eventTimeMs"`
+
+	// rooms are the battle's rooms: the caller (FromRoomInfo) first, then ToRoomList in order.
+	// +required
+	// +listType=map
+	// +listMapKey=roomId
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=100
+	Rooms []BattleRoom `json:"rooms"`
+
+	// roomCount is the number of rooms, for `kubectl get` columns.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	RoomCount int32 `json:"roomCount"`
+
+	// outcome is what the battle meant as a whole, computed when it was received.
+	// +required
+	Outcome Outcome `json:"outcome"`
+
+	// winners are the IDs of the rooms whose result is Win: one room for a Win, none otherwise.
+	// +required
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	Winners []RoomID `json:"winners"`
+
+	// extraFields holds the members of the callback body that the operator does not model, as
+	// the exact JSON object text received. Empty when there were none.
+	// +optional
+	ExtraFields string `json:"extraFields,omitempty"`
+}
+
+// BattleResultStatus is what happened after the battle was stored. The receiver writes no
+// status; controllers that react to battles record their work here.
+type BattleResultStatus struct {
+	// conditions describe the state of the work done for this battle.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// BattleResult is one ended Tencent Live battle (PK). The callback receiver creates it, with
+// its outcome, when Tencent's Live.CallbackAfterEndBattle arrives; its spec never changes.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=br,categories=battleops
+// +kubebuilder:selectablefield:JSONPath=`.spec.battleId`
+// +kubebuilder:selectablefield:JSONPath=`.spec.endReason`
+// +kubebuilder:selectablefield:JSONPath=`.spec.outcome`
+// +kubebuilder:selectablefield:JSONPath=`.spec.sdkAppId`
+// +kubebuilder:printcolumn:name="Battle ID",type=string,JSONPath=`.spec.battleId`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.spec.endReason`
+// +kubebuilder:printcolumn:name="Outcome",type=string,JSONPath=`.spec.outcome`
+// +kubebuilder:printcolumn:name="Winners",type=string,JSONPath=`.spec.winners[*]`
+// +kubebuilder:printcolumn:name="Rooms",type=integer,JSONPath=`.spec.roomCount`
+// +kubebuilder:printcolumn:name="Ended",type=date,JSONPath=`.spec.endedAt`
+// +kubebuilder:printcolumn:name="App",type=string,JSONPath=`.spec.sdkAppId`,priority=1
+// +kubebuilder:printcolumn:name="Duration (ms)",type=integer,JSONPath=`.spec.durationMs`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type BattleResult struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the battle as Tencent reported it, with its outcome. Immutable.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable"
+	Spec BattleResultSpec `json:"spec"`
+
+	// status is what happened after the battle was stored.
+	// +optional
+	Status BattleResultStatus `json:"status,omitempty"`
+}
+
+// BattleResultList is a list of BattleResults.
+// +kubebuilder:object:root=true
+type BattleResultList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []BattleResult `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&BattleResult{}, &BattleResultList{})
+}

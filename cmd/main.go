@@ -1,0 +1,149 @@
+// Command manager runs battle-operator: the Tencent Live callback receiver (on every replica)
+// and the controllers (on the leader).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
+	"github.com/battleops/battle-operator/internal/receiver"
+)
+
+var (
+	scheme   = runtime.NewScheme()
+	setupLog = ctrl.Log.WithName("setup")
+)
+
+func init() {
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(livev1alpha1.AddToScheme(scheme))
+}
+
+// listFlag collects comma-separated values; the flag may also be repeated.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, strings.Split(v, ",")...)
+	return nil
+}
+
+func main() {
+	var (
+		metricsAddr, probeAddr             string
+		leaderElect                        bool
+		callbackAddr, callbackPath         string
+		sdkAppIDs                          listFlag
+		battleNamespace, tokenFile         string
+		maxSkew, callbackTimeout           time.Duration
+		maxBodyBytes                       int64
+		leaderElectionID, leaderElectionNS string
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to, e.g. :8080. 0 turns it off.")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the health and readiness probes bind to.")
+	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader among replicas; only the leader runs the controllers. Every replica receives callbacks.")
+	flag.StringVar(&leaderElectionID, "leader-election-id", "battle-operator.live.battleops.io", "The name of the leader election Lease.")
+	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "The namespace of the leader election Lease (default: the manager's own).")
+	flag.StringVar(&callbackAddr, "callback-bind-address", ":8082", "The address the Tencent callback receiver listens on.")
+	flag.StringVar(&callbackPath, "callback-path", "/callback", "The URL path Tencent is configured to POST callbacks to.")
+	flag.Var(&sdkAppIDs, "sdk-app-id", "Accepted SDKAppIDs, comma-separated, each ID or ID=NAMESPACE (required).")
+	flag.StringVar(&battleNamespace, "battle-namespace", "default", "The namespace for the BattleResults of SDKAppIDs given without one.")
+	flag.StringVar(&tokenFile, "callback-token-file", "", "A file holding the callback token. When set, callbacks must carry a valid Sign and RequestTime.")
+	flag.DurationVar(&maxSkew, "callback-max-skew", 60*time.Second, "How far a callback's RequestTime may be from now.")
+	flag.Int64Var(&maxBodyBytes, "callback-max-body-bytes", 1<<20, "Larger callback bodies are refused with 413.")
+	flag.DurationVar(&callbackTimeout, "callback-timeout", 1500*time.Millisecond, "The budget for storing a battle, retries included, before answering 503. Tencent waits 2s.")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+
+	if err := run(runOptions{
+		metricsAddr: metricsAddr, probeAddr: probeAddr,
+		leaderElect: leaderElect, leaderElectionID: leaderElectionID, leaderElectionNS: leaderElectionNS,
+		callbackAddr: callbackAddr, callbackPath: callbackPath,
+		sdkAppIDs: sdkAppIDs, battleNamespace: battleNamespace, tokenFile: tokenFile,
+		maxSkew: maxSkew, maxBodyBytes: maxBodyBytes, callbackTimeout: callbackTimeout,
+	}); err != nil {
+		setupLog.Error(err, "Manager stopped")
+		os.Exit(1)
+	}
+}
+
+type runOptions struct {
+	metricsAddr, probeAddr             string
+	leaderElect                        bool
+	leaderElectionID, leaderElectionNS string
+	callbackAddr, callbackPath         string
+	sdkAppIDs                          []string
+	battleNamespace, tokenFile         string
+	maxSkew, callbackTimeout           time.Duration
+	maxBodyBytes                       int64
+}
+
+func run(o runOptions) error {
+	apps, err := receiver.ParseApps(o.sdkAppIDs, o.battleNamespace)
+	if err != nil {
+		return err
+	}
+	token := ""
+	if o.tokenFile != "" {
+		if token, err = receiver.ReadToken(o.tokenFile); err != nil {
+			return err
+		}
+	} else {
+		setupLog.Info("WARNING: callback authentication is off, anyone who reaches the receiver can store battles; set --callback-token-file")
+	}
+
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:  o.probeAddr,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionID:        o.leaderElectionID,
+		LeaderElectionNamespace: o.leaderElectionNS,
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+
+	handler, err := receiver.NewHandler(receiver.Options{
+		Path:         o.callbackPath,
+		Apps:         apps,
+		Token:        token,
+		MaxSkew:      o.maxSkew,
+		MaxBodyBytes: o.maxBodyBytes,
+		Timeout:      o.callbackTimeout,
+		Client:       mgr.GetClient(),
+		Reader:       mgr.GetAPIReader(),
+		Recorder:     mgr.GetEventRecorder("battle-receiver"),
+		Log:          ctrl.Log.WithName("receiver"),
+	})
+	if err != nil {
+		return err
+	}
+	server := &receiver.Server{Addr: o.callbackAddr, Handler: handler, Log: ctrl.Log.WithName("receiver")}
+	if err := mgr.Add(server); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("receiver", server.Ready); err != nil {
+		return err
+	}
+
+	setupLog.Info("Starting the manager", "sdkAppIds", apps, "callbackAddress", o.callbackAddr, "callbackPath", o.callbackPath, "authentication", token != "")
+	return mgr.Start(ctrl.SetupSignalHandler())
+}

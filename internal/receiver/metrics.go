@@ -1,0 +1,67 @@
+package receiver
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/battleops/battle-operator/internal/battle"
+)
+
+// Values of the result label of battleops_callbacks_total: one per row of the answer table.
+const (
+	resultCreated          = "created"
+	resultDuplicate        = "duplicate"
+	resultConflict         = "conflicting_duplicate"
+	resultIgnored          = "ignored"
+	resultMethodNotAllowed = "method_not_allowed"
+	resultNotFound         = "not_found"
+	resultForbidden        = "forbidden"
+	resultUnauthorized     = "unauthorized"
+	resultTooLarge         = "too_large"
+	resultBadRequest       = "bad_request"
+	resultUnavailable      = "unavailable"
+)
+
+// commandOther stands for every CallbackCommand not known by name, so label values stay bounded.
+const commandOther = "other"
+
+var knownCommands = map[string]bool{
+	battle.CommandCreateBattle: true,
+	battle.CommandStartBattle:  true,
+	battle.CommandEndBattle:    true,
+}
+
+// commandLabel bounds a CallbackCommand to a label value.
+func commandLabel(command string) string {
+	if knownCommands[command] {
+		return command
+	}
+	return commandOther
+}
+
+var (
+	callbacksTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "battleops_callbacks_total",
+		Help: "Callbacks answered by the receiver, by CallbackCommand (known ones by name, the rest as other) and result.",
+	}, []string{"command", "result"})
+
+	callbackDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "battleops_callback_duration_seconds",
+		Help:    "Time from a callback's arrival to its answer, by CallbackCommand. Tencent waits 2 seconds.",
+		Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 5},
+	}, []string{"command"})
+
+	battleResultsCreated = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "battleops_battleresults_created_total",
+		Help: "BattleResults the receiver created.",
+	})
+
+	battleResultDuplicates = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "battleops_battleresult_duplicates_total",
+		Help: "Battle-end callbacks whose BattleResult already existed: identical (a repeated delivery) or conflicting (same BattleId, different battle).",
+	}, []string{"kind"})
+)
+
+func init() {
+	metrics.Registry.MustRegister(callbacksTotal, callbackDuration, battleResultsCreated, battleResultDuplicates)
+}

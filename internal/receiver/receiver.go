@@ -1,0 +1,380 @@
+// Package receiver is the HTTP endpoint Tencent Cloud Live POSTs its callbacks to. It turns
+// every Live.CallbackAfterEndBattle into a BattleResult and answers only once it is stored.
+package receiver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
+	"github.com/battleops/battle-operator/internal/battle"
+)
+
+// ErrorCode values of the answers. 0 is OK; every failure has its own code.
+const (
+	CodeOK               = 0
+	CodeInvalidJSON      = 40001 // the body is not a UTF-8 JSON object
+	CodeBadCommand       = 40002 // CallbackCommand missing, of the wrong type, or query and body disagree
+	CodeInvalidField     = 40003 // a battle-end field is missing, of the wrong type or out of range
+	CodeBadSignature     = 40100 // Sign or RequestTime missing, wrong, or RequestTime outside the skew
+	CodeUnknownApp       = 40300 // SdkAppid missing or not one of ours
+	CodeNotFound         = 40400 // not the callback path
+	CodeMethodNotAllowed = 40500 // not a POST
+	CodeBodyTooLarge     = 41300 // body over --callback-max-body-bytes
+	CodeUnavailable      = 50300 // the BattleResult could not be stored within --callback-timeout
+)
+
+// Answer is the JSON body of every answer, as Tencent documents it.
+type Answer struct {
+	ActionStatus string `json:"ActionStatus"`
+	ErrorInfo    string `json:"ErrorInfo"`
+	ErrorCode    int    `json:"ErrorCode"`
+}
+
+// Options configure a Handler.
+type Options struct {
+	// Path is the URL path Tencent POSTs to.
+	Path string
+	// Apps maps every accepted SDKAppID to the namespace its BattleResults go to.
+	Apps map[string]string
+	// Token is the callback token; empty when callback authentication is off.
+	Token string
+	// MaxSkew is how far RequestTime may be from now.
+	MaxSkew time.Duration
+	// MaxBodyBytes is the largest body accepted.
+	MaxBodyBytes int64
+	// Timeout is the budget for storing a battle, retries included, before answering 503.
+	Timeout time.Duration
+
+	// Client creates BattleResults. It must not throttle on the client side.
+	Client client.Client
+	// Reader reads a BattleResult that already exists, straight from the API server (the
+	// receiver serves before caches sync).
+	Reader client.Reader
+	// Recorder records Events on BattleResults.
+	Recorder events.EventRecorder
+	// Log is the receiver's logger.
+	Log logr.Logger
+	// Now returns the time; time.Now when nil.
+	Now func() time.Time
+}
+
+// Handler answers Tencent Live callbacks.
+type Handler struct {
+	opts Options
+}
+
+// NewHandler returns a Handler; it checks that the options are complete.
+func NewHandler(opts Options) (*Handler, error) {
+	switch {
+	case opts.Path == "" || !strings.HasPrefix(opts.Path, "/"):
+		return nil, fmt.Errorf("the callback path must start with /, got %q", opts.Path)
+	case len(opts.Apps) == 0:
+		return nil, fmt.Errorf("at least one SDKAppID is required")
+	case opts.MaxBodyBytes <= 0:
+		return nil, fmt.Errorf("the body limit must be positive, got %d", opts.MaxBodyBytes)
+	case opts.Timeout <= 0:
+		return nil, fmt.Errorf("the store timeout must be positive, got %s", opts.Timeout)
+	case opts.Token != "" && opts.MaxSkew <= 0:
+		return nil, fmt.Errorf("the RequestTime skew must be positive, got %s", opts.MaxSkew)
+	case opts.Client == nil || opts.Reader == nil || opts.Recorder == nil:
+		return nil, fmt.Errorf("a client, a reader and an event recorder are required")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Handler{opts: opts}, nil
+}
+
+// outcome is how one request was answered.
+type outcome struct {
+	status int
+	code   int
+	result string
+	info   string
+}
+
+func fail(status, code int, result, format string, args ...any) outcome {
+	return outcome{status: status, code: code, result: result, info: fmt.Sprintf(format, args...)}
+}
+
+func ok(result string) outcome {
+	return outcome{status: http.StatusOK, code: CodeOK, result: result}
+}
+
+// ServeHTTP runs the checks in their documented order; the first that fails answers.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := h.opts.Now()
+	q := parseQuery(r.URL.RawQuery)
+	command, _ := q.command()
+	label := commandLabel(command)
+
+	out := h.handle(r, q)
+
+	answer := Answer{ActionStatus: "OK", ErrorInfo: out.info, ErrorCode: out.code}
+	if out.code != CodeOK {
+		answer.ActionStatus = "FAIL"
+	}
+	if out.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", http.MethodPost)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(out.status)
+	_ = json.NewEncoder(w).Encode(answer)
+
+	callbacksTotal.WithLabelValues(label, out.result).Inc()
+	callbackDuration.WithLabelValues(label).Observe(h.opts.Now().Sub(start).Seconds())
+	if out.code != CodeOK {
+		h.opts.Log.V(1).Info("Refused callback", "status", out.status, "errorCode", out.code, "reason", out.info, "remote", r.RemoteAddr)
+	}
+}
+
+func (h *Handler) handle(r *http.Request, q query) outcome {
+	if r.Method != http.MethodPost {
+		return fail(http.StatusMethodNotAllowed, CodeMethodNotAllowed, resultMethodNotAllowed, "method %s not allowed: Tencent callbacks are POSTed", r.Method)
+	}
+	if r.URL.Path != h.opts.Path {
+		return fail(http.StatusNotFound, CodeNotFound, resultNotFound, "no callback receiver at %s", r.URL.Path)
+	}
+
+	appID, err := q.single("SdkAppid")
+	if err != nil {
+		return fail(http.StatusForbidden, CodeUnknownApp, resultForbidden, "%v", err)
+	}
+	namespace, known := h.opts.Apps[appID]
+	if !known {
+		if appID == "" {
+			return fail(http.StatusForbidden, CodeUnknownApp, resultForbidden, "the SdkAppid query parameter is missing")
+		}
+		return fail(http.StatusForbidden, CodeUnknownApp, resultForbidden, "SdkAppid %q is not accepted by this receiver", appID)
+	}
+
+	if h.opts.Token != "" {
+		sign, err := q.single("Sign")
+		if err != nil {
+			return fail(http.StatusUnauthorized, CodeBadSignature, resultUnauthorized, "%v", err)
+		}
+		requestTime, err := q.single("RequestTime")
+		if err != nil {
+			return fail(http.StatusUnauthorized, CodeBadSignature, resultUnauthorized, "%v", err)
+		}
+		if err := VerifySign(h.opts.Token, sign, requestTime, h.opts.Now(), h.opts.MaxSkew); err != nil {
+			return fail(http.StatusUnauthorized, CodeBadSignature, resultUnauthorized, "%v", err)
+		}
+	}
+
+	if r.ContentLength > h.opts.MaxBodyBytes {
+		return fail(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, resultTooLarge, "body of %d bytes is over the %d-byte limit", r.ContentLength, h.opts.MaxBodyBytes)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, h.opts.MaxBodyBytes+1))
+	if err != nil {
+		return fail(http.StatusBadRequest, CodeInvalidJSON, resultBadRequest, "reading the body: %v", err)
+	}
+	if int64(len(body)) > h.opts.MaxBodyBytes {
+		return fail(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, resultTooLarge, "body is over the %d-byte limit", h.opts.MaxBodyBytes)
+	}
+
+	parsed, err := battle.Parse(body)
+	if err != nil {
+		return fail(http.StatusBadRequest, CodeInvalidJSON, resultBadRequest, "%v", err)
+	}
+	bodyCommand, err := parsed.Command()
+	if err != nil {
+		return fail(http.StatusBadRequest, CodeBadCommand, resultBadRequest, "%v", err)
+	}
+	queryCommand, err := q.command()
+	switch {
+	case err != nil:
+		return fail(http.StatusBadRequest, CodeBadCommand, resultBadRequest, "%v", err)
+	case queryCommand == "":
+		return fail(http.StatusBadRequest, CodeBadCommand, resultBadRequest, "the CallbackCommand query parameter is missing")
+	case bodyCommand == "":
+		return fail(http.StatusBadRequest, CodeBadCommand, resultBadRequest, "CallbackCommand: missing from the body")
+	case bodyCommand != queryCommand:
+		return fail(http.StatusBadRequest, CodeBadCommand, resultBadRequest, "CallbackCommand: the body says %q, the query %q", bodyCommand, queryCommand)
+	}
+	if queryCommand != battle.CommandEndBattle {
+		return ok(resultIgnored)
+	}
+
+	ended, err := parsed.EndBattle()
+	if err != nil {
+		return fail(http.StatusBadRequest, CodeInvalidField, resultBadRequest, "%v", err)
+	}
+	delivery := battle.Delivery{SDKAppID: appID}
+	for _, p := range []struct {
+		key string
+		dst *string
+	}{{"ClientIP", &delivery.ClientIP}, {"OptPlatform", &delivery.OptPlatform}} {
+		v, err := q.single(p.key)
+		if err == nil && len(v) > maxDeliveryParamLength {
+			err = fmt.Errorf("the %s query parameter is longer than %d bytes", p.key, maxDeliveryParamLength)
+		}
+		if err != nil {
+			return fail(http.StatusBadRequest, CodeInvalidField, resultBadRequest, "%v", err)
+		}
+		*p.dst = v
+	}
+
+	br := &livev1alpha1.BattleResult{
+		ObjectMeta: metav1.ObjectMeta{Name: battle.Name(ended.BattleID), Namespace: namespace},
+		Spec:       battle.Spec(ended, delivery),
+	}
+	return h.store(r.Context(), br)
+}
+
+// maxDeliveryParamLength matches the CRD's limit on clientIP and optPlatform.
+const maxDeliveryParamLength = 256
+
+// errStoreBudget ends the store loop when the budget runs out.
+var errStoreBudget = errors.New("no answer from the API server within the budget")
+
+// store creates the BattleResult, retrying transient failures within the budget. An existing
+// BattleResult of the same name is a repeated delivery: success, with a Warning Event when it
+// describes a different battle.
+func (h *Handler) store(parent context.Context, br *livev1alpha1.BattleResult) outcome {
+	ctx, cancel := context.WithTimeout(parent, h.opts.Timeout)
+	defer cancel()
+	log := h.opts.Log.WithValues("battleResult", klog.KObj(br), "battleId", br.Spec.BattleID)
+
+	err := retry(ctx, func() error { return h.opts.Client.Create(ctx, br.DeepCopy()) })
+	switch {
+	case err == nil:
+		battleResultsCreated.Inc()
+		log.V(1).Info("Stored battle", "outcome", br.Spec.Outcome, "winners", br.Spec.Winners)
+		return ok(resultCreated)
+	case apierrors.IsAlreadyExists(err):
+		return h.duplicate(ctx, log, br)
+	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
+		return fail(http.StatusBadRequest, CodeInvalidField, resultBadRequest, "the API server refused the battle: %v", apiMessage(err))
+	default:
+		log.Error(err, "Could not store battle")
+		return fail(http.StatusServiceUnavailable, CodeUnavailable, resultUnavailable, "could not store the battle: %v", apiMessage(err))
+	}
+}
+
+// duplicate answers a delivery whose BattleResult exists already. The battle is stored, so
+// the answer is OK even when the stored copy cannot be read for the comparison.
+func (h *Handler) duplicate(ctx context.Context, log logr.Logger, br *livev1alpha1.BattleResult) outcome {
+	var existing livev1alpha1.BattleResult
+	err := retry(ctx, func() error { return h.opts.Reader.Get(ctx, client.ObjectKeyFromObject(br), &existing) })
+	if err != nil {
+		battleResultDuplicates.WithLabelValues("identical").Inc()
+		log.Info("Battle already stored; could not read it to compare", "error", apiMessage(err))
+		return ok(resultDuplicate)
+	}
+	diff := battle.Differences(existing.Spec, br.Spec)
+	if len(diff) == 0 {
+		battleResultDuplicates.WithLabelValues("identical").Inc()
+		log.V(1).Info("Battle already stored")
+		return ok(resultDuplicate)
+	}
+	battleResultDuplicates.WithLabelValues("conflicting").Inc()
+	log.Info("Battle already stored with different content; kept the first", "differentFields", diff)
+	h.opts.Recorder.Eventf(&existing, nil, corev1.EventTypeWarning, "ConflictingDuplicate", "ReceiveCallback",
+		"A later callback for BattleId %q differs in %s; the first one is kept", br.Spec.BattleID, strings.Join(diff, ", "))
+	return ok(resultConflict)
+}
+
+// retry calls fn until it succeeds, fails permanently, or ctx ends, backing off from 25ms.
+func retry(ctx context.Context, fn func() error) error {
+	delay := 25 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil || !transient(err) {
+			return err
+		}
+		timer := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return fmt.Errorf("%w: last error: %w", errStoreBudget, err)
+		case <-timer.C:
+		}
+		delay = min(2*delay, 400*time.Millisecond)
+	}
+}
+
+// transient tells the errors worth retrying: those that may go away in a moment.
+func transient(err error) bool {
+	switch {
+	case apierrors.IsAlreadyExists(err), apierrors.IsInvalid(err), apierrors.IsBadRequest(err),
+		apierrors.IsForbidden(err), apierrors.IsUnauthorized(err), apierrors.IsNotFound(err),
+		apierrors.IsMethodNotSupported(err), apierrors.IsNotAcceptable(err),
+		apierrors.IsUnsupportedMediaType(err), apierrors.IsRequestEntityTooLargeError(err):
+		return false
+	}
+	return true
+}
+
+// apiMessage shortens an API error to what a person needs in an answer.
+func apiMessage(err error) string {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) && status.Status().Message != "" {
+		return status.Status().Message
+	}
+	return err.Error()
+}
+
+// query is a URL query whose keys are matched case-insensitively (Tencent's pages spell
+// SdkAppid and SdkAppId both).
+type query map[string][]string
+
+func parseQuery(raw string) query {
+	values, _ := url.ParseQuery(raw) // what parses is used; a malformed pair is skipped
+	q := query{}
+	for k, vs := range values {
+		key := strings.ToLower(k)
+		q[key] = append(q[key], vs...)
+	}
+	return q
+}
+
+// single returns a parameter's value, "" when absent; it fails when the parameter is given
+// more than once with different values.
+func (q query) single(key string) (string, error) {
+	vs := q[strings.ToLower(key)]
+	if len(vs) == 0 {
+		return "", nil
+	}
+	for _, v := range vs[1:] {
+		if v != vs[0] {
+			return "", fmt.Errorf("the %s query parameter is given more than once with different values", key)
+		}
+	}
+	return vs[0], nil
+}
+
+// command returns the CallbackCommand query parameter, or its alias WebhookCommand.
+func (q query) command() (string, error) {
+	cmd, err := q.single("CallbackCommand")
+	if err != nil {
+		return "", err
+	}
+	alias, err := q.single("WebhookCommand")
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case cmd == "":
+		return alias, nil
+	case alias != "" && alias != cmd:
+		return "", fmt.Errorf("the CallbackCommand (%q) and WebhookCommand (%q) query parameters disagree", cmd, alias)
+	}
+	return cmd, nil
+}

@@ -1,0 +1,96 @@
+package receiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+)
+
+// Server serves a Handler as a manager runnable. It needs no leader election: every replica
+// of the manager receives callbacks.
+type Server struct {
+	// Addr is the address to listen on, e.g. ":8082".
+	Addr string
+	// Handler answers the callbacks.
+	Handler http.Handler
+	// Log is the server's logger.
+	Log logr.Logger
+	// ShutdownTimeout bounds how long in-flight callbacks may take to finish on shutdown.
+	ShutdownTimeout time.Duration
+
+	// listener is set by Listen, or by Start when Listen was not called.
+	listener net.Listener
+	serving  atomic.Bool
+}
+
+// NeedLeaderElection tells the manager to run the receiver on every replica.
+func (s *Server) NeedLeaderElection() bool { return false }
+
+// Listen opens the listening socket ahead of Start, so the address is known (":0" in tests).
+func (s *Server) Listen() (net.Addr, error) {
+	l, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("callback receiver: %w", err)
+	}
+	s.listener = l
+	return l.Addr(), nil
+}
+
+// Start serves until ctx ends, then lets in-flight callbacks finish.
+func (s *Server) Start(ctx context.Context) error {
+	if s.listener == nil {
+		if _, err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	srv := &http.Server{
+		Handler:           s.Handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	errs := make(chan error, 1)
+	go func() {
+		s.Log.Info("Serving Tencent Live callbacks", "address", s.listener.Addr().String())
+		s.serving.Store(true)
+		errs <- srv.Serve(s.listener)
+	}()
+
+	select {
+	case err := <-errs:
+		s.serving.Store(false)
+		return fmt.Errorf("callback receiver: %w", err)
+	case <-ctx.Done():
+	}
+	s.serving.Store(false)
+	timeout := s.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	s.Log.Info("Stopping the callback receiver")
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("callback receiver shutdown: %w", err)
+	}
+	if err := <-errs; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("callback receiver: %w", err)
+	}
+	return nil
+}
+
+// Ready is a readiness check: it passes while the receiver serves.
+func (s *Server) Ready(_ *http.Request) error {
+	if !s.serving.Load() {
+		return errors.New("the callback receiver is not serving")
+	}
+	return nil
+}

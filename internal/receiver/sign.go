@@ -1,0 +1,43 @@
+package receiver
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Sign is Tencent's callback signature: the lowercase hex SHA-256 of the token immediately
+// followed by the decimal RequestTime (plain SHA-256, not HMAC).
+func Sign(token, requestTime string) string {
+	sum := sha256.Sum256([]byte(token + requestTime))
+	return hex.EncodeToString(sum[:])
+}
+
+// VerifySign checks a delivery's Sign and RequestTime query parameters against the token:
+// the signature must match (compared in constant time) and RequestTime, Unix seconds, must be
+// within maxSkew of now.
+func VerifySign(token, sign, requestTime string, now time.Time, maxSkew time.Duration) error {
+	if sign == "" || requestTime == "" {
+		return fmt.Errorf("the Sign and RequestTime query parameters are required: callback authentication is on")
+	}
+	got, err := hex.DecodeString(sign)
+	want := sha256.Sum256([]byte(token + requestTime))
+	if err != nil || subtle.ConstantTimeCompare(got, want[:]) != 1 {
+		return fmt.Errorf("the Sign query parameter does not match the callback token")
+	}
+	sent, err := strconv.ParseInt(requestTime, 10, 64)
+	if err != nil {
+		return fmt.Errorf("the RequestTime query parameter is not Unix seconds")
+	}
+	skew := now.Sub(time.Unix(sent, 0))
+	if skew < 0 {
+		skew = -skew
+	}
+	if skew > maxSkew {
+		return fmt.Errorf("RequestTime is %s away from the receiver's clock, more than the %s allowed", skew.Round(time.Second), maxSkew)
+	}
+	return nil
+}
