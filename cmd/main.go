@@ -133,7 +133,7 @@ func run(o runOptions) error {
 	if err != nil {
 		return err
 	}
-	server := &receiver.Server{Addr: o.callbackAddr, Handler: handler, Log: ctrl.Log.WithName("receiver")}
+	server := &receiver.Server{Addr: o.callbackAddr, Handler: handler, Warmup: handler.Warm, Log: ctrl.Log.WithName("receiver")}
 	if err := mgr.Add(server); err != nil {
 		return err
 	}

@@ -74,6 +74,10 @@ type Options struct {
 	Now func() time.Time
 }
 
+// The receiver creates BattleResults, reads one back on a repeated delivery, and records Events.
+// +kubebuilder:rbac:groups=live.battleops.io,resources=battleresults,verbs=get;create
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
 // Handler answers Tencent Live callbacks.
 type Handler struct {
 	opts Options
@@ -236,6 +240,34 @@ func (h *Handler) handle(r *http.Request, q query) outcome {
 		Spec:       battle.Spec(ended, delivery),
 	}
 	return h.store(r.Context(), br)
+}
+
+// Warm sends a dry-run create of a BattleResult to every namespace the receiver writes to.
+// The API server builds its storage for a custom resource on the first request, which took
+// 2 seconds here, longer than Tencent waits; warming up before the receiver reports ready
+// keeps that off the first callback. A namespace that does not exist is logged, not an error.
+func (h *Handler) Warm(ctx context.Context) error {
+	seen := map[string]bool{}
+	for app, namespace := range h.opts.Apps {
+		if seen[namespace] {
+			continue
+		}
+		seen[namespace] = true
+		probe := &livev1alpha1.BattleResult{
+			ObjectMeta: metav1.ObjectMeta{Name: battle.NamePrefix + "warm-up", Namespace: namespace},
+			Spec: battle.Spec(&battle.EndBattle{BattleID: "warm-up", Rooms: []battle.Room{{RoomID: "warm-up"}}},
+				battle.Delivery{SDKAppID: app}),
+		}
+		err := h.opts.Client.Create(ctx, probe, client.DryRunAll)
+		switch {
+		case err == nil || apierrors.IsAlreadyExists(err):
+		case apierrors.IsNotFound(err):
+			h.opts.Log.Info("WARNING: the namespace for an SDKAppID does not exist; its battles are refused with 503 until it is created", "sdkAppId", app, "namespace", namespace)
+		default:
+			return fmt.Errorf("dry-run create of a BattleResult in %s: %w", namespace, err)
+		}
+	}
+	return nil
 }
 
 // maxDeliveryParamLength matches the CRD's limit on clientIP and optPlatform.

@@ -21,12 +21,16 @@ type Server struct {
 	Handler http.Handler
 	// Log is the server's logger.
 	Log logr.Logger
+	// Warmup, when set, runs once serving has begun, retried until it succeeds; the server
+	// reports ready only after it has.
+	Warmup func(context.Context) error
 	// ShutdownTimeout bounds how long in-flight callbacks may take to finish on shutdown.
 	ShutdownTimeout time.Duration
 
 	// listener is set by Listen, or by Start when Listen was not called.
 	listener net.Listener
 	serving  atomic.Bool
+	warm     atomic.Bool
 }
 
 // NeedLeaderElection tells the manager to run the receiver on every replica.
@@ -64,6 +68,8 @@ func (s *Server) Start(ctx context.Context) error {
 		errs <- srv.Serve(s.listener)
 	}()
 
+	go s.warmUp(ctx)
+
 	select {
 	case err := <-errs:
 		s.serving.Store(false)
@@ -87,10 +93,38 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
-// Ready is a readiness check: it passes while the receiver serves.
+// warmUp runs Warmup until it succeeds or ctx ends.
+func (s *Server) warmUp(ctx context.Context) {
+	if s.Warmup == nil {
+		s.warm.Store(true)
+		return
+	}
+	for {
+		start := time.Now()
+		attempt, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := s.Warmup(attempt)
+		cancel()
+		if err == nil {
+			s.Log.Info("Receiver warmed up", "took", time.Since(start).Round(time.Millisecond).String())
+			s.warm.Store(true)
+			return
+		}
+		s.Log.Error(err, "Warming up the receiver failed; retrying")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// Ready is a readiness check: it passes while the receiver serves, once warmed up.
 func (s *Server) Ready(_ *http.Request) error {
 	if !s.serving.Load() {
 		return errors.New("the callback receiver is not serving")
+	}
+	if !s.warm.Load() {
+		return errors.New("the callback receiver is warming up: its first write to the API server has not completed")
 	}
 	return nil
 }

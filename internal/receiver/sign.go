@@ -32,12 +32,13 @@ func VerifySign(token, sign, requestTime string, now time.Time, maxSkew time.Dur
 	if err != nil {
 		return fmt.Errorf("the RequestTime query parameter is not Unix seconds")
 	}
-	skew := now.Sub(time.Unix(sent, 0))
-	if skew < 0 {
-		skew = -skew
-	}
-	if skew > maxSkew {
-		return fmt.Errorf("RequestTime is %s away from the receiver's clock, more than the %s allowed", skew.Round(time.Second), maxSkew)
+	// Compared in whole seconds against bounds around now, so no value of RequestTime overflows.
+	limit := int64(maxSkew / time.Second)
+	if nowSec := now.Unix(); sent < nowSec-limit || sent > nowSec+limit {
+		if d := nowSec - sent; d > -1<<33 && d < 1<<33 { // within about 270 years: say how far
+			return fmt.Errorf("RequestTime is %s away from the receiver's clock, more than the %s allowed", time.Duration(max(d, -d))*time.Second, maxSkew)
+		}
+		return fmt.Errorf("RequestTime is far away from the receiver's clock, more than the %s allowed", maxSkew)
 	}
 	return nil
 }
