@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# `make dev`: a local control plane, the CRDs installed with kubectl, and the manager with its
+# callback receiver on localhost. Ctrl-C stops everything. Settings (environment):
+#   DEV_APP_ID         the SDKAppID the receiver accepts      (1400000001)
+#   DEV_CALLBACK_ADDR  where the receiver listens             (127.0.0.1:8082)
+#   DEV_PROBE_ADDR     health and readiness probes            (127.0.0.1:8081)
+#   DEV_METRICS_ADDR   Prometheus metrics                     (127.0.0.1:8080)
+#   DEV_DIR            kubeconfig and logs                    (bin/dev)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+app_id=${DEV_APP_ID:-1400000001}
+callback_addr=${DEV_CALLBACK_ADDR:-127.0.0.1:8082}
+probe_addr=${DEV_PROBE_ADDR:-127.0.0.1:8081}
+metrics_addr=${DEV_METRICS_ADDR:-127.0.0.1:8080}
+dir=${DEV_DIR:-bin/dev}
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+kubeconfig="$dir/kubeconfig"
+
+say() { printf 'dev: %s\n' "$*" >&2; }
+
+say "building the control plane (cached under bin/k8s/; minutes the first time)"
+assets=$(hack/build-controlplane.sh)
+kubectl=("$assets/kubectl" --kubeconfig "$kubeconfig")
+say "building the manager and the dev cluster"
+go build -o bin/manager ./cmd
+go build -o bin/devcluster ./hack/devcluster
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  say "stopping"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+rm -f "$kubeconfig"
+bin/devcluster --assets "$assets" --write-kubeconfig "$kubeconfig" >"$dir/controlplane.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 600); do
+  [ -f "$kubeconfig" ] && break
+  kill -0 "${pids[0]}" 2>/dev/null || { cat "$dir/controlplane.log" >&2; say "the control plane did not start"; exit 1; }
+  sleep 0.1
+done
+[ -f "$kubeconfig" ] || { say "the control plane did not start within 60s"; exit 1; }
+say "control plane up: $(tail -n 1 "$dir/controlplane.log")"
+
+say "installing the CRDs"
+"${kubectl[@]}" apply --server-side -f config/crd/bases >&2
+"${kubectl[@]}" wait --for condition=Established --timeout=60s crd --all >&2
+
+bin/manager --kubeconfig "$kubeconfig" --sdk-app-id "$app_id" \
+  --callback-bind-address "$callback_addr" --health-probe-bind-address "$probe_addr" \
+  --metrics-bind-address "$metrics_addr" --zap-devel >"$dir/manager.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 300); do
+  curl -fsS -o /dev/null "http://$probe_addr/readyz" 2>/dev/null && break
+  kill -0 "${pids[1]}" 2>/dev/null || { cat "$dir/manager.log" >&2; say "the manager stopped"; exit 1; }
+  sleep 0.1
+done
+curl -fsS -o /dev/null "http://$probe_addr/readyz" || { say "the manager did not become ready within 30s"; exit 1; }
+
+cat <<MSG
+
+battle-operator is running.
+  receiver    http://$callback_addr/callback   (SDKAppID $app_id, no callback token)
+  metrics     http://$metrics_addr/metrics
+  logs        $dir/manager.log, $dir/controlplane.log
+
+Send Tencent's official example battle-end callback:
+
+  curl -sS -X POST -H 'Content-Type: application/json' \\
+    'http://$callback_addr/callback?SdkAppid=$app_id&CallbackCommand=Live.CallbackAfterEndBattle&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI' \\
+    --data-binary @test/fixtures/end-battle-official-example.json
+
+Then look at what it stored:
+
+  kubectl --kubeconfig $kubeconfig get battleresults
+  kubectl --kubeconfig $kubeconfig get battleops -o wide
+
+Ready. Ctrl-C stops the manager and the control plane.
+MSG
+
+wait "${pids[1]}"
