@@ -148,7 +148,7 @@ type testReceiver struct {
 
 // newTestReceiver starts a receiver with the given options (Path, Apps, Client, Reader,
 // Recorder and Log filled in when empty) behind an httptest server.
-func newTestReceiver(t *testing.T, opts Options) *testReceiver {
+func newTestReceiver(t testing.TB, opts Options) *testReceiver {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "battles-"}}
 	if err := k8sClient.Create(context.Background(), ns); err != nil {
