@@ -140,7 +140,7 @@ type BattleResultSpec struct {
 	EndTime int64 `json:"endTime"`
 
 	// endedAt is endTime as a time, for people and for `kubectl get` columns. It is absent
-	// when endTime is 0.
+	// when endTime is 0 or outside the years 0 to 9999 (endTime itself is kept as sent).
 	// +optional
 	EndedAt *metav1.Time `json:"endedAt,omitempty"`
 

@@ -114,9 +114,11 @@ func Spec(e *EndBattle, d Delivery) livev1alpha1.BattleResultSpec {
 		Winners:     []livev1alpha1.RoomID{},
 		ExtraFields: e.Extra,
 	}
-	if e.EndTime != 0 {
-		t := metav1.NewTime(time.Unix(e.EndTime, 0).UTC())
-		spec.EndedAt = &t
+	// endedAt only for an EndTime that RFC 3339 can write (years 0 to 9999, and not the instant
+	// metav1.Time writes as null): any other would not read back, and the API server refuses it.
+	if t := time.Unix(e.EndTime, 0).UTC(); e.EndTime != 0 && !t.IsZero() && t.Year() >= 0 && t.Year() <= 9999 {
+		mt := metav1.NewTime(t)
+		spec.EndedAt = &mt
 	}
 	for i, r := range e.Rooms {
 		spec.Rooms[i] = livev1alpha1.BattleRoom{
