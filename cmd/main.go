@@ -18,6 +18,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
+	"github.com/battleops/battle-operator/controllers"
 	"github.com/battleops/battle-operator/internal/receiver"
 )
 
@@ -106,6 +107,7 @@ func run(o runOptions) error {
 		setupLog.Info("WARNING: callback authentication is off, anyone who reaches the receiver can store battles; set --callback-token-file")
 	}
 
+	ctx := ctrl.SetupSignalHandler()
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
@@ -137,6 +139,9 @@ func run(o runOptions) error {
 	if err := mgr.Add(server); err != nil {
 		return err
 	}
+	if err := (&controllers.RoomStatsReconciler{Client: mgr.GetClient()}).SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up the RoomStats controller: %w", err)
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
@@ -145,5 +150,5 @@ func run(o runOptions) error {
 	}
 
 	setupLog.Info("Starting the manager", "sdkAppIds", apps, "callbackAddress", o.callbackAddr, "callbackPath", o.callbackPath, "authentication", token != "")
-	return mgr.Start(ctrl.SetupSignalHandler())
+	return mgr.Start(ctx)
 }

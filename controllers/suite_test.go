@@ -1,0 +1,161 @@
+package controllers
+
+// The controllers' integration tests run against a real kube-apiserver and etcd (envtest),
+// started once for the package, with the manager running the controllers and the callback
+// receiver as cmd/main.go wires them. `make test` builds the control plane and sets
+// KUBEBUILDER_ASSETS.
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
+	"github.com/battleops/battle-operator/internal/receiver"
+)
+
+var (
+	testScheme = runtime.NewScheme()
+	testCfg    *rest.Config
+	k8sClient  client.Client
+	nextAppID  atomic.Int64
+	// stopManager stops the running manager and waits for it; restartable by startManager.
+	stopManager func()
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	utilruntime.Must(clientgoscheme.AddToScheme(testScheme))
+	utilruntime.Must(livev1alpha1.AddToScheme(testScheme))
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(os.Getenv("TEST_VERBOSE") != "")))
+	nextAppID.Store(1400000000)
+
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: run these tests with `make test`, which builds kube-apiserver and etcd and sets it")
+		return 1
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	var err error
+	if testCfg, err = env.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "starting the control plane: %v\n", err)
+		return 1
+	}
+	defer func() {
+		if err := env.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "stopping the control plane: %v\n", err)
+		}
+	}()
+	testCfg.QPS, testCfg.Burst = -1, 0
+	if k8sClient, err = client.New(testCfg, client.Options{Scheme: testScheme}); err != nil {
+		fmt.Fprintf(os.Stderr, "creating a client: %v\n", err)
+		return 1
+	}
+	if err := startManager(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { stopManager() }()
+	return m.Run()
+}
+
+// startManager starts a manager running the controllers, as cmd/main.go wires them.
+func startManager() error {
+	mgr, err := ctrl.NewManager(testCfg, ctrl.Options{
+		Scheme:                 testScheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		// The tests restart the manager: a new one registers the same controller names.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := (&RoomStatsReconciler{Client: mgr.GetClient()}).SetupWithManager(ctx, mgr); err != nil {
+		cancel()
+		return fmt.Errorf("setting up the RoomStats controller: %w", err)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- mgr.Start(ctx) }()
+	var once sync.Once
+	stopManager = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-stopped; err != nil {
+				fmt.Fprintf(os.Stderr, "manager: %v\n", err)
+			}
+		})
+	}
+	return nil
+}
+
+// testApp is one SDKAppID with a namespace of its own and a receiver in front of the real API
+// server, so battles reach the controllers exactly as they do in production.
+type testApp struct {
+	id        string
+	namespace string
+	url       string
+}
+
+func newTestApp(t testing.TB) *testApp {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "battles-"}}
+	if err := k8sClient.Create(context.Background(), ns); err != nil {
+		t.Fatalf("creating a namespace: %v", err)
+	}
+	app := &testApp{id: fmt.Sprint(nextAppID.Add(1)), namespace: ns.Name}
+	mgrless, err := client.New(testCfg, client.Options{Scheme: testScheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := receiver.NewHandler(receiver.Options{
+		Path: "/callback", Apps: map[string]string{app.id: ns.Name},
+		MaxBodyBytes: 1 << 20, Timeout: 1500 * time.Millisecond,
+		Client: mgrless, Reader: mgrless, Recorder: discardRecorder{},
+		Log: ctrl.Log.WithName("receiver"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first create of a kind in a namespace can take seconds on a fresh API server; the
+	// manager warms up before it reports ready, and so do the tests.
+	if err := h.Warm(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	app.url = srv.URL + "/callback?SdkAppid=" + app.id + "&CallbackCommand=Live.CallbackAfterEndBattle&ClientIP=127.0.0.1&OptPlatform=RESTAPI"
+	return app
+}
+
+// discardRecorder drops Events: the receiver's Events are tested in its own package.
+type discardRecorder struct{}
+
+func (discardRecorder) Eventf(runtime.Object, runtime.Object, string, string, string, string, ...any) {
+}
