@@ -75,9 +75,11 @@ func (r *RoomStatsReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	if equality.Semantic.DeepEqual(stats.Status, desired) {
 		return reconcile.Result{}, nil
 	}
-	patch := client.MergeFromWithOptions(stats.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	// The whole status, with the object's resourceVersion: a conflict means a newer RoomStats,
+	// and the reconcile it triggers recounts. (A merge patch would leave zero counters out of
+	// a new status, and `kubectl get` would show them blank.)
 	stats.Status = desired
-	if err := r.Client.Status().Patch(ctx, &stats, patch); err != nil {
+	if err := r.Client.Status().Update(ctx, &stats); err != nil {
 		return reconcile.Result{}, fmt.Errorf("writing the room's statistics: %w", err)
 	}
 	logger.V(1).Info("Updated room statistics", "battles", desired.Battles, "wins", desired.Wins)

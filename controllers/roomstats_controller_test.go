@@ -21,6 +21,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -131,6 +132,8 @@ var fixtureStats = map[string]stats{
 		LastBattleID: "bmV2ZXItc3RhcnRlZC1leGFtcGxlLTAwMDAwMDAwMDE=", LastResult: "NoContest", OwnerAccount: "host_dana"},
 }
 
+func ptrTo[T any](v T) *T { return &v }
+
 var endBattleFixtures = []string{
 	"end-battle-official-example.json", "end-battle-caller-wins.json", "end-battle-draw.json",
 	"end-battle-four-rooms.json", "end-battle-all-hosts-exited.json", "end-battle-never-started.json",
@@ -146,6 +149,17 @@ func TestFixturesGiveTheHandComputedStats(t *testing.T) {
 	objects := waitForStats(t, app, fixtureStats)
 	if s := objects["live_room_2002"]; s.Spec.RoomID != "live_room_2002" || s.Spec.SDKAppID != app.id {
 		t.Errorf("spec = %+v, want the room's identity", s.Spec)
+	}
+	// Zero counts are stored as 0, so `kubectl get roomstats` shows 0 rather than a blank.
+	raw := &unstructured.Unstructured{}
+	raw.SetGroupVersionKind(livev1alpha1.GroupVersion.WithKind("RoomStats"))
+	if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(ptrTo(objects["pk-3"])), raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{"wins", "losses", "currentWinStreak", "abandoned"} {
+		if v, found, err := unstructured.NestedInt64(raw.Object, "status", field); err != nil || !found || v != 0 {
+			t.Errorf("status.%s of pk-3 = %v (found %v, %v), want a stored 0", field, v, found, err)
+		}
 	}
 	var selected livev1alpha1.RoomStatsList
 	if err := k8sClient.List(context.Background(), &selected, client.InNamespace(app.namespace),
