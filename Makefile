@@ -49,12 +49,12 @@ verify: manifests generate ## Fail when generated files or formatting are not cu
 	@git diff --exit-code -- config api || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
 
 .PHONY: controlplane
-controlplane: ## Build (or reuse) kube-apiserver, etcd and kubectl under bin/k8s/.
-	$(CONTROLPLANE) >/dev/null
+controlplane: ## Build (or reuse) the local cluster's binaries under bin/k8s/: etcd, kube-apiserver, kubectl, kube-controller-manager, kube-scheduler, kwok.
+	$(CONTROLPLANE) etcd kube-apiserver kubectl kube-controller-manager kube-scheduler kwok >/dev/null
 
 .PHONY: test
 test: manifests generate fmt vet controlplane ## Run every test: unit, fuzz seeds, envtest (real kube-apiserver and etcd).
-	KUBEBUILDER_ASSETS="$$($(CONTROLPLANE))" go test -p 1 -count=1 ./... 2>&1 | tee $(LOCALBIN)/test.log
+	KUBEBUILDER_ASSETS="$$($(CONTROLPLANE))" go test -p 1 -count=1 -timeout 20m ./... 2>&1 | tee $(LOCALBIN)/test.log
 
 .PHONY: bench
 bench: controlplane ## Run the benchmarks and print their figures.

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # `make dev`: a local control plane, the CRDs installed with kubectl, and the manager with its
-# callback receiver on localhost. Ctrl-C stops everything. Settings (environment):
+# callback receiver on localhost. Jobs run to Complete on a fake node (kwok fakes the node and
+# the pods; no container runs); a pod labelled battleops.io/dev-outcome=fail fails instead.
+# Ctrl-C stops everything. Settings (environment):
 #   DEV_APP_ID         the SDKAppID the receiver accepts      (1400000001)
 #   DEV_CALLBACK_ADDR  where the receiver listens             (127.0.0.1:8082)
 #   DEV_PROBE_ADDR     health and readiness probes            (127.0.0.1:8081)
 #   DEV_METRICS_ADDR   Prometheus metrics                     (127.0.0.1:8080)
 #   DEV_DIR            kubeconfig and logs                    (bin/dev)
+#   DEV_JOBS           0: no kube-controller-manager, kube-scheduler, kwok and fake node,
+#                      so nothing runs Jobs (quicker to build and start)      (1)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,14 +19,26 @@ callback_addr=${DEV_CALLBACK_ADDR:-127.0.0.1:8082}
 probe_addr=${DEV_PROBE_ADDR:-127.0.0.1:8081}
 metrics_addr=${DEV_METRICS_ADDR:-127.0.0.1:8080}
 dir=${DEV_DIR:-bin/dev}
+jobs=${DEV_JOBS:-1}
+node=fake-node
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 kubeconfig="$dir/kubeconfig"
 
 say() { printf 'dev: %s\n' "$*" >&2; }
 
+components=(etcd kube-apiserver kubectl)
+devcluster_args=()
+case "$jobs" in
+  0|false|no) ;;
+  1|true|yes)
+    components+=(kube-controller-manager kube-scheduler kwok)
+    devcluster_args+=(--jobs --node-name "$node" --log-dir "$dir") ;;
+  *) say "DEV_JOBS must be 1 or 0, not '$jobs'"; exit 2 ;;
+esac
+
 say "building the control plane (cached under bin/k8s/; minutes the first time)"
-assets=$(hack/build-controlplane.sh)
+assets=$(hack/build-controlplane.sh "${components[@]}")
 kubectl=("$assets/kubectl" --kubeconfig "$kubeconfig")
 say "building the manager and the dev cluster"
 go build -o bin/manager ./cmd
@@ -39,7 +55,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 rm -f "$kubeconfig"
-bin/devcluster --assets "$assets" --write-kubeconfig "$kubeconfig" >"$dir/controlplane.log" 2>&1 &
+bin/devcluster --assets "$assets" --write-kubeconfig "$kubeconfig" ${devcluster_args[@]+"${devcluster_args[@]}"} \
+  >"$dir/controlplane.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 600); do
   [ -f "$kubeconfig" ] && break
@@ -52,6 +69,17 @@ say "control plane up: $(tail -n 1 "$dir/controlplane.log")"
 say "installing the CRDs"
 "${kubectl[@]}" apply --server-side -f config/crd/bases >&2
 "${kubectl[@]}" wait --for condition=Established --timeout=60s crd --all >&2
+
+jobs_msg=""
+if [ ${#devcluster_args[@]} -gt 0 ]; then
+  say "waiting for the fake node $node to be Ready"
+  "${kubectl[@]}" wait --for condition=Ready --timeout=120s "node/$node" >&2
+  jobs_msg="
+              $dir/kube-controller-manager.log, kube-scheduler.log, kwok.log
+  jobs        run on the fake node $node: kwok plays their pods, no container runs. A Job's
+              pod completes at once; a pod labelled battleops.io/dev-outcome=fail fails
+              (exit code 1, or the value of its annotation battleops.io/dev-exit-code)."
+fi
 
 bin/manager --kubeconfig "$kubeconfig" --sdk-app-id "$app_id" \
   --callback-bind-address "$callback_addr" --health-probe-bind-address "$probe_addr" \
@@ -69,7 +97,7 @@ cat <<MSG
 battle-operator is running.
   receiver    http://$callback_addr/callback   (SDKAppID $app_id, no callback token)
   metrics     http://$metrics_addr/metrics
-  logs        $dir/manager.log, $dir/controlplane.log
+  logs        $dir/manager.log, $dir/controlplane.log$jobs_msg
 
 Send Tencent's official example battle-end callback:
 
@@ -80,6 +108,7 @@ Send Tencent's official example battle-end callback:
 Then look at what it stored:
 
   kubectl --kubeconfig $kubeconfig get battleresults
+  kubectl --kubeconfig $kubeconfig get roomstats
   kubectl --kubeconfig $kubeconfig get battleops -o wide
 
 Ready. Ctrl-C stops the manager and the control plane.

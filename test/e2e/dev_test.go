@@ -28,33 +28,58 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// TestDevPrintsCommandsThatWork runs hack/dev.sh (what `make dev` runs), follows the
-// instructions it prints, and stops it as a person would, with Ctrl-C.
+// TestDevPrintsCommandsThatWork runs hack/dev.sh (what `make dev` runs) once, follows the
+// instructions it prints, runs Jobs on its cluster (jobs_test.go), and stops it as a person
+// would, with Ctrl-C. Starting the cluster once for all of them saves a minute.
 func TestDevPrintsCommandsThatWork(t *testing.T) {
+	d := startDev(t)
+	t.Run("PrintedCommands", d.testPrintedCommands)
+	t.Run("JobCompletes", d.testJobCompletes)
+	t.Run("LabelledPodFailsItsJob", d.testLabelledPodFailsItsJob)
+	d.interrupt(t)
+}
+
+// devRun is hack/dev.sh running, as started by startDev.
+type devRun struct {
+	root, dir                string
+	callback, probe, metrics string
+	kubeconfig               string // what the printed commands use
+	printed                  string // its standard output up to "Ready."
+	assets                   string // the control plane's folder: kubectl is there
+	cmd                      *exec.Cmd
+	stderr                   *bytes.Buffer
+	exited                   chan error
+	stopped                  bool
+}
+
+// startDev runs hack/dev.sh on free ports with a temporary DEV_DIR and returns once it has
+// printed "Ready.". The test's cleanup kills it if interrupt has not stopped it.
+func startDev(t *testing.T) *devRun {
+	t.Helper()
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	callback, probe, metrics := freeAddr(t), freeAddr(t), freeAddr(t)
+	d := &devRun{root: root, dir: t.TempDir(), callback: freeAddr(t), probe: freeAddr(t), metrics: freeAddr(t),
+		stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
+	d.kubeconfig = filepath.Join(d.dir, "kubeconfig")
 	cmd := exec.Command("bash", "hack/dev.sh")
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "DEV_DIR="+dir, "DEV_CALLBACK_ADDR="+callback, "DEV_PROBE_ADDR="+probe,
-		"DEV_METRICS_ADDR="+metrics, "DEV_APP_ID=1400000042")
+	cmd.Env = append(os.Environ(), "DEV_DIR="+d.dir, "DEV_CALLBACK_ADDR="+d.callback, "DEV_PROBE_ADDR="+d.probe,
+		"DEV_METRICS_ADDR="+d.metrics, "DEV_APP_ID=1400000042")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	d.cmd = cmd
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr, exited := d.stderr, d.exited
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	stopped := false
 	t.Cleanup(func() {
-		if !stopped {
+		if !d.stopped {
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			<-exited
 		}
@@ -91,24 +116,37 @@ wait:
 		for range lines { // keep draining so the script never blocks on its output
 		}
 	}()
-	out := strings.Join(printed, "\n")
+	d.printed = strings.Join(printed, "\n")
 
-	// The printed commands, run as printed (kubectl from the built control plane first on PATH).
 	assets, err := exec.Command(filepath.Join(root, "hack", "build-controlplane.sh")).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	shell := func(script string) string {
-		t.Helper()
-		c := exec.Command("bash", "-c", script)
-		c.Dir = root
-		c.Env = append(os.Environ(), "PATH="+strings.TrimSpace(string(assets))+":"+os.Getenv("PATH"))
-		got, err := c.CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s\n%v\n%s", script, err, got)
-		}
-		return string(got)
+	d.assets = strings.TrimSpace(string(assets))
+	return d
+}
+
+// shell runs script with bash in the repository, kubectl from the built control plane first
+// on PATH, and returns its output.
+func (d *devRun) shell(t *testing.T, script string) string {
+	t.Helper()
+	c := exec.Command("bash", "-c", script)
+	c.Dir = d.root
+	c.Env = append(os.Environ(), "PATH="+d.assets+":"+os.Getenv("PATH"))
+	got, err := c.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s\n%v\n%s", script, err, got)
 	}
+	return string(got)
+}
+
+// testPrintedCommands runs the printed commands as printed.
+func (d *devRun) testPrintedCommands(t *testing.T) {
+	out, callback, metrics, shell := d.printed, d.callback, d.metrics, func(script string) string {
+		t.Helper()
+		return d.shell(t, script)
+	}
+	root, kubeconfig := d.root, d.kubeconfig
 	curl := between(t, out, "Send Tencent's official example", "Then look at what it stored")
 	if !strings.Contains(curl, "curl ") || !strings.Contains(curl, callback) {
 		t.Fatalf("no curl to %s printed:\n%s", callback, out)
@@ -144,7 +182,6 @@ wait:
 			t.Errorf("%s: HTTP %d", filepath.Base(f), resp.StatusCode)
 		}
 	}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
 	var list struct {
 		Items []struct {
 			Spec struct {
@@ -163,24 +200,30 @@ wait:
 	} else {
 		_ = resp.Body.Close()
 	}
+}
 
-	// Ctrl-C stops the manager and the control plane.
-	stopped = true
-	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+// interrupt stops dev.sh as a person would, with Ctrl-C, and checks that it stops the manager
+// and the control plane.
+func (d *devRun) interrupt(t *testing.T) {
+	t.Helper()
+	d.stopped = true
+	if err := syscall.Kill(-d.cmd.Process.Pid, syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now()
 	select {
-	case <-exited:
+	case <-d.exited:
 	case <-time.After(60 * time.Second):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		t.Fatalf("dev.sh still running 60s after Ctrl-C:\n%s", stderr.String())
+		_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
+		t.Fatalf("dev.sh still running 60s after Ctrl-C:\n%s", d.stderr.String())
 	}
-	if _, err := os.Stat(kubeconfig); !os.IsNotExist(err) {
+	t.Logf("dev.sh stopped %v after Ctrl-C", time.Since(start).Round(time.Millisecond))
+	if _, err := os.Stat(d.kubeconfig); !os.IsNotExist(err) {
 		t.Errorf("the kubeconfig is still there after Ctrl-C: the control plane did not stop cleanly (%v)", err)
 	}
-	if c, err := net.DialTimeout("tcp", callback, time.Second); err == nil {
+	if c, err := net.DialTimeout("tcp", d.callback, time.Second); err == nil {
 		_ = c.Close()
-		t.Errorf("the receiver still listens on %s after Ctrl-C", callback)
+		t.Errorf("the receiver still listens on %s after Ctrl-C", d.callback)
 	}
 }
 
