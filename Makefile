@@ -29,7 +29,7 @@ help: ## Show this help.
 
 .PHONY: manifests
 manifests: controller-gen ## Generate the CRDs and RBAC roles from the Go markers.
-	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd:generateEmbeddedObjectMeta=true paths="./..." output:crd:artifacts:config=config/crd/bases
 
 .PHONY: generate
 generate: controller-gen ## Generate DeepCopy methods.
@@ -77,6 +77,10 @@ run: manifests generate fmt vet install ## Run the manager against $$KUBECONFIG 
 .PHONY: dev
 dev: build controlplane ## Start a local control plane, install the CRDs, run the manager and print how to use it.
 	hack/dev.sh
+
+.PHONY: demo
+demo: ## With `make dev` running: apply the BattleReaction samples, send the fixtures, show what ran.
+	hack/demo.sh
 
 .PHONY: docker-build
 docker-build: ## Build the manager image (needs a Docker engine).

@@ -110,6 +110,7 @@ func run(o runOptions) error {
 	ctx := ctrl.SetupSignalHandler()
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                  scheme,
+		Cache:                   controllers.CacheOptions(),
 		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress:  o.probeAddr,
 		LeaderElection:          o.leaderElect,
@@ -139,8 +140,8 @@ func run(o runOptions) error {
 	if err := mgr.Add(server); err != nil {
 		return err
 	}
-	if err := (&controllers.RoomStatsReconciler{Client: mgr.GetClient()}).SetupWithManager(ctx, mgr); err != nil {
-		return fmt.Errorf("setting up the RoomStats controller: %w", err)
+	if err := controllers.Setup(ctx, mgr); err != nil {
+		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err

@@ -4,6 +4,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -79,7 +80,10 @@ func (r *RoomStatsReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	// and the reconcile it triggers recounts. (A merge patch would leave zero counters out of
 	// a new status, and `kubectl get` would show them blank.)
 	stats.Status = desired
-	if err := r.Client.Status().Update(ctx, &stats); err != nil {
+	if err := r.Client.Status().Update(ctx, &stats); apierrors.IsConflict(err) {
+		// The cache is behind a newer RoomStats (often our own last write): recount from it.
+		return reconcile.Result{RequeueAfter: 100 * time.Millisecond}, nil
+	} else if err != nil {
 		return reconcile.Result{}, fmt.Errorf("writing the room's statistics: %w", err)
 	}
 	logger.V(1).Info("Updated room statistics", "battles", desired.Battles, "wins", desired.Wins)

@@ -88,6 +88,7 @@ func runSuite(m *testing.M) int {
 func startManager() error {
 	mgr, err := ctrl.NewManager(testCfg, ctrl.Options{
 		Scheme:                 testScheme,
+		Cache:                  CacheOptions(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		// The tests restart the manager: a new one registers the same controller names.
@@ -97,9 +98,9 @@ func startManager() error {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := (&RoomStatsReconciler{Client: mgr.GetClient()}).SetupWithManager(ctx, mgr); err != nil {
+	if err := Setup(ctx, mgr); err != nil {
 		cancel()
-		return fmt.Errorf("setting up the RoomStats controller: %w", err)
+		return err
 	}
 	stopped := make(chan error, 1)
 	go func() { stopped <- mgr.Start(ctx) }()

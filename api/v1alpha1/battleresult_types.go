@@ -181,11 +181,35 @@ type BattleResultSpec struct {
 // BattleResultStatus is what happened after the battle was stored. The receiver writes no
 // status; controllers that react to battles record their work here.
 type BattleResultStatus struct {
+	// reactions records the BattleReactions that started their Jobs for this battle, so each
+	// reaction runs once per battle, also after its Jobs are pruned. Each reaction writes only
+	// its own entry (server-side apply).
+	// +optional
+	// +listType=map
+	// +listMapKey=reaction
+	// +kubebuilder:validation:MaxItems=1000
+	Reactions []ReactionRecord `json:"reactions,omitempty"`
 	// conditions describe the state of the work done for this battle.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// ReactionRecord says that a BattleReaction started its Jobs for a battle.
+type ReactionRecord struct {
+	// reaction is the BattleReaction's name.
+	// +required
+	Reaction string `json:"reaction"`
+	// uid is the BattleReaction's UID: a new reaction of the same name is another reaction.
+	// +required
+	UID string `json:"uid"`
+	// jobs is how many Jobs the reaction started for the battle.
+	// +required
+	Jobs int32 `json:"jobs"`
+	// firedAt is when the last of them was created.
+	// +required
+	FiredAt metav1.Time `json:"firedAt"`
 }
 
 // BattleResult is one ended Tencent Live battle (PK). The callback receiver creates it, with

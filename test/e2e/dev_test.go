@@ -28,14 +28,18 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// TestDevPrintsCommandsThatWork runs hack/dev.sh (what `make dev` runs) once, follows the
-// instructions it prints, runs Jobs on its cluster (jobs_test.go), and stops it as a person
-// would, with Ctrl-C. Starting the cluster once for all of them saves a minute.
+// TestDevPrintsCommandsThatWork runs hack/dev.sh (what `make dev` runs) once, runs `make
+// demo` against it first, as a person would (reactions_test.go), follows the instructions it
+// prints, runs Jobs on its cluster (jobs_test.go), has BattleReactions run Jobs for the
+// battles (reactions_test.go), and stops it as a person would, with Ctrl-C. Starting the
+// cluster once for all of them saves a minute.
 func TestDevPrintsCommandsThatWork(t *testing.T) {
 	d := startDev(t)
+	t.Run("Demo", d.testDemo) // first: the demo's reactions react to battles new to the cluster
 	t.Run("PrintedCommands", d.testPrintedCommands)
 	t.Run("JobCompletes", d.testJobCompletes)
 	t.Run("LabelledPodFailsItsJob", d.testLabelledPodFailsItsJob)
+	t.Run("ReactionsRunJobs", d.testReactionsRunJobs)
 	d.interrupt(t)
 }
 

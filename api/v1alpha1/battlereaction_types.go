@@ -1,0 +1,205 @@
+package v1alpha1
+
+import (
+	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// RunFor says for whom a reaction runs its Job.
+// +kubebuilder:validation:Enum=Battle;EachRoom;EachWinner
+type RunFor string
+
+const (
+	// RunForBattle: one Job per matching battle.
+	RunForBattle RunFor = "Battle"
+	// RunForEachRoom: one Job per room of a matching battle.
+	RunForEachRoom RunFor = "EachRoom"
+	// RunForEachWinner: one Job per winning room of a matching battle; a draw or a battle that
+	// was not completed has no winner and gets no Job.
+	RunForEachWinner RunFor = "EachWinner"
+)
+
+// BattleMatch says which battles a reaction reacts to. Every criterion given must hold; an
+// empty match matches every battle.
+type BattleMatch struct {
+	// endReasons: the battle ended for one of these reasons. Empty: any reason.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=4
+	EndReasons []EndReason `json:"endReasons,omitempty"`
+	// outcomes: the battle's outcome is one of these. Empty: any outcome.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=3
+	Outcomes []Outcome `json:"outcomes,omitempty"`
+	// rooms: at least one of these rooms took part in the battle. Empty: any rooms.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=1000
+	Rooms []RoomID `json:"rooms,omitempty"`
+	// minTopScore: the battle's highest score is at least this.
+	// +optional
+	MinTopScore *int64 `json:"minTopScore,omitempty"`
+	// expression is a CEL expression that must evaluate to true. The variable `battle` is the
+	// BattleResult's spec, e.g. `battle.rooms.exists(r, r.score >= 1000) && battle.durationMs >= 60000`.
+	// An expression that does not compile, or does not give a bool, sets Ready=False.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Expression string `json:"expression,omitempty"`
+}
+
+// BattleReactionSpec is "when a battle like this ends, run this Job".
+type BattleReactionSpec struct {
+	// match selects the battles to react to. Only BattleResults of the reaction's own
+	// namespace are considered.
+	// +optional
+	Match BattleMatch `json:"match,omitempty"`
+	// runFor says whether a matching battle gets one Job (Battle), one per room (EachRoom) or
+	// one per winning room (EachWinner).
+	// +optional
+	// +kubebuilder:default=Battle
+	RunFor RunFor `json:"runFor,omitempty"`
+	// startingAfter: battles whose BattleResult was created (arrived) at or after this time
+	// count. Default: the reaction's creation. Set it earlier to react to battles already
+	// stored. Arrival time is what counts, not the battle's end time, so a late delivery
+	// still fires.
+	// +optional
+	StartingAfter *metav1.Time `json:"startingAfter,omitempty"`
+	// suspend: while true, no Job is created. When it turns false again, the battles that
+	// arrived meanwhile get their Jobs.
+	// +optional
+	// +kubebuilder:default=false
+	Suspend bool `json:"suspend"`
+	// maxRunningJobs limits the reaction's unfinished Jobs; 0 means no limit. Jobs beyond the
+	// limit wait, in order of battle arrival.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	MaxRunningJobs int32 `json:"maxRunningJobs,omitempty"`
+	// successfulJobsHistoryLimit is how many succeeded Jobs are kept. Default 3.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:default=3
+	SuccessfulJobsHistoryLimit *int32 `json:"successfulJobsHistoryLimit,omitempty"`
+	// failedJobsHistoryLimit is how many failed Jobs are kept. Default 1.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:default=1
+	FailedJobsHistoryLimit *int32 `json:"failedJobsHistoryLimit,omitempty"`
+	// jobTemplate is the Job to run. Every container gets the battle as environment variables
+	// (BATTLE_ID, BATTLE_RESULT, BATTLE_NAMESPACE, BATTLE_END_REASON, BATTLE_OUTCOME,
+	// BATTLE_WINNER_ROOMS, BATTLE_JSON, and for per-room runs ROOM_ID, ROOM_SCORE,
+	// ROOM_RESULT, ROOM_RANK, ROOM_OWNER_ACCOUNT), so `$(BATTLE_ID)` works in command and args.
+	// +required
+	JobTemplate batchv1.JobTemplateSpec `json:"jobTemplate"`
+}
+
+// FiredBattle names the last battle a reaction fired for.
+type FiredBattle struct {
+	// battleResult is the BattleResult's name.
+	BattleResult string `json:"battleResult"`
+	// battleId is the battle's BattleId.
+	BattleID string `json:"battleId"`
+	// job is the name of the (first) Job started for it.
+	Job string `json:"job"`
+	// time is when the battle's BattleResult arrived.
+	Time metav1.Time `json:"time"`
+}
+
+// CriteriaRecord remembers which match criteria are in force and since when, so an edit of
+// the criteria applies to battles arriving after it.
+type CriteriaRecord struct {
+	// hash identifies spec.match and spec.runFor.
+	Hash string `json:"hash"`
+	// since is when these criteria were set by an edit; zero for the reaction's first criteria.
+	// +optional
+	Since *metav1.Time `json:"since,omitempty"`
+}
+
+// JobAccounting keeps the lifetime counts of Jobs that no longer exist. It lets the counts in
+// the status outlive pruned and deleted Jobs, counted exactly once.
+type JobAccounting struct {
+	// started, succeeded and failed count the Jobs gone (pruned or deleted).
+	Started   int64 `json:"started"`
+	Succeeded int64 `json:"succeeded"`
+	Failed    int64 `json:"failed"`
+	// leaving names the Jobs already counted above that still exist, their deletion pending.
+	// +optional
+	// +listType=set
+	Leaving []string `json:"leaving,omitempty"`
+}
+
+// BattleReactionStatus is what the reaction has done.
+type BattleReactionStatus struct {
+	// observedGeneration is the generation of the spec this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// jobsStarted is the number of Jobs the reaction ever created.
+	// +optional
+	JobsStarted int64 `json:"jobsStarted"`
+	// jobsSucceeded is the number of its Jobs that ever succeeded.
+	// +optional
+	JobsSucceeded int64 `json:"jobsSucceeded"`
+	// jobsFailed is the number of its Jobs that ever failed.
+	// +optional
+	JobsFailed int64 `json:"jobsFailed"`
+	// jobsRunning is the number of its Jobs not finished now.
+	// +optional
+	JobsRunning int64 `json:"jobsRunning"`
+	// waitingBattles is the number of matching battles whose Jobs are not all created yet
+	// (suspended, or over maxRunningJobs).
+	// +optional
+	WaitingBattles int64 `json:"waitingBattles"`
+	// lastFired is the last battle the reaction started Jobs for.
+	// +optional
+	LastFired *FiredBattle `json:"lastFired,omitempty"`
+	// criteria records the match criteria in force.
+	// +optional
+	Criteria *CriteriaRecord `json:"criteria,omitempty"`
+	// accounting keeps the counts of Jobs that are gone.
+	// +optional
+	Accounting JobAccounting `json:"accounting,omitempty"`
+	// conditions: Ready is True when the reaction's spec is usable, False with a reason
+	// (InvalidExpression, InvalidJobTemplate) when the user must fix it.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// BattleReaction runs a Job when a matching battle of its namespace ends.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=brx,categories=battleops
+// +kubebuilder:printcolumn:name="Run For",type=string,JSONPath=`.spec.runFor`
+// +kubebuilder:printcolumn:name="Suspend",type=boolean,JSONPath=`.spec.suspend`
+// +kubebuilder:printcolumn:name="Started",type=integer,JSONPath=`.status.jobsStarted`
+// +kubebuilder:printcolumn:name="Succeeded",type=integer,JSONPath=`.status.jobsSucceeded`
+// +kubebuilder:printcolumn:name="Failed",type=integer,JSONPath=`.status.jobsFailed`
+// +kubebuilder:printcolumn:name="Running",type=integer,JSONPath=`.status.jobsRunning`
+// +kubebuilder:printcolumn:name="Last Battle",type=string,JSONPath=`.status.lastFired.battleId`,priority=1
+// +kubebuilder:printcolumn:name="Last Fired",type=date,JSONPath=`.status.lastFired.time`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type BattleReaction struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+	// spec says which battles to react to and which Job to run.
+	// +required
+	Spec BattleReactionSpec `json:"spec"`
+	// status is what the reaction has done.
+	// +optional
+	Status BattleReactionStatus `json:"status,omitempty"`
+}
+
+// BattleReactionList is a list of BattleReactions.
+// +kubebuilder:object:root=true
+type BattleReactionList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []BattleReaction `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&BattleReaction{}, &BattleReactionList{})
+}

@@ -1,0 +1,508 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
+	"github.com/battleops/battle-operator/internal/reaction"
+)
+
+// JobOwnerIndex is the Job field index holding the name of the BattleReaction that controls it.
+const JobOwnerIndex = "battleops.reactionOwner"
+
+// Ready condition reasons of a BattleReaction.
+const (
+	ReasonActive             = "Active"
+	ReasonSuspended          = "Suspended"
+	ReasonInvalidExpression  = "InvalidExpression"
+	ReasonInvalidJobTemplate = "InvalidJobTemplate"
+)
+
+// maxJobsPerReconcile bounds the Jobs one reconcile creates; the rest follow in the next.
+const maxJobsPerReconcile = 200
+
+// BattleReactionReconciler runs a reaction's Job once per matching battle (or room) of its
+// namespace. It is level-triggered: each reconcile reads the reaction, its Jobs and the
+// namespace's BattleResults from the cache, and converges. What fired is recorded on the
+// BattleResult (status.reactions, one entry per reaction, written by server-side apply), so it
+// outlives the Jobs and costs one write per battle and reaction.
+type BattleReactionReconciler struct {
+	Client   client.Client
+	Recorder events.EventRecorder
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+
+	// created remembers the Jobs this process created that the cache may not show yet, so a
+	// reconcile running on a stale cache neither exceeds maxRunningJobs nor miscounts.
+	created expectations
+}
+
+// expectations are Jobs created but not yet seen in the cache, per reaction UID.
+type expectations struct {
+	mu   sync.Mutex
+	jobs map[types.UID]map[string]expectedJob
+}
+
+type expectedJob struct {
+	job *batchv1.Job
+	at  time.Time
+}
+
+// expectationTTL bounds how long a created Job is assumed to exist without the cache showing it.
+const expectationTTL = time.Minute
+
+func (e *expectations) add(uid types.UID, job *batchv1.Job, now time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.jobs == nil {
+		e.jobs = map[types.UID]map[string]expectedJob{}
+	}
+	for u, byName := range e.jobs { // forget what is too old, e.g. of deleted reactions
+		for name, exp := range byName {
+			if now.Sub(exp.at) > expectationTTL {
+				delete(byName, name)
+			}
+		}
+		if len(byName) == 0 {
+			delete(e.jobs, u)
+		}
+	}
+	if e.jobs[uid] == nil {
+		e.jobs[uid] = map[string]expectedJob{}
+	}
+	e.jobs[uid][job.Name] = expectedJob{job: job.DeepCopy(), at: now}
+}
+
+// fill adds to jobs the expected Jobs the cache does not show yet, and forgets those it shows
+// (or that are too old to wait for). It returns the Jobs added.
+func (e *expectations) fill(uid types.UID, jobs map[string]*batchv1.Job, now time.Time) []*batchv1.Job {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var added []*batchv1.Job
+	for name, exp := range e.jobs[uid] {
+		if _, seen := jobs[name]; seen || now.Sub(exp.at) > expectationTTL {
+			delete(e.jobs[uid], name)
+			continue
+		}
+		job := exp.job.DeepCopy()
+		jobs[name] = job
+		added = append(added, job)
+	}
+	if len(e.jobs[uid]) == 0 {
+		delete(e.jobs, uid)
+	}
+	return added
+}
+
+// +kubebuilder:rbac:groups=live.battleops.io,resources=battlereactions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=live.battleops.io,resources=battlereactions/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=live.battleops.io,resources=battleresults/status,verbs=get;patch
+// +kubebuilder:rbac:groups=live.battleops.io,resources=battlereactions/finalizers,verbs=update
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one reaction up to date.
+func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	logger := log.FromContext(ctx)
+	var rx livev1alpha1.BattleReaction
+	if err := r.Client.Get(ctx, req.NamespacedName, &rx); err != nil {
+		if apierrors.IsNotFound(err) {
+			// The reaction is gone; the garbage collector deletes its Jobs. Let them go.
+			return reconcile.Result{}, r.releaseStrays(ctx, req.NamespacedName, "")
+		}
+		return reconcile.Result{}, err
+	}
+	if err := r.releaseStrays(ctx, req.NamespacedName, rx.UID); err != nil {
+		return reconcile.Result{}, err
+	}
+
+	var jobList batchv1.JobList
+	if err := r.Client.List(ctx, &jobList, client.InNamespace(rx.Namespace), client.MatchingFields{JobOwnerIndex: rx.Name}); err != nil {
+		return reconcile.Result{}, err
+	}
+	jobs := map[string]*batchv1.Job{}
+	var owned []*batchv1.Job
+	for i := range jobList.Items {
+		job := &jobList.Items[i]
+		if ref := metav1.GetControllerOf(job); ref != nil && ref.UID == rx.UID {
+			owned = append(owned, job)
+			jobs[job.Name] = job
+		}
+	}
+	owned = append(owned, r.created.fill(rx.UID, jobs, r.now())...)
+
+	var brList livev1alpha1.BattleResultList
+	if err := r.Client.List(ctx, &brList, client.InNamespace(rx.Namespace)); err != nil {
+		return reconcile.Result{}, err
+	}
+	results := map[string]*livev1alpha1.BattleResult{}
+	for i := range brList.Items {
+		results[brList.Items[i].Name] = &brList.Items[i]
+	}
+
+	// Prune finished Jobs beyond the history limits, once their battle's record is stored.
+	prune := reaction.JobsToDelete(owned, ptrOr(rx.Spec.SuccessfulJobsHistoryLimit, 3), ptrOr(rx.Spec.FailedJobsHistoryLimit, 1),
+		func(job *batchv1.Job) bool {
+			br, ok := results[job.Labels[reaction.LabelBattleResult]]
+			return !ok || reaction.Recorded(br, rx.Name, string(rx.UID))
+		})
+	for _, job := range prune {
+		if err := r.Client.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+			return reconcile.Result{}, fmt.Errorf("pruning Job %s: %w", job.Name, err)
+		}
+		logger.V(1).Info("Pruned Job", "job", klog.KObj(job))
+	}
+
+	status := rx.Status.DeepCopy()
+	status.ObservedGeneration = rx.Generation
+	if hash := reaction.CriteriaHash(&rx.Spec); status.Criteria == nil {
+		status.Criteria = &livev1alpha1.CriteriaRecord{Hash: hash}
+	} else if status.Criteria.Hash != hash {
+		since := reaction.LastEdit(&rx)
+		if since == nil {
+			now := metav1.NewTime(r.now())
+			since = &now
+		}
+		status.Criteria = &livev1alpha1.CriteriaRecord{Hash: hash, Since: since}
+	}
+	windowed := rx.DeepCopy()
+	windowed.Status.Criteria = status.Criteria
+
+	ready := metav1.Condition{Type: ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonActive,
+		Message: "Runs a Job for every matching battle", ObservedGeneration: rx.Generation}
+	if rx.Spec.Suspend {
+		ready.Reason, ready.Message = ReasonSuspended, "Suspended: matching battles wait until spec.suspend is false"
+	}
+	matcher, err := reaction.Compile(rx.Spec.Match)
+	var fireErr error
+	switch {
+	case err != nil:
+		ready = r.invalid(&rx, ReasonInvalidExpression, err.Error())
+	case templateRejected(&rx):
+		// The API server refused this generation's template; nothing is tried until it changes.
+		ready = *meta.FindStatusCondition(rx.Status.Conditions, ConditionReady)
+	default:
+		var fired *livev1alpha1.FiredBattle
+		var created int
+		fired, created, status.WaitingBattles, fireErr = r.fire(ctx, windowed, matcher, brList.Items, jobs)
+		if fired != nil {
+			status.LastFired = fired
+		}
+		if created > 0 {
+			owned = owned[:0]
+			for _, job := range jobs {
+				owned = append(owned, job)
+			}
+		}
+		var invalid *templateError
+		if errors.As(fireErr, &invalid) {
+			ready = r.invalid(&rx, ReasonInvalidJobTemplate, invalid.Error())
+			fireErr = nil
+		}
+	}
+
+	accounting, counts, release := reaction.Account(rx.Status.Accounting, owned)
+	status.Accounting = accounting
+	status.JobsStarted, status.JobsSucceeded, status.JobsFailed, status.JobsRunning = counts.Started, counts.Succeeded, counts.Failed, counts.Running
+	meta.SetStatusCondition(&status.Conditions, ready)
+
+	if !equality.Semantic.DeepEqual(&rx.Status, status) {
+		rx.Status = *status
+		if err := r.Client.Status().Update(ctx, &rx); err != nil {
+			switch {
+			case apierrors.IsConflict(err):
+				// The cache is behind our own last write; the event of that write brings us back.
+				return reconcile.Result{RequeueAfter: time.Second}, nil
+			case apierrors.IsNotFound(err):
+				return reconcile.Result{}, nil // deleted meanwhile: its deletion event releases its Jobs
+			}
+			return reconcile.Result{}, fmt.Errorf("writing the reaction's status: %w", err)
+		}
+	}
+	// The counts of the Jobs leaving are stored: their finalizers may go.
+	for _, job := range release {
+		if err := r.removeFinalizer(ctx, job); err != nil {
+			if apierrors.IsConflict(err) {
+				return reconcile.Result{RequeueAfter: time.Second}, nil
+			}
+			return reconcile.Result{}, err
+		}
+	}
+	if fireErr != nil {
+		return reconcile.Result{}, fireErr
+	}
+	if status.WaitingBattles > 0 && !rx.Spec.Suspend && (rx.Spec.MaxRunningJobs == 0 || counts.Running < int64(rx.Spec.MaxRunningJobs)) {
+		return reconcile.Result{RequeueAfter: time.Second}, nil // more than one reconcile's worth
+	}
+	return reconcile.Result{}, nil
+}
+
+// templateError is a Job the API server refused for its template.
+type templateError struct{ err error }
+
+func (e *templateError) Error() string { return e.err.Error() }
+
+// fire creates the Jobs of the battles that count and match, in order of arrival, and records
+// each battle whose Jobs all exist. It returns the last battle fired for, how many Jobs it
+// created, and how many matching battles still wait for Jobs. The last battle is found from the
+// records, so it survives a status write that failed.
+func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.BattleReaction, matcher *reaction.Matcher,
+	battles []livev1alpha1.BattleResult, jobs map[string]*batchv1.Job) (*livev1alpha1.FiredBattle, int, int64, error) {
+	logger := log.FromContext(ctx)
+	start := reaction.WindowStart(rx)
+	var due []*livev1alpha1.BattleResult
+	var last *livev1alpha1.FiredBattle
+	fired := func(br *livev1alpha1.BattleResult) {
+		if last != nil && (br.CreationTimestamp.Before(&last.Time) || (br.CreationTimestamp.Equal(&last.Time) && br.Name < last.BattleResult)) {
+			return
+		}
+		var job string
+		if runs := reaction.Runs(rx.Spec.RunFor, &br.Spec); len(runs) > 0 {
+			job = reaction.JobName(rx.Name, br.Name, runs[0].Room)
+		}
+		last = &livev1alpha1.FiredBattle{BattleResult: br.Name, BattleID: br.Spec.BattleID, Job: job, Time: br.CreationTimestamp}
+	}
+	for i := range battles {
+		br := &battles[i]
+		if reaction.Recorded(br, rx.Name, string(rx.UID)) {
+			fired(br)
+			continue
+		}
+		if br.DeletionTimestamp != nil || !reaction.CountsFrom(start, br.CreationTimestamp) {
+			continue
+		}
+		ok, err := matcher.Matches(&br.Spec)
+		if err != nil {
+			logger.Info("The expression failed on a battle; it does not match", "battleResult", br.Name, "error", err.Error())
+			r.Recorder.Eventf(rx, br, corev1.EventTypeWarning, "ExpressionFailed", "Match", "The expression failed on BattleResult %s: %v", br.Name, err)
+			continue
+		}
+		if ok && len(reaction.Runs(rx.Spec.RunFor, &br.Spec)) > 0 {
+			due = append(due, br)
+		}
+	}
+	sort.Slice(due, func(i, j int) bool {
+		a, b := due[i].CreationTimestamp, due[j].CreationTimestamp
+		if !a.Equal(&b) {
+			return a.Before(&b)
+		}
+		return due[i].Name < due[j].Name
+	})
+	if rx.Spec.Suspend {
+		return last, 0, int64(len(due)), nil
+	}
+
+	running := 0
+	for _, job := range jobs {
+		if finished, _ := reaction.Finished(job); !finished && job.DeletionTimestamp == nil {
+			running++
+		}
+	}
+	created := 0
+	for n, br := range due {
+		complete := true
+		for _, run := range reaction.Runs(rx.Spec.RunFor, &br.Spec) {
+			name := reaction.JobName(rx.Name, br.Name, run.Room)
+			if _, ok := jobs[name]; ok {
+				continue
+			}
+			if (rx.Spec.MaxRunningJobs > 0 && running >= int(rx.Spec.MaxRunningJobs)) || created >= maxJobsPerReconcile {
+				complete = false
+				break
+			}
+			job, err := reaction.NewJob(rx, br, run)
+			if err != nil {
+				return last, created, int64(len(due) - n), &templateError{err}
+			}
+			job.Finalizers = append(job.Finalizers, reaction.Finalizer)
+			if err := controllerutil.SetControllerReference(rx, job, r.Client.Scheme()); err != nil {
+				return last, created, int64(len(due) - n), err
+			}
+			if err := r.Client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
+				if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
+					return last, created, int64(len(due) - n), &templateError{fmt.Errorf("the API server refused the Job: %w", err)}
+				}
+				return last, created, int64(len(due) - n), fmt.Errorf("creating Job %s: %w", name, err)
+			} else if err == nil {
+				logger.Info("Created Job", "job", klog.KObj(job), "battleResult", br.Name)
+				r.created.add(rx.UID, job, r.now())
+				created++
+			}
+			jobs[name] = job
+			running++
+		}
+		if !complete {
+			return last, created, int64(len(due) - n), nil
+		}
+		if err := r.record(ctx, rx, br, int32(len(reaction.Runs(rx.Spec.RunFor, &br.Spec)))); err != nil {
+			return last, created, int64(len(due) - n), err
+		}
+		fired(br)
+	}
+	return last, created, 0, nil
+}
+
+// record stores on the BattleResult that the reaction fired for it: the reaction's own entry of
+// status.reactions, applied server-side under a field manager of its own, so reactions never
+// overwrite each other's entries.
+func (r *BattleReactionReconciler) record(ctx context.Context, rx *livev1alpha1.BattleReaction, br *livev1alpha1.BattleResult, jobs int32) error {
+	entry := map[string]any{
+		"reaction": rx.Name,
+		"uid":      string(rx.UID),
+		"jobs":     int64(jobs),
+		"firedAt":  metav1.NewTime(r.now()).UTC().Format(time.RFC3339),
+	}
+	patch := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": livev1alpha1.GroupVersion.String(),
+		"kind":       "BattleResult",
+		"metadata":   map[string]any{"name": br.Name, "namespace": br.Namespace},
+		"status":     map[string]any{"reactions": []any{entry}},
+	}}
+	//nolint:staticcheck // An unstructured apply keeps this free of generated apply configurations.
+	if err := r.Client.Status().Patch(ctx, patch, client.Apply, client.FieldOwner(fieldManager(rx.Name)), client.ForceOwnership); err != nil {
+		return fmt.Errorf("recording the reaction on BattleResult %s: %w", br.Name, err)
+	}
+	return nil
+}
+
+// fieldManager is the reaction's own field manager on BattleResults.
+func fieldManager(name string) string {
+	const prefix = "battle-operator/reaction/"
+	if len(prefix)+len(name) > 128 {
+		return prefix + reaction.LabelValue(name+strings.Repeat("-", 64))
+	}
+	return prefix + name
+}
+
+// invalid marks the reaction not Ready for a reason the user must fix, with a Warning Event when
+// the reason is new.
+func (r *BattleReactionReconciler) invalid(rx *livev1alpha1.BattleReaction, reason, message string) metav1.Condition {
+	prev := meta.FindStatusCondition(rx.Status.Conditions, ConditionReady)
+	if prev == nil || prev.Reason != reason || prev.Message != message || prev.ObservedGeneration != rx.Generation {
+		r.Recorder.Eventf(rx, nil, corev1.EventTypeWarning, reason, "Validate", "%s", message)
+	}
+	return metav1.Condition{Type: ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: message, ObservedGeneration: rx.Generation}
+}
+
+// templateRejected says whether this generation's Job template was already refused.
+func templateRejected(rx *livev1alpha1.BattleReaction) bool {
+	c := meta.FindStatusCondition(rx.Status.Conditions, ConditionReady)
+	return c != nil && c.Reason == ReasonInvalidJobTemplate && c.ObservedGeneration == rx.Generation
+}
+
+// releaseStrays removes the finalizer from Jobs indexed under the reaction's name that no longer
+// belong to it (uid empty: the reaction is gone). Nothing counts them any more.
+func (r *BattleReactionReconciler) releaseStrays(ctx context.Context, key types.NamespacedName, uid types.UID) error {
+	var jobs batchv1.JobList
+	if err := r.Client.List(ctx, &jobs, client.InNamespace(key.Namespace), client.MatchingFields{JobOwnerIndex: key.Name}); err != nil {
+		return err
+	}
+	for i := range jobs.Items {
+		job := &jobs.Items[i]
+		if ref := metav1.GetControllerOf(job); uid != "" && ref != nil && ref.UID == uid {
+			continue
+		}
+		if err := r.removeFinalizer(ctx, job); client.IgnoreNotFound(err) != nil && !apierrors.IsConflict(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *BattleReactionReconciler) removeFinalizer(ctx context.Context, job *batchv1.Job) error {
+	if !controllerutil.ContainsFinalizer(job, reaction.Finalizer) {
+		return nil
+	}
+	patch := client.MergeFromWithOptions(job.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	controllerutil.RemoveFinalizer(job, reaction.Finalizer)
+	if err := r.Client.Patch(ctx, job, patch); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("releasing Job %s: %w", job.Name, err) // a conflict: the Job's event retries
+	}
+	return nil
+}
+
+func (r *BattleReactionReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func ptrOr(p *int32, def int32) int32 {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+// jobOwner indexes a Job under the name of the BattleReaction that controls it.
+func jobOwner(obj client.Object) []string {
+	ref := metav1.GetControllerOf(obj)
+	if ref == nil || ref.Kind != "BattleReaction" || ref.APIVersion != livev1alpha1.GroupVersion.String() {
+		return nil
+	}
+	return []string{ref.Name}
+}
+
+// SetupWithManager registers the Job index and the watches: a reaction is reconciled when it
+// changes, when one of its Jobs changes, and when a BattleResult arrives in its namespace.
+func (r *BattleReactionReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &batchv1.Job{}, JobOwnerIndex, jobOwner); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("battlereaction").
+		For(&livev1alpha1.BattleReaction{}).
+		// Jobs of a deleted reaction still map to its name, so their finalizers are released.
+		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
+			names := jobOwner(obj)
+			reqs := make([]reconcile.Request, len(names))
+			for i, name := range names {
+				reqs[i] = reconcile.Request{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}}
+			}
+			return reqs
+		})).
+		Watches(&livev1alpha1.BattleResult{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
+			var list livev1alpha1.BattleReactionList
+			if err := mgr.GetClient().List(ctx, &list, client.InNamespace(obj.GetNamespace())); err != nil {
+				log.FromContext(ctx).Error(err, "Listing the reactions of a namespace")
+				return nil
+			}
+			reqs := make([]reconcile.Request, len(list.Items))
+			for i := range list.Items {
+				reqs[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])}
+			}
+			return reqs
+		}), builder.WithPredicates(predicate.Funcs{
+			// A battle matters when it arrives; its status changes are the reactions' own records.
+			UpdateFunc: func(event.UpdateEvent) bool { return false },
+			DeleteFunc: func(event.DeleteEvent) bool { return false },
+		})).
+		Complete(r)
+}

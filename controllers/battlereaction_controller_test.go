@@ -1,0 +1,543 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
+	"github.com/battleops/battle-operator/internal/battle"
+	"github.com/battleops/battle-operator/internal/reaction"
+)
+
+// The battle-end fixtures' IDs, by file.
+var fixtureBattleIDs = map[string]string{
+	"end-battle-official-example.json": "4siHsNsWN/T3aub9zKraqPfGQAimPhdFoe6VWhtz9lY=",
+	"end-battle-caller-wins.json":      "kJ8v2Qw+Lm4/Zx7Rt1Yp0Nc3Hs5Ua9Eb6Df8Gi2Kj4=",
+	"end-battle-draw.json":             "ZHJhdy1iYXR0bGUtZXhhbXBsZS0wMDAwMDAwMDAwMDE=",
+	"end-battle-four-rooms.json":       "Qm9vayBvZiBiYXR0bGVzIGZvdXIgcm9vbXMgLyArID0=",
+	"end-battle-all-hosts-exited.json": "YWxsLWhvc3RzLWV4aXRlZC1leGFtcGxlLTAwMDAwMDE=",
+	"end-battle-never-started.json":    "bmV2ZXItc3RhcnRlZC1leGFtcGxlLTAwMDAwMDAwMDE=",
+}
+
+// newReaction is a reaction with a plain one-container Job template.
+func newReaction(ns, name string, mutate func(*livev1alpha1.BattleReactionSpec)) *livev1alpha1.BattleReaction {
+	rx := &livev1alpha1.BattleReaction{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: livev1alpha1.BattleReactionSpec{
+			JobTemplate: batchv1.JobTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"team": "growth"}},
+				Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+					RestartPolicy: corev1.RestartPolicyNever,
+					Containers: []corev1.Container{{
+						Name: "reward", Image: "busybox:1.37",
+						Command: []string{"sh", "-c", `echo "$BATTLE_ID" "$GREETING"`},
+						Env:     []corev1.EnvVar{{Name: "GREETING", Value: "battle $(BATTLE_ID) won"}},
+					}},
+				}}},
+			},
+		},
+	}
+	if mutate != nil {
+		mutate(&rx.Spec)
+	}
+	return rx
+}
+
+func createReaction(t *testing.T, rx *livev1alpha1.BattleReaction) *livev1alpha1.BattleReaction {
+	t.Helper()
+	if err := k8sClient.Create(context.Background(), rx); err != nil {
+		t.Fatalf("creating reaction %s: %v", rx.Name, err)
+	}
+	return rx
+}
+
+// eventually polls check until it returns nil, and fails the test with its last error.
+func eventually(t *testing.T, what string, check func(ctx context.Context) error) {
+	t.Helper()
+	var last error
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		err := check(ctx)
+		if err == nil || ctx.Err() == nil {
+			last = err // keep the last error that is not the poll's own timeout
+		}
+		return err == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("%s: %v", what, last)
+	}
+}
+
+// reactionJobs lists the Jobs of a reaction by its label, sorted by name.
+func reactionJobs(ctx context.Context, ns, name string) ([]batchv1.Job, error) {
+	var list batchv1.JobList
+	if err := k8sClient.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{reaction.LabelReaction: name}); err != nil {
+		return nil, err
+	}
+	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
+	return list.Items, nil
+}
+
+func getReaction(ctx context.Context, rx *livev1alpha1.BattleReaction) (*livev1alpha1.BattleReaction, error) {
+	var got livev1alpha1.BattleReaction
+	err := k8sClient.Get(ctx, client.ObjectKeyFromObject(rx), &got)
+	return &got, err
+}
+
+// counts is a reaction's status as a person reads it.
+type counts struct{ Started, Succeeded, Failed, Running, Waiting int64 }
+
+func countsOf(rx *livev1alpha1.BattleReaction) counts {
+	s := rx.Status
+	return counts{s.JobsStarted, s.JobsSucceeded, s.JobsFailed, s.JobsRunning, s.WaitingBattles}
+}
+
+// waitForCounts waits until the reaction's status, for its current generation, shows want.
+func waitForCounts(t *testing.T, rx *livev1alpha1.BattleReaction, want counts) *livev1alpha1.BattleReaction {
+	t.Helper()
+	var got *livev1alpha1.BattleReaction
+	eventually(t, "reaction status", func(ctx context.Context) error {
+		var err error
+		if got, err = getReaction(ctx, rx); err != nil {
+			return err
+		}
+		if got.Status.ObservedGeneration != got.Generation {
+			return fmt.Errorf("observedGeneration %d, generation %d", got.Status.ObservedGeneration, got.Generation)
+		}
+		if diff := cmp.Diff(want, countsOf(got)); diff != "" {
+			return fmt.Errorf("counts (-want +got):\n%s", diff)
+		}
+		return nil
+	})
+	return got
+}
+
+// waitForJobs waits until the reaction has exactly the Jobs named.
+func waitForJobs(t *testing.T, ns, name string, want []string) []batchv1.Job {
+	t.Helper()
+	want = append([]string(nil), want...)
+	sort.Strings(want)
+	var jobs []batchv1.Job
+	eventually(t, "the reaction's Jobs", func(ctx context.Context) error {
+		var err error
+		if jobs, err = reactionJobs(ctx, ns, name); err != nil {
+			return err
+		}
+		var got []string
+		for _, j := range jobs {
+			got = append(got, j.Name)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			return fmt.Errorf("jobs (-want +got):\n%s", diff)
+		}
+		return nil
+	})
+	return jobs
+}
+
+// finishJob sets a Job's status by hand, as the Job controller would (envtest runs none).
+func finishJob(t *testing.T, job *batchv1.Job, succeeded bool) {
+	t.Helper()
+	eventually(t, "finishing Job "+job.Name, func(ctx context.Context) error {
+		var j batchv1.Job
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(job), &j); err != nil {
+			return err
+		}
+		now := metav1.Now()
+		j.Status.StartTime = &now
+		if succeeded {
+			j.Status.CompletionTime = &now
+			j.Status.Succeeded = 1
+			j.Status.Conditions = []batchv1.JobCondition{
+				{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now},
+				{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now},
+			}
+		} else {
+			j.Status.Failed = 1
+			j.Status.Conditions = []batchv1.JobCondition{
+				{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now, Reason: "BackoffLimitExceeded"},
+				{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now, Reason: "BackoffLimitExceeded"},
+			}
+		}
+		return k8sClient.Status().Update(ctx, &j)
+	})
+}
+
+func envOf(c corev1.Container) map[string]string {
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	return env
+}
+
+func sendFixtures(t *testing.T, app *testApp) {
+	t.Helper()
+	for _, f := range endBattleFixtures {
+		app.send(t, readFixture(t, f))
+	}
+}
+
+// TestEachWinnerRunsOnceWithTheBattlesData: a reward-winners reaction gets one Job per winning
+// room, with the battle in its environment, labels, owner and finalizer, and records the battle.
+func TestEachWinnerRunsOnceWithTheBattlesData(t *testing.T) {
+	app := newTestApp(t)
+	rx := createReaction(t, newReaction(app.namespace, "reward-winners", func(s *livev1alpha1.BattleReactionSpec) {
+		s.RunFor = livev1alpha1.RunForEachWinner
+		s.Match.Outcomes = []livev1alpha1.Outcome{livev1alpha1.OutcomeWin}
+	}))
+	sendFixtures(t, app)
+	sendFixtures(t, app) // duplicates change nothing
+
+	callerWins, fourRooms := battle.Name(fixtureBattleIDs["end-battle-caller-wins.json"]), battle.Name(fixtureBattleIDs["end-battle-four-rooms.json"])
+	nameFor := func(br, room string) string {
+		return reaction.JobName("reward-winners", br, &livev1alpha1.BattleRoom{RoomID: livev1alpha1.RoomID(room)})
+	}
+	jobs := waitForJobs(t, app.namespace, "reward-winners", []string{nameFor(callerWins, "live_room_1001"), nameFor(fourRooms, "live_room_2002")})
+	got := waitForCounts(t, rx, counts{Started: 2, Running: 2})
+
+	var job batchv1.Job
+	for _, j := range jobs {
+		if j.Name == nameFor(fourRooms, "live_room_2002") {
+			job = j
+		}
+	}
+	if ref := metav1.GetControllerOf(&job); ref == nil || ref.UID != got.UID || ref.Kind != "BattleReaction" {
+		t.Errorf("Job controller reference = %+v, want the reaction", ref)
+	}
+	if !strings.Contains(strings.Join(job.Finalizers, ","), reaction.Finalizer) {
+		t.Errorf("Job finalizers = %v, want %s", job.Finalizers, reaction.Finalizer)
+	}
+	wantLabels := map[string]string{"team": "growth", reaction.LabelReaction: "reward-winners", reaction.LabelBattleResult: fourRooms, reaction.LabelRoom: "live_room_2002"}
+	for k, v := range wantLabels {
+		if job.Labels[k] != v {
+			t.Errorf("Job label %s = %q, want %q", k, job.Labels[k], v)
+		}
+	}
+	env := envOf(job.Spec.Template.Spec.Containers[0])
+	wantEnv := map[string]string{
+		"BATTLE_ID": fixtureBattleIDs["end-battle-four-rooms.json"], "BATTLE_RESULT": fourRooms, "BATTLE_NAMESPACE": app.namespace,
+		"BATTLE_END_REASON": "TimeUp", "BATTLE_OUTCOME": "Win", "BATTLE_WINNER_ROOMS": "live_room_2002",
+		"ROOM_ID": "live_room_2002", "ROOM_SCORE": "4100", "ROOM_RESULT": "Win", "ROOM_RANK": "1", "ROOM_OWNER_ACCOUNT": "host_bob",
+		"GREETING": "battle $(BATTLE_ID) won",
+	}
+	for k, v := range wantEnv {
+		if env[k] != v {
+			t.Errorf("env %s = %q, want %q", k, env[k], v)
+		}
+	}
+	if c := job.Spec.Template.Spec.Containers[0]; c.Env[len(c.Env)-1].Name != "GREETING" {
+		t.Errorf("the template's own variables must come after the battle's, got %v", c.Env)
+	}
+	var spec livev1alpha1.BattleResultSpec
+	if err := json.Unmarshal([]byte(env["BATTLE_JSON"]), &spec); err != nil || spec.BattleID != fixtureBattleIDs["end-battle-four-rooms.json"] || len(spec.Rooms) != 4 {
+		t.Errorf("BATTLE_JSON = %.80s... (%v), want the battle's spec", env["BATTLE_JSON"], err)
+	}
+	// kubectl get jobs -l live.battleops.io/battle-result=<name> lists a battle's Jobs.
+	var byBattle batchv1.JobList
+	if err := k8sClient.List(context.Background(), &byBattle, client.InNamespace(app.namespace), client.MatchingLabels{reaction.LabelBattleResult: callerWins}); err != nil || len(byBattle.Items) != 1 {
+		t.Errorf("Jobs labelled with the caller-wins battle: %d (%v), want 1", len(byBattle.Items), err)
+	}
+
+	var br livev1alpha1.BattleResult
+	if err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: app.namespace, Name: fourRooms}, &br); err != nil {
+		t.Fatal(err)
+	}
+	if len(br.Status.Reactions) != 1 || br.Status.Reactions[0].Reaction != "reward-winners" || br.Status.Reactions[0].UID != string(got.UID) || br.Status.Reactions[0].Jobs != 1 {
+		t.Errorf("BattleResult status.reactions = %+v, want one record of reward-winners", br.Status.Reactions)
+	}
+	if got.Status.LastFired == nil || (got.Status.LastFired.BattleResult != fourRooms && got.Status.LastFired.BattleResult != callerWins) {
+		t.Errorf("lastFired = %+v, want one of the winning battles", got.Status.LastFired)
+	}
+	if !meta.IsStatusConditionTrue(got.Status.Conditions, ConditionReady) {
+		t.Errorf("Ready = %+v, want True", meta.FindStatusCondition(got.Status.Conditions, ConditionReady))
+	}
+}
+
+// TestExactlyOnceAcrossPruneDeletionRestartAndDuplicates: finished Jobs are pruned by the
+// history limits and counted once; neither a pruned Job, nor one deleted by hand, runs again,
+// also after a manager restart and repeated callbacks.
+func TestExactlyOnceAcrossPruneDeletionRestartAndDuplicates(t *testing.T) {
+	app := newTestApp(t)
+	rx := createReaction(t, newReaction(app.namespace, "every-completed-battle", func(s *livev1alpha1.BattleReactionSpec) {
+		s.Match.EndReasons = []livev1alpha1.EndReason{livev1alpha1.EndReasonTimeUp}
+		s.SuccessfulJobsHistoryLimit = ptr.To[int32](1)
+		s.FailedJobsHistoryLimit = ptr.To[int32](0)
+	}))
+	sendFixtures(t, app)
+	var want []string
+	for _, f := range []string{"end-battle-official-example.json", "end-battle-caller-wins.json", "end-battle-draw.json", "end-battle-four-rooms.json"} {
+		want = append(want, reaction.JobName(rx.Name, battle.Name(fixtureBattleIDs[f]), nil))
+	}
+	jobs := waitForJobs(t, app.namespace, rx.Name, want)
+	waitForCounts(t, rx, counts{Started: 4, Running: 4})
+
+	// Two succeed, one fails, one is deleted by hand while running.
+	finishJob(t, &jobs[0], true)
+	finishJob(t, &jobs[1], true)
+	finishJob(t, &jobs[2], false)
+	if err := k8sClient.Delete(context.Background(), &jobs[3], client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
+		t.Fatal(err)
+	}
+	// Limits 1 and 0: one succeeded Job stays (the newer one), the failed one goes.
+	waitForCounts(t, rx, counts{Started: 4, Succeeded: 2, Failed: 1})
+	left := waitForJobs(t, app.namespace, rx.Name, []string{jobs[0].Name, jobs[1].Name}[1:2])
+	if len(left[0].Finalizers) == 0 {
+		t.Errorf("the kept Job lost its finalizer")
+	}
+
+	stopManager()
+	sendFixtures(t, app)
+	if err := startManager(); err != nil {
+		t.Fatal(err)
+	}
+	sendFixtures(t, app)
+	// Give the new manager time to act on anything it would act on, then check it did not.
+	time.Sleep(3 * time.Second)
+	waitForJobs(t, app.namespace, rx.Name, []string{left[0].Name})
+	got := waitForCounts(t, rx, counts{Started: 4, Succeeded: 2, Failed: 1})
+	if len(got.Status.Accounting.Leaving) != 0 {
+		t.Errorf("accounting.leaving = %v, want empty once the Jobs are gone", got.Status.Accounting.Leaving)
+	}
+}
+
+// TestSuspendAndResume: a suspended reaction creates nothing; on resume the battles that
+// arrived meanwhile get their Jobs.
+func TestSuspendAndResume(t *testing.T) {
+	app := newTestApp(t)
+	rx := createReaction(t, newReaction(app.namespace, "paused", func(s *livev1alpha1.BattleReactionSpec) {
+		s.Suspend = true
+		s.Match.Outcomes = []livev1alpha1.Outcome{livev1alpha1.OutcomeDraw}
+	}))
+	sendFixtures(t, app)
+	got := waitForCounts(t, rx, counts{Waiting: 2})
+	if c := meta.FindStatusCondition(got.Status.Conditions, ConditionReady); c == nil || c.Reason != ReasonSuspended {
+		t.Errorf("Ready = %+v, want reason Suspended", c)
+	}
+	waitForJobs(t, app.namespace, rx.Name, nil)
+
+	got.Spec.Suspend = false
+	if err := k8sClient.Update(context.Background(), got); err != nil {
+		t.Fatal(err)
+	}
+	waitForJobs(t, app.namespace, rx.Name, []string{
+		reaction.JobName(rx.Name, battle.Name(fixtureBattleIDs["end-battle-official-example.json"]), nil),
+		reaction.JobName(rx.Name, battle.Name(fixtureBattleIDs["end-battle-draw.json"]), nil),
+	})
+	waitForCounts(t, rx, counts{Started: 2, Running: 2})
+}
+
+// TestMaxRunningJobsQueuesInArrivalOrder: over the limit Jobs wait, and start in the order
+// their battles arrived as slots free.
+func TestMaxRunningJobsQueuesInArrivalOrder(t *testing.T) {
+	app := newTestApp(t)
+	rx := createReaction(t, newReaction(app.namespace, "one-at-a-time", func(s *livev1alpha1.BattleReactionSpec) {
+		s.MaxRunningJobs = 1
+		s.RunFor = livev1alpha1.RunForEachRoom
+		s.Match.EndReasons = []livev1alpha1.EndReason{livev1alpha1.EndReasonTimeUp}
+		s.Suspend = true // all battles queued first, so the order is the stored arrival order alone
+		s.SuccessfulJobsHistoryLimit = ptr.To[int32](10)
+	}))
+	sendFixtures(t, app)
+	waitForCounts(t, rx, counts{Waiting: 4})
+	eventually(t, "resuming", func(ctx context.Context) error {
+		got, err := getReaction(ctx, rx)
+		if err != nil {
+			return err
+		}
+		got.Spec.Suspend = false
+		return k8sClient.Update(ctx, got)
+	})
+
+	// The order the battles arrived in, as the API server recorded it.
+	var brs livev1alpha1.BattleResultList
+	if err := k8sClient.List(context.Background(), &brs, client.InNamespace(app.namespace)); err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(brs.Items, func(i, j int) bool {
+		a, b := brs.Items[i].CreationTimestamp, brs.Items[j].CreationTimestamp
+		if !a.Equal(&b) {
+			return a.Before(&b)
+		}
+		return brs.Items[i].Name < brs.Items[j].Name
+	})
+	var order []string // expected Job names, in order
+	for _, br := range brs.Items {
+		if br.Spec.EndReason != livev1alpha1.EndReasonTimeUp {
+			continue
+		}
+		for i := range br.Spec.Rooms {
+			order = append(order, reaction.JobName(rx.Name, br.Name, &br.Spec.Rooms[i]))
+		}
+	}
+	if len(order) != 10 { // 2 + 2 + 2 + 4 rooms
+		t.Fatalf("expected 10 room runs, have %d", len(order))
+	}
+	for i := range order {
+		jobs := waitForJobs(t, app.namespace, rx.Name, order[:i+1])
+		waitForCounts(t, rx, counts{Started: int64(i + 1), Succeeded: int64(i), Running: 1, Waiting: int64(len(brs.Items) - 2 - battlesDone(brs.Items, order[:i+1], rx.Name))})
+		for _, j := range jobs {
+			if j.Name == order[i] {
+				finishJob(t, &j, true)
+			}
+		}
+	}
+	waitForCounts(t, rx, counts{Started: 10, Succeeded: 10})
+}
+
+// battlesDone counts the TimeUp battles all of whose room Jobs are among created.
+func battlesDone(brs []livev1alpha1.BattleResult, created []string, rx string) int {
+	have := map[string]bool{}
+	for _, n := range created {
+		have[n] = true
+	}
+	done := 0
+	for _, br := range brs {
+		if br.Spec.EndReason != livev1alpha1.EndReasonTimeUp {
+			continue
+		}
+		all := true
+		for i := range br.Spec.Rooms {
+			all = all && have[reaction.JobName(rx, br.Name, &br.Spec.Rooms[i])]
+		}
+		if all {
+			done++
+		}
+	}
+	return done
+}
+
+func warningEvent(ctx context.Context, ns, name, reason string) error {
+	var list eventsv1.EventList
+	if err := k8sClient.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return err
+	}
+	for _, e := range list.Items {
+		if e.Regarding.Name == name && e.Reason == reason && e.Type == corev1.EventTypeWarning {
+			return nil
+		}
+	}
+	return fmt.Errorf("no Warning Event %s on %s among %d Events", reason, name, len(list.Items))
+}
+
+// TestInvalidExpressionAndTemplate: a spec the user must fix sets Ready=False with a reason and
+// a Warning Event and creates no Job; fixing it recovers.
+func TestInvalidExpressionAndTemplate(t *testing.T) {
+	app := newTestApp(t)
+	badCEL := createReaction(t, newReaction(app.namespace, "bad-expression", func(s *livev1alpha1.BattleReactionSpec) {
+		s.Match.Expression = "battle.roomz.exists(r, r.score > 0)"
+	}))
+	badTemplate := createReaction(t, newReaction(app.namespace, "bad-template", func(s *livev1alpha1.BattleReactionSpec) {
+		s.JobTemplate.Spec.Template.Spec.Containers[0].Name = "Not_A_DNS_Label"
+	}))
+	sendFixtures(t, app)
+
+	for _, c := range []struct {
+		rx     *livev1alpha1.BattleReaction
+		reason string
+	}{{badCEL, ReasonInvalidExpression}, {badTemplate, ReasonInvalidJobTemplate}} {
+		eventually(t, c.rx.Name+" not Ready", func(ctx context.Context) error {
+			got, err := getReaction(ctx, c.rx)
+			if err != nil {
+				return err
+			}
+			cond := meta.FindStatusCondition(got.Status.Conditions, ConditionReady)
+			if cond == nil || cond.Status != metav1.ConditionFalse || cond.Reason != c.reason || cond.ObservedGeneration != got.Generation {
+				return fmt.Errorf("Ready = %+v, want False %s", cond, c.reason)
+			}
+			return warningEvent(ctx, app.namespace, c.rx.Name, c.reason)
+		})
+		waitForJobs(t, app.namespace, c.rx.Name, nil)
+	}
+	got, _ := getReaction(context.Background(), badCEL)
+	if msg := meta.FindStatusCondition(got.Status.Conditions, ConditionReady).Message; !strings.Contains(msg, "roomz") {
+		t.Errorf("the message %q should name the problem", msg)
+	}
+
+	// Fix the template: the template is not a match criterion, so the battles already stored count.
+	eventually(t, "fixing the template", func(ctx context.Context) error {
+		rx, err := getReaction(ctx, badTemplate)
+		if err != nil {
+			return err
+		}
+		rx.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Name = "fixed"
+		return k8sClient.Update(ctx, rx)
+	})
+	waitForCounts(t, badTemplate, counts{Started: 6, Running: 6})
+
+	// Fix the expression: it is a new criterion, so it applies to battles arriving after the edit.
+	time.Sleep(1100 * time.Millisecond) // arrival and edit times have a one-second resolution
+	eventually(t, "fixing the expression", func(ctx context.Context) error {
+		rx, err := getReaction(ctx, badCEL)
+		if err != nil {
+			return err
+		}
+		rx.Spec.Match.Expression = "battle.rooms.exists(r, r.score > 0)"
+		return k8sClient.Update(ctx, rx)
+	})
+	fixed := waitForCounts(t, badCEL, counts{})
+	if !meta.IsStatusConditionTrue(fixed.Status.Conditions, ConditionReady) {
+		t.Fatalf("Ready = %+v after the fix", meta.FindStatusCondition(fixed.Status.Conditions, ConditionReady))
+	}
+	time.Sleep(1100 * time.Millisecond) // arrival times have a one-second resolution
+	late := randomBattle{id: "after-the-fix=", opType: 0, endTime: 1763900000, rooms: []string{"x", "y"}, scores: []int64{5, 3}, accounts: []string{"a", "b"}}
+	app.send(t, late.body())
+	waitForJobs(t, app.namespace, badCEL.Name, []string{reaction.JobName(badCEL.Name, battle.Name(late.id), nil)})
+}
+
+// TestStartingAfter: battles stored before a reaction was created do not count, unless its
+// startingAfter says so.
+func TestStartingAfter(t *testing.T) {
+	app := newTestApp(t)
+	sendFixtures(t, app)
+	time.Sleep(1100 * time.Millisecond) // arrival times have a one-second resolution
+	fromNow := createReaction(t, newReaction(app.namespace, "from-now", nil))
+	backfill := createReaction(t, newReaction(app.namespace, "backfill", func(s *livev1alpha1.BattleReactionSpec) {
+		s.StartingAfter = &metav1.Time{Time: time.Now().Add(-time.Hour)}
+		s.Match.EndReasons = []livev1alpha1.EndReason{livev1alpha1.EndReasonNeverStarted}
+	}))
+	waitForJobs(t, app.namespace, backfill.Name, []string{reaction.JobName(backfill.Name, battle.Name(fixtureBattleIDs["end-battle-never-started.json"]), nil)})
+	waitForCounts(t, fromNow, counts{})
+
+	late := randomBattle{id: "late-delivery=", opType: 1, endTime: 1600000000, rooms: []string{"x", "y"}, scores: []int64{5, 3}, accounts: []string{"a", "b"}}
+	app.send(t, late.body()) // ended long ago, arrived now: counts
+	waitForJobs(t, app.namespace, fromNow.Name, []string{reaction.JobName(fromNow.Name, battle.Name(late.id), nil)})
+}
+
+// TestDeletedReactionReleasesItsJobs: Jobs of a deleted reaction lose their finalizer, so the
+// garbage collector (absent in envtest: deleted by hand here) can remove them.
+func TestDeletedReactionReleasesItsJobs(t *testing.T) {
+	app := newTestApp(t)
+	rx := createReaction(t, newReaction(app.namespace, "short-lived", nil))
+	app.send(t, readFixture(t, "end-battle-four-rooms.json"))
+	jobs := waitForJobs(t, app.namespace, rx.Name, []string{reaction.JobName(rx.Name, battle.Name(fixtureBattleIDs["end-battle-four-rooms.json"]), nil)})
+	if err := k8sClient.Delete(context.Background(), rx); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8sClient.Delete(context.Background(), &jobs[0], client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the Job to go", func(ctx context.Context) error {
+		var j batchv1.Job
+		err := k8sClient.Get(ctx, client.ObjectKeyFromObject(&jobs[0]), &j)
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("Job still there (finalizers %v, err %v)", j.Finalizers, err)
+	})
+}
