@@ -158,7 +158,8 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 	owned = append(owned, r.created.fill(rx.UID, jobs, r.now())...)
 
 	var brList livev1alpha1.BattleResultList
-	if err := r.Client.List(ctx, &brList, client.InNamespace(rx.Namespace)); err != nil {
+	// Read-only: the cache's own objects, not copies, since a namespace may hold many battles.
+	if err := r.Client.List(ctx, &brList, client.InNamespace(rx.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return reconcile.Result{}, err
 	}
 	results := map[string]*livev1alpha1.BattleResult{}

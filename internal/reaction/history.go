@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"slices"
 	"sort"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -46,10 +47,12 @@ func Account(acc livev1alpha1.JobAccounting, jobs []*batchv1.Job) (next livev1al
 			release = append(release, job)
 			continue
 		}
-		if counted {
+		if counted && job.DeletionTimestamp != nil {
 			leaving = append(leaving, job.Name) // counted, finalizer gone, not yet deleted
 			continue
 		}
+		// Not being deleted: a live Job, even one named like a counted Job that is gone (a
+		// deletion never ends, so this is a new Job of the same name).
 		counts.Started++
 		switch finished, ok := Finished(job); {
 		case finished && ok:
@@ -107,11 +110,20 @@ func JobsToDelete(jobs []*batchv1.Job, succeededLimit, failedLimit int32, record
 }
 
 // CriteriaHash identifies the criteria that decide which battles fire: match and runFor.
+// The lists are sets: their order does not change the hash.
 func CriteriaHash(spec *livev1alpha1.BattleReactionSpec) string {
+	match := *spec.Match.DeepCopy()
+	slices.Sort(match.EndReasons)
+	slices.Sort(match.Outcomes)
+	slices.Sort(match.Rooms)
+	runFor := spec.RunFor
+	if runFor == "" {
+		runFor = livev1alpha1.RunForBattle
+	}
 	raw, _ := json.Marshal(struct {
 		Match  livev1alpha1.BattleMatch `json:"match"`
 		RunFor livev1alpha1.RunFor      `json:"runFor"`
-	}{spec.Match, spec.RunFor})
+	}{match, runFor})
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:8])
 }
@@ -133,7 +145,7 @@ func WindowStart(rx *livev1alpha1.BattleReaction) metav1.Time {
 // starts at start. Times have a one-second resolution: a battle stored in the same second as
 // the reaction was created (or edited) counts.
 func CountsFrom(start, arrival metav1.Time) bool {
-	return !arrival.Time.Before(start.Time)
+	return !arrival.Truncate(time.Second).Before(start.Truncate(time.Second))
 }
 
 // Recorded says whether the reaction (by name and UID) already fired for the battle.

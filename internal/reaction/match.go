@@ -169,18 +169,26 @@ func integers(v any) any {
 	return v
 }
 
-// sampleBattle has every field of a BattleResult's spec set, to try an expression on.
+// sampleBattle has every field of a BattleResult's spec set, and 100 rooms, to try an
+// expression on. It catches misspelt fields in the branches the sample takes; a misspelling
+// in a branch it skips (after a true `||`) shows only on a battle that takes it.
 func sampleBattle() *livev1alpha1.BattleResultSpec {
 	ended := metav1.Unix(1700000300, 0)
-	return &livev1alpha1.BattleResultSpec{
+	b := &livev1alpha1.BattleResultSpec{
 		BattleID: "sample", SDKAppID: "1400000000", ClientIP: "127.0.0.1", OptPlatform: "RESTAPI",
 		OpType: 0, EndReason: livev1alpha1.EndReasonTimeUp, DurationMs: 300000,
 		CreateTime: 1700000000, StartTime: 1700000000, EndTime: 1700000300, EndedAt: &ended,
-		EventTimeMs: 1700000300000, RoomCount: 2, Outcome: livev1alpha1.OutcomeWin,
-		Winners: []livev1alpha1.RoomID{"a"}, ExtraFields: "{}",
-		Rooms: []livev1alpha1.BattleRoom{
-			{RoomID: "a", Score: 2, OwnerAccount: "1", Caller: true, Result: livev1alpha1.RoomResultWin, Rank: 1, ExtraFields: "{}"},
-			{RoomID: "b", Score: 1, OwnerAccount: "2", Result: livev1alpha1.RoomResultLoss, Rank: 2, ExtraFields: "{}"},
-		},
+		EventTimeMs: 1700000300000, RoomCount: 100, Outcome: livev1alpha1.OutcomeWin, ExtraFields: "{}",
 	}
+	// As many rooms as a battle may have, so `battle.rooms[5]` is not mistaken for an error.
+	for i := range 100 {
+		room := livev1alpha1.BattleRoom{RoomID: livev1alpha1.RoomID(fmt.Sprint("room-", i)), Score: int64(100 - i),
+			OwnerAccount: fmt.Sprint(i), Result: livev1alpha1.RoomResultLoss, Rank: int32(i + 1), ExtraFields: "{}"}
+		if i == 0 {
+			room.Caller, room.Result = true, livev1alpha1.RoomResultWin
+		}
+		b.Rooms = append(b.Rooms, room)
+	}
+	b.Winners = []livev1alpha1.RoomID{b.Rooms[0].RoomID}
+	return b
 }
