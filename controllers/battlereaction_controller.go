@@ -234,6 +234,7 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 	meta.SetStatusCondition(&status.Conditions, ready)
 
 	if !equality.Semantic.DeepEqual(&rx.Status, status) {
+		before := rx.Status
 		rx.Status = *status
 		if err := r.Client.Status().Update(ctx, &rx); err != nil {
 			switch {
@@ -245,6 +246,7 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 			}
 			return reconcile.Result{}, fmt.Errorf("writing the reaction's status: %w", err)
 		}
+		countFinishedJobs(&before, status)
 	}
 	// The counts of the Jobs leaving are stored: their finalizers may go.
 	for _, job := range release {
@@ -354,6 +356,7 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 				logger.Info("Created Job", "job", klog.KObj(job), "battleResult", br.Name)
 				r.created.add(rx.UID, job, r.now())
 				created++
+				reactionJobsCreated.Inc()
 			}
 			jobs[name] = job
 			running++
@@ -481,14 +484,7 @@ func (r *BattleReactionReconciler) SetupWithManager(ctx context.Context, mgr ctr
 		Named("battlereaction").
 		For(&livev1alpha1.BattleReaction{}).
 		// Jobs of a deleted reaction still map to its name, so their finalizers are released.
-		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
-			names := jobOwner(obj)
-			reqs := make([]reconcile.Request, len(names))
-			for i, name := range names {
-				reqs[i] = reconcile.Request{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}}
-			}
-			return reqs
-		})).
+		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(namesInNamespace(jobOwner))).
 		Watches(&livev1alpha1.BattleResult{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
 			var list livev1alpha1.BattleReactionList
 			if err := mgr.GetClient().List(ctx, &list, client.InNamespace(obj.GetNamespace())); err != nil {

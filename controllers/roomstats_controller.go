@@ -44,6 +44,7 @@ type RoomStatsReconciler struct {
 
 // Reconcile recounts one room.
 func (r *RoomStatsReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	defer observeRoomStatsReconcile(time.Now())
 	logger := log.FromContext(ctx)
 
 	var results livev1alpha1.BattleResultList
@@ -86,6 +87,7 @@ func (r *RoomStatsReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	} else if err != nil {
 		return reconcile.Result{}, fmt.Errorf("writing the room's statistics: %w", err)
 	}
+	roomStatsWrites.WithLabelValues("status").Inc()
 	logger.V(1).Info("Updated room statistics", "battles", desired.Battles, "wins", desired.Wins)
 	return reconcile.Result{}, nil
 }
@@ -125,6 +127,7 @@ func (r *RoomStatsReconciler) create(ctx context.Context, key types.NamespacedNa
 		}
 		return stats, fmt.Errorf("creating the room's statistics: %w", err)
 	}
+	roomStatsWrites.WithLabelValues("create").Inc()
 	log.FromContext(ctx).Info("Created room statistics", "roomId", stats.Spec.RoomID, "sdkAppId", stats.Spec.SDKAppID)
 	return stats, nil
 }
@@ -153,14 +156,7 @@ func (r *RoomStatsReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Man
 		// Every change of a RoomStats is recounted, its own status writes included (they find
 		// nothing to change), so an edit or a deletion by hand is undone.
 		For(&livev1alpha1.RoomStats{}).
-		Watches(&livev1alpha1.BattleResult{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
-			names := roomStatsNames(obj)
-			reqs := make([]reconcile.Request, len(names))
-			for i, name := range names {
-				reqs[i] = reconcile.Request{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}}
-			}
-			return reqs
-		}), builder.WithPredicates(predicate.Funcs{
+		Watches(&livev1alpha1.BattleResult{}, handler.EnqueueRequestsFromMapFunc(namesInNamespace(roomStatsNames)), builder.WithPredicates(predicate.Funcs{
 			// A BattleResult's spec never changes: status updates cannot change any room.
 			UpdateFunc: func(event.UpdateEvent) bool { return false },
 		})).

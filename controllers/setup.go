@@ -5,11 +5,14 @@ import (
 	"fmt"
 
 	batchv1 "k8s.io/api/batch/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/battleops/battle-operator/internal/reaction"
 )
@@ -36,4 +39,16 @@ func Setup(ctx context.Context, mgr ctrl.Manager) error {
 		return fmt.Errorf("setting up the BattleReaction controller: %w", err)
 	}
 	return nil
+}
+
+// namesInNamespace maps an object to requests for the objects of its namespace that names
+// gives, for handler.EnqueueRequestsFromMapFunc.
+func namesInNamespace(names func(client.Object) []string) handler.MapFunc {
+	return func(_ context.Context, obj client.Object) []reconcile.Request {
+		var reqs []reconcile.Request
+		for _, name := range names(obj) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}})
+		}
+		return reqs
+	}
 }

@@ -1,0 +1,68 @@
+package controllers
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
+)
+
+// The controllers' metrics. None has a per-object label: reactions and rooms are created by
+// users and by battles, so their number is unbounded; each reaction's own counts are in its
+// status (jobsStarted, jobsSucceeded, jobsFailed), each room's in its RoomStats.
+var (
+	reactionJobsCreated = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "battleops_reaction_jobs_created_total",
+		Help: "Jobs created by BattleReactions.",
+	})
+
+	reactionJobsFinished = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "battleops_reaction_jobs_finished_total",
+		Help: "BattleReaction Jobs counted as finished in their reaction's status, by result (succeeded, failed). Each Job counts once.",
+	}, []string{"result"})
+
+	roomStatsReconcileDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "battleops_roomstats_reconcile_duration_seconds",
+		Help:    "Time one RoomStats reconcile takes: recounting a room from the cache, and writing when it changed.",
+		Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
+	})
+
+	roomStatsWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "battleops_roomstats_writes_total",
+		Help: "Successful writes of RoomStats to the API server, by operation (create, status).",
+	}, []string{"operation"})
+)
+
+func init() {
+	metrics.Registry.MustRegister(reactionJobsCreated, reactionJobsFinished, roomStatsReconcileDuration, roomStatsWrites)
+	// Every series exists from the start, so a rate over a fresh process is not "no data".
+	for _, result := range []string{"succeeded", "failed"} {
+		reactionJobsFinished.WithLabelValues(result)
+	}
+	for _, op := range []string{"create", "status"} {
+		roomStatsWrites.WithLabelValues(op)
+	}
+}
+
+// countFinishedJobs counts the Jobs that a reaction's status write, which succeeded, newly
+// counts as succeeded or failed: the increase of jobsSucceeded and jobsFailed from the status
+// it replaced. The write carried the replaced status's resourceVersion, so that was the
+// stored one: each increase of the stored counts is counted once, by the process that wrote
+// it, whichever replica leads. A count that went down (a Job gone without its finalizer)
+// counts nothing.
+func countFinishedJobs(before, after *livev1alpha1.BattleReactionStatus) {
+	if d := after.JobsSucceeded - before.JobsSucceeded; d > 0 {
+		reactionJobsFinished.WithLabelValues("succeeded").Add(float64(d))
+	}
+	if d := after.JobsFailed - before.JobsFailed; d > 0 {
+		reactionJobsFinished.WithLabelValues("failed").Add(float64(d))
+	}
+}
+
+// observeRoomStatsReconcile records the duration of a RoomStats reconcile that began at start;
+// deferred at its top.
+func observeRoomStatsReconcile(start time.Time) {
+	roomStatsReconcileDuration.Observe(time.Since(start).Seconds())
+}
