@@ -10,8 +10,12 @@ KUBECTL ?= kubectl
 # source by hack/build-controlplane.sh and cached under bin/k8s/.
 CONTROLPLANE = hack/build-controlplane.sh
 
-# Image for docker-build.
+# The manager's image: docker-build and docker-push build and push it; deploy and
+# build-installer put it in the Deployment.
 IMG ?= battle-operator:dev
+CONTAINER_TOOL ?= docker
+# Where build-installer writes install.yaml (git-ignored: generate it when you need it).
+DIST ?= dist
 
 SHELL = /usr/bin/env bash -o pipefail
 .SHELLFLAGS = -ec
@@ -83,8 +87,19 @@ demo: ## With `make dev` running: apply the BattleReaction samples, send the fix
 	hack/demo.sh
 
 .PHONY: docker-build
-docker-build: ## Build the manager image (needs a Docker engine).
-	docker build -t $(IMG) .
+docker-build: ## Build the manager image IMG (needs a Docker engine).
+	$(CONTAINER_TOOL) build -t $(IMG) .
+
+.PHONY: docker-push
+docker-push: ## Push the manager image IMG.
+	$(CONTAINER_TOOL) push $(IMG)
+
+.PHONY: build-installer
+build-installer: manifests ## Write $(DIST)/install.yaml: everything `make deploy` applies, with the image IMG, as one file.
+	mkdir -p $(DIST)
+	$(KUSTOMIZE_DEFAULT) >$(DIST)/install.yaml.tmp
+	mv $(DIST)/install.yaml.tmp $(DIST)/install.yaml
+	@echo "wrote $(DIST)/install.yaml with image $(IMG): kubectl apply --server-side -f $(DIST)/install.yaml"
 
 ##@ Deployment
 
@@ -95,6 +110,32 @@ install: manifests ## Install the CRDs into the cluster of $$KUBECONFIG.
 .PHONY: uninstall
 uninstall: manifests ## Remove the CRDs (and every battle resource) from the cluster.
 	$(KUBECTL) delete --ignore-not-found -f config/crd/bases
+
+.PHONY: deploy
+deploy: manifests ## Install everything (config/default) with the image IMG into the cluster of $$KUBECONFIG.
+	$(KUSTOMIZE_DEFAULT) | $(KUBECTL) apply --server-side -f -
+
+.PHONY: undeploy
+undeploy: ## Remove everything deploy installed: the manager, its namespace, the CRDs and every battle resource.
+	$(KUBECTL) delete --ignore-not-found -k config/default
+
+# KUSTOMIZE_DEFAULT prints config/default with the manager's image set to IMG, as `kustomize
+# edit set image` would, without editing config/ or needing the kustomize binary: a
+# throwaway overlay in bin/ (kustomize wants a relative path to its base), built by `kubectl
+# kustomize`. The patch checks it replaces the image of the container named manager.
+define KUSTOMIZE_DEFAULT
+mkdir -p bin; overlay=$$(mktemp -d bin/overlay.XXXXXX); trap 'rm -rf "$$overlay"' EXIT; \
+printf '%s\n' \
+  'resources:' \
+  '- ../../config/default' \
+  'patches:' \
+  '- target: {group: apps, kind: Deployment, labelSelector: app.kubernetes.io/component=manager}' \
+  '  patch: |-' \
+  '    - {op: test, path: /spec/template/spec/containers/0/name, value: manager}' \
+  '    - {op: replace, path: /spec/template/spec/containers/0/image, value: "$(IMG)"}' \
+  >"$$overlay/kustomization.yaml"; \
+$(KUBECTL) kustomize "$$overlay"
+endef
 
 ##@ Tools
 

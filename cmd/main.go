@@ -3,6 +3,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"os"
@@ -15,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
@@ -44,21 +46,26 @@ func (l *listFlag) Set(v string) error {
 func main() {
 	var (
 		metricsAddr, probeAddr             string
+		secureMetrics, enableHTTP2         bool
 		leaderElect                        bool
 		callbackAddr, callbackPath         string
+		callbackCertDir                    string
 		sdkAppIDs                          listFlag
 		battleNamespace, tokenFile         string
 		maxSkew, callbackTimeout           time.Duration
 		maxBodyBytes                       int64
 		leaderElectionID, leaderElectionNS string
 	)
-	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to, e.g. :8080. 0 turns it off.")
+	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to, e.g. :8443. 0 turns it off.")
+	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS, to clients with a token allowed to get /metrics (TokenReview, SubjectAccessReview). false serves plain HTTP to anyone.")
+	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Offer HTTP/2 on the HTTPS metrics endpoint and callback receiver. Off: HTTP/1.1 only.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the health and readiness probes bind to.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader among replicas; only the leader runs the controllers. Every replica receives callbacks.")
 	flag.StringVar(&leaderElectionID, "leader-election-id", "battle-operator.live.battleops.io", "The name of the leader election Lease.")
 	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "The namespace of the leader election Lease (default: the manager's own).")
 	flag.StringVar(&callbackAddr, "callback-bind-address", ":8082", "The address the Tencent callback receiver listens on.")
 	flag.StringVar(&callbackPath, "callback-path", "/callback", "The URL path Tencent is configured to POST callbacks to.")
+	flag.StringVar(&callbackCertDir, "callback-cert-dir", "", "A directory holding tls.crt and tls.key. When set, the receiver serves HTTPS only, and picks up a renewed certificate.")
 	flag.Var(&sdkAppIDs, "sdk-app-id", "Accepted SDKAppIDs, comma-separated, each ID or ID=NAMESPACE (required).")
 	flag.StringVar(&battleNamespace, "battle-namespace", "default", "The namespace for the BattleResults of SDKAppIDs given without one.")
 	flag.StringVar(&tokenFile, "callback-token-file", "", "A file holding the callback token. When set, callbacks must carry a valid Sign and RequestTime.")
@@ -71,9 +78,9 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
 	if err := run(runOptions{
-		metricsAddr: metricsAddr, probeAddr: probeAddr,
+		metricsAddr: metricsAddr, probeAddr: probeAddr, secureMetrics: secureMetrics, enableHTTP2: enableHTTP2,
 		leaderElect: leaderElect, leaderElectionID: leaderElectionID, leaderElectionNS: leaderElectionNS,
-		callbackAddr: callbackAddr, callbackPath: callbackPath,
+		callbackAddr: callbackAddr, callbackPath: callbackPath, callbackCertDir: callbackCertDir,
 		sdkAppIDs: sdkAppIDs, battleNamespace: battleNamespace, tokenFile: tokenFile,
 		maxSkew: maxSkew, maxBodyBytes: maxBodyBytes, callbackTimeout: callbackTimeout,
 	}); err != nil {
@@ -84,9 +91,11 @@ func main() {
 
 type runOptions struct {
 	metricsAddr, probeAddr             string
+	secureMetrics, enableHTTP2         bool
 	leaderElect                        bool
 	leaderElectionID, leaderElectionNS string
 	callbackAddr, callbackPath         string
+	callbackCertDir                    string
 	sdkAppIDs                          []string
 	battleNamespace, tokenFile         string
 	maxSkew, callbackTimeout           time.Duration
@@ -111,7 +120,7 @@ func run(o runOptions) error {
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                  scheme,
 		Cache:                   controllers.CacheOptions(),
-		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
+		Metrics:                 metricsOptions(o.metricsAddr, o.secureMetrics, o.enableHTTP2),
 		HealthProbeBindAddress:  o.probeAddr,
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        o.leaderElectionID,
@@ -136,7 +145,8 @@ func run(o runOptions) error {
 	if err != nil {
 		return err
 	}
-	server := &receiver.Server{Addr: o.callbackAddr, Handler: handler, Warmup: handler.Warm, Log: ctrl.Log.WithName("receiver")}
+	server := &receiver.Server{Addr: o.callbackAddr, Handler: handler, Warmup: handler.Warm, Log: ctrl.Log.WithName("receiver"),
+		CertDir: o.callbackCertDir, EnableHTTP2: o.enableHTTP2}
 	if err := mgr.Add(server); err != nil {
 		return err
 	}
@@ -150,6 +160,22 @@ func run(o runOptions) error {
 		return err
 	}
 
-	setupLog.Info("Starting the manager", "sdkAppIds", apps, "callbackAddress", o.callbackAddr, "callbackPath", o.callbackPath, "authentication", token != "")
+	setupLog.Info("Starting the manager", "sdkAppIds", apps, "callbackAddress", o.callbackAddr, "callbackPath", o.callbackPath,
+		"callbackTLS", o.callbackCertDir != "", "authentication", token != "", "metricsAddress", o.metricsAddr, "metricsSecure", o.secureMetrics)
 	return mgr.Start(ctx)
+}
+
+// metricsOptions configures controller-runtime's metrics server as kubebuilder's scaffold does.
+// Secure, it serves HTTPS (a self-signed certificate) and answers only requests whose bearer
+// token the API server authenticates (TokenReview) and authorizes to get /metrics
+// (SubjectAccessReview). HTTP/2 is off unless enableHTTP2.
+func metricsOptions(addr string, secure, enableHTTP2 bool) metricsserver.Options {
+	opts := metricsserver.Options{BindAddress: addr, SecureServing: secure}
+	if secure {
+		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	if !enableHTTP2 {
+		opts.TLSOpts = append(opts.TLSOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	return opts
 }

@@ -121,7 +121,7 @@ func (e *expectations) fill(uid types.UID, jobs map[string]*batchv1.Job, now tim
 }
 
 // +kubebuilder:rbac:groups=live.battleops.io,resources=battlereactions,verbs=get;list;watch
-// +kubebuilder:rbac:groups=live.battleops.io,resources=battlereactions/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=live.battleops.io,resources=battlereactions/status,verbs=get;update
 // +kubebuilder:rbac:groups=live.battleops.io,resources=battleresults/status,verbs=get;patch
 // +kubebuilder:rbac:groups=live.battleops.io,resources=battlereactions/finalizers,verbs=update
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;patch;delete

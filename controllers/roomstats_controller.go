@@ -40,7 +40,7 @@ type RoomStatsReconciler struct {
 
 // +kubebuilder:rbac:groups=live.battleops.io,resources=battleresults,verbs=get;list;watch
 // +kubebuilder:rbac:groups=live.battleops.io,resources=roomstats,verbs=get;list;watch;create
-// +kubebuilder:rbac:groups=live.battleops.io,resources=roomstats/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=live.battleops.io,resources=roomstats/status,verbs=get;update
 
 // Reconcile recounts one room.
 func (r *RoomStatsReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {

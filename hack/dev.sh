@@ -83,7 +83,7 @@ fi
 
 bin/manager --kubeconfig "$kubeconfig" --sdk-app-id "$app_id" \
   --callback-bind-address "$callback_addr" --health-probe-bind-address "$probe_addr" \
-  --metrics-bind-address "$metrics_addr" --zap-devel >"$dir/manager.log" 2>&1 &
+  --metrics-bind-address "$metrics_addr" --metrics-secure=false --zap-devel >"$dir/manager.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 300); do
   curl -fsS -o /dev/null "http://$probe_addr/readyz" 2>/dev/null && break

@@ -152,7 +152,9 @@ func run(o options) error {
 				// Controller names carry the -controller suffix since Kubernetes 1.33.
 				// node-lifecycle-controller takes the not-ready taint off the fake node once
 				// kwok has made it Ready; without it nothing is scheduled.
-				"--controllers=job-controller,garbage-collector-controller,ttl-after-finished-controller,node-lifecycle-controller"},
+				// clusterrole-aggregation-controller fills view, edit and admin from the
+				// ClusterRoles labelled aggregate-to-* (config/rbac's user roles).
+				"--controllers=job-controller,garbage-collector-controller,ttl-after-finished-controller,node-lifecycle-controller,clusterrole-aggregation-controller"},
 				kubeconfigs...)},
 		} {
 			ch, err := startChild(c.name, filepath.Join(o.assets, c.name), c.args, o.logDir, exited)

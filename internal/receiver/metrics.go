@@ -22,6 +22,13 @@ const (
 	resultUnavailable      = "unavailable"
 )
 
+// Values of the kind label of battleops_battleresult_duplicates_total.
+const (
+	duplicateIdentical   = "identical"   // the stored battle is the same: a repeated delivery
+	duplicateConflicting = "conflicting" // same BattleId, different battle: the first is kept
+	duplicateUnverified  = "unverified"  // the stored battle could not be read to compare
+)
+
 // commandOther stands for every CallbackCommand not known by name, so label values stay bounded.
 const commandOther = "other"
 
@@ -58,10 +65,13 @@ var (
 
 	battleResultDuplicates = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "battleops_battleresult_duplicates_total",
-		Help: "Battle-end callbacks whose BattleResult already existed: identical (a repeated delivery) or conflicting (same BattleId, different battle).",
+		Help: "Battle-end callbacks whose BattleResult already existed, by kind: identical (a repeated delivery), conflicting (same BattleId, different battle; the first is kept) or unverified (the stored one could not be read to compare).",
 	}, []string{"kind"})
 )
 
 func init() {
 	metrics.Registry.MustRegister(callbacksTotal, callbackDuration, battleResultsCreated, battleResultDuplicates)
+	for _, kind := range []string{duplicateIdentical, duplicateConflicting, duplicateUnverified} {
+		battleResultDuplicates.WithLabelValues(kind) // reported from the start, at 0
+	}
 }

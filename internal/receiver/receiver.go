@@ -306,17 +306,17 @@ func (h *Handler) duplicate(ctx context.Context, log logr.Logger, br *livev1alph
 	var existing livev1alpha1.BattleResult
 	err := retry(ctx, func() error { return h.opts.Reader.Get(ctx, client.ObjectKeyFromObject(br), &existing) })
 	if err != nil {
-		battleResultDuplicates.WithLabelValues("identical").Inc()
+		battleResultDuplicates.WithLabelValues(duplicateUnverified).Inc()
 		log.Info("Battle already stored; could not read it to compare", "error", apiMessage(err))
 		return ok(resultDuplicate)
 	}
 	diff := battle.Differences(existing.Spec, br.Spec)
 	if len(diff) == 0 {
-		battleResultDuplicates.WithLabelValues("identical").Inc()
+		battleResultDuplicates.WithLabelValues(duplicateIdentical).Inc()
 		log.V(1).Info("Battle already stored")
 		return ok(resultDuplicate)
 	}
-	battleResultDuplicates.WithLabelValues("conflicting").Inc()
+	battleResultDuplicates.WithLabelValues(duplicateConflicting).Inc()
 	log.Info("Battle already stored with different content; kept the first", "differentFields", diff)
 	h.opts.Recorder.Eventf(&existing, nil, corev1.EventTypeWarning, "ConflictingDuplicate", "ReceiveCallback",
 		"A later callback for BattleId %q differs in %s; the first one is kept", br.Spec.BattleID, strings.Join(diff, ", "))

@@ -2,14 +2,17 @@ package receiver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 )
 
 // Server serves a Handler as a manager runnable. It needs no leader election: every replica
@@ -26,6 +29,12 @@ type Server struct {
 	Warmup func(context.Context) error
 	// ShutdownTimeout bounds how long in-flight callbacks may take to finish on shutdown.
 	ShutdownTimeout time.Duration
+	// CertDir, when set, makes the server serve HTTPS only, with the certificate tls.crt and
+	// the key tls.key of that directory; a renewed certificate is picked up without a restart.
+	CertDir string
+	// EnableHTTP2 offers HTTP/2 to HTTPS clients. It is off unless asked for: HTTP/1.1 is all
+	// Tencent needs, and HTTP/2 servers have had denial-of-service flaws (CVE-2023-44487).
+	EnableHTTP2 bool
 
 	// listener is set by Listen, or by Start when Listen was not called.
 	listener net.Listener
@@ -53,6 +62,9 @@ func (s *Server) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(s.EnableHTTP2 && s.CertDir != "") // never h2c
 	srv := &http.Server{
 		Handler:           s.Handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -60,12 +72,26 @@ func (s *Server) Start(ctx context.Context) error {
 		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       90 * time.Second,
 		MaxHeaderBytes:    64 << 10,
+		Protocols:         &protocols,
+	}
+	listener, scheme := s.listener, "http"
+	if s.CertDir != "" {
+		cfg, err := s.watchCertificate(ctx)
+		if err != nil {
+			_ = s.listener.Close()
+			return err
+		}
+		cfg.NextProtos = []string{"http/1.1"}
+		if protocols.HTTP2() {
+			cfg.NextProtos = []string{"h2", "http/1.1"}
+		}
+		listener, scheme = tls.NewListener(s.listener, cfg), "https"
 	}
 	errs := make(chan error, 1)
 	go func() {
-		s.Log.Info("Serving Tencent Live callbacks", "address", s.listener.Addr().String())
+		s.Log.Info("Serving Tencent Live callbacks", "address", s.listener.Addr().String(), "scheme", scheme, "http2", protocols.HTTP2())
 		s.serving.Store(true)
-		errs <- srv.Serve(s.listener)
+		errs <- srv.Serve(listener)
 	}()
 
 	go s.warmUp(ctx)
@@ -91,6 +117,21 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("callback receiver: %w", err)
 	}
 	return nil
+}
+
+// watchCertificate loads tls.crt and tls.key from CertDir and watches them until ctx ends, so
+// a renewed certificate (cert-manager, a rotated Secret) serves the next connection.
+func (s *Server) watchCertificate(ctx context.Context) (*tls.Config, error) {
+	watcher, err := certwatcher.New(filepath.Join(s.CertDir, "tls.crt"), filepath.Join(s.CertDir, "tls.key"))
+	if err != nil {
+		return nil, fmt.Errorf("callback receiver: loading the certificate from %s: %w", s.CertDir, err)
+	}
+	go func() {
+		if err := watcher.Start(ctx); err != nil {
+			s.Log.Error(err, "Watching the certificate failed; a renewed certificate is not picked up", "certDir", s.CertDir)
+		}
+	}()
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: watcher.GetCertificate}, nil
 }
 
 // warmUp runs Warmup until it succeeds or ctx ends.

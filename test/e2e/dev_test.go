@@ -40,6 +40,8 @@ func TestDevPrintsCommandsThatWork(t *testing.T) {
 	t.Run("JobCompletes", d.testJobCompletes)
 	t.Run("LabelledPodFailsItsJob", d.testLabelledPodFailsItsJob)
 	t.Run("ReactionsRunJobs", d.testReactionsRunJobs)
+	t.Run("MetricsCountWhatHappened", d.testMetricsCountWhatHappened) // last: its battles would change the counts above
+	t.Run("Install", d.testInstall)
 	d.interrupt(t)
 }
 

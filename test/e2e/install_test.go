@@ -1,0 +1,635 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+)
+
+// What config/default installs, as a user and the manager's pods see it.
+const (
+	operatorNamespace = "battle-operator-system"
+	managerSAName     = "battle-operator-controller-manager"
+	managerSA         = "system:serviceaccount:" + operatorNamespace + ":" + managerSAName
+	tokenSecret       = "battle-operator-callback-token"
+	// The image the test gives `make build-installer`.
+	installerImage = "example.com/battle-operator:test"
+	// A namespace the manager has no business in of its own, for the users' RoleBindings.
+	usersNamespace = "e2e-rbac-users"
+)
+
+// manifest is one object of a rendered kustomization: its kind and name, and the object.
+type manifest struct {
+	kind, namespace, name string
+	object                map[string]any
+}
+
+// decodeManifests splits a multi-document YAML stream into its objects.
+func decodeManifests(t *testing.T, stream []byte) []manifest {
+	t.Helper()
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(stream), 4096)
+	var out []manifest
+	for {
+		var obj map[string]any
+		if err := dec.Decode(&obj); errors.Is(err, io.EOF) {
+			return out
+		} else if err != nil {
+			t.Fatalf("decoding the manifests: %v", err)
+		}
+		if obj == nil {
+			continue
+		}
+		meta, _ := obj["metadata"].(map[string]any)
+		ns, _ := meta["namespace"].(string)
+		name, _ := meta["name"].(string)
+		kind, _ := obj["kind"].(string)
+		out = append(out, manifest{kind: kind, namespace: ns, name: name, object: obj})
+	}
+}
+
+// asList is objects as one kubectl List, in JSON.
+func asList(t *testing.T, objects []manifest) string {
+	t.Helper()
+	items := make([]any, len(objects))
+	for i, o := range objects {
+		items[i] = o.object
+	}
+	b, err := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "List", "items": items})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// kubectlErr runs the control plane's kubectl with the printed kubeconfig and returns its
+// standard output and error; the error message holds its standard error.
+func (d *devRun) kubectlErr(stdin string, args ...string) (string, error) {
+	c := exec.Command(filepath.Join(d.assets, "kubectl"), append([]string{"--kubeconfig", d.kubeconfig}, args...)...)
+	c.Stdin = strings.NewReader(stdin)
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	out, err := c.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("kubectl %s: %w\n%s%s", strings.Join(args, " "), err, out, stderr.Bytes())
+	}
+	return string(out), nil
+}
+
+// testInstall installs the way README's "Install on a cluster" says: config/default, and the
+// one file `make build-installer` writes. The whole install is applied with
+// --dry-run=server (the dev cluster has no node that runs images); its RBAC part (the
+// namespace, the ServiceAccount, the roles and their bindings) is applied for real, and
+// what the manager's ServiceAccount and users bound to view, edit and admin may do is
+// checked by impersonating them. Everything applied is deleted at the end; the namespaces
+// stay Terminating, since the dev cluster runs no namespace controller to empty them.
+func (d *devRun) testInstall(t *testing.T) {
+	rendered := d.shell(t, "kubectl kustomize config/default")
+	all := decodeManifests(t, []byte(rendered))
+
+	// The RBAC part, for real: the dry runs need the namespace to exist, and the checks
+	// below need the roles and bindings.
+	var rbac []manifest
+	for _, m := range all {
+		switch m.kind {
+		case "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding":
+			rbac = append(rbac, m)
+		}
+	}
+	var names []string
+	for _, m := range rbac {
+		names = append(names, m.kind+"/"+m.name)
+	}
+	for _, want := range []string{
+		"Namespace/" + operatorNamespace, "ServiceAccount/" + managerSAName,
+		"ClusterRole/battle-operator-manager-role", "ClusterRoleBinding/battle-operator-manager-rolebinding",
+		"Role/battle-operator-leader-election-role", "RoleBinding/battle-operator-leader-election-rolebinding",
+		"ClusterRole/battle-operator-metrics-auth-role", "ClusterRoleBinding/battle-operator-metrics-auth-rolebinding",
+		"ClusterRole/battle-operator-metrics-reader",
+		"ClusterRole/battle-operator-battleresult-viewer-role", "ClusterRole/battle-operator-roomstats-viewer-role",
+		"ClusterRole/battle-operator-battlereaction-viewer-role", "ClusterRole/battle-operator-battlereaction-editor-role",
+	} {
+		if !slices.Contains(names, want) {
+			t.Errorf("config/default has no %s; it has %v", want, names)
+		}
+	}
+	rbacList := asList(t, rbac)
+	t.Cleanup(func() {
+		// --wait=false: the namespace stays Terminating (no namespace controller here).
+		if _, err := d.kubectlErr(rbacList, "delete", "--ignore-not-found", "--wait=false", "-f", "-"); err != nil {
+			t.Errorf("deleting the RBAC part: %v", err)
+		}
+	})
+	d.kubectl(t, rbacList, "apply", "--server-side", "--field-manager=e2e-install", "-f", "-")
+
+	t.Run("DryRun", func(t *testing.T) { d.testInstallDryRun(t, rendered, all) })
+	t.Run("ManagerRBAC", d.testManagerRBAC)
+	t.Run("UserRBAC", d.testUserRBAC)
+}
+
+// testInstallDryRun applies config/default and the file `make build-installer` writes with
+// --dry-run=server, checks the file is config/default with the image set, and checks the
+// Deployment is as a user relies on: flags the manager knows, the token from the Secret,
+// probes on the probe port, the Services on the right ports, a pod the restricted Pod
+// Security Standard admits.
+func (d *devRun) testInstallDryRun(t *testing.T, renderedText string, rendered []manifest) {
+	start := time.Now()
+	d.shell(t, "kubectl --kubeconfig "+d.kubeconfig+" apply --server-side --dry-run=server -k config/default")
+	t.Logf("kubectl apply --dry-run=server -k config/default: %d objects, %v", len(rendered), time.Since(start).Round(time.Millisecond))
+
+	// The make target itself, into a temporary folder. -o manifests: `make test` has just
+	// generated them, and regenerating would rewrite files while other tests read them.
+	dist := t.TempDir()
+	d.shell(t, fmt.Sprintf("make -o manifests build-installer IMG=%s DIST=%s", installerImage, dist))
+	installer, err := os.ReadFile(filepath.Join(dist, "install.yaml"))
+	if err != nil {
+		t.Fatalf("make build-installer wrote no install.yaml: %v", err)
+	}
+	d.shell(t, "kubectl --kubeconfig "+d.kubeconfig+" apply --server-side --dry-run=server -f "+filepath.Join(dist, "install.yaml"))
+	installed := decodeManifests(t, installer)
+
+	var deployment *appsv1.Deployment
+	services := map[string]*corev1.Service{}
+	for _, m := range installed {
+		switch m.kind {
+		case "Deployment":
+			if deployment != nil {
+				t.Errorf("install.yaml has two Deployments: %s and %s", deployment.Name, m.name)
+			}
+			deployment = &appsv1.Deployment{}
+			fromMap(t, m.object, deployment)
+		case "Service":
+			services[m.name] = &corev1.Service{}
+			fromMap(t, m.object, services[m.name])
+		}
+	}
+	if deployment == nil {
+		t.Fatal("install.yaml has no Deployment")
+	}
+	d.checkDeployment(t, deployment, services)
+
+	// The installer is config/default, byte for byte, but for the manager's image.
+	var renderedImage string
+	for _, m := range rendered {
+		if m.kind == "Deployment" {
+			var dep appsv1.Deployment
+			fromMap(t, m.object, &dep)
+			if len(dep.Spec.Template.Spec.Containers) > 0 {
+				renderedImage = dep.Spec.Template.Spec.Containers[0].Image
+			}
+		}
+	}
+	want := strings.Replace(renderedText, "image: "+renderedImage+"\n", "image: "+installerImage+"\n", 1)
+	if diff := cmp.Diff(want, string(installer)); diff != "" {
+		t.Errorf("install.yaml is not config/default with the image %s (-want +got):\n%s", installerImage, diff)
+	}
+}
+
+func fromMap(t *testing.T, m map[string]any, into any) {
+	t.Helper()
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, into); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkDeployment checks the manager's Deployment and Services from install.yaml.
+func (d *devRun) checkDeployment(t *testing.T, dep *appsv1.Deployment, services map[string]*corev1.Service) {
+	t.Helper()
+	if dep.Namespace != operatorNamespace || dep.Name != managerSAName {
+		t.Errorf("the Deployment is %s/%s, want %s/%s", dep.Namespace, dep.Name, operatorNamespace, managerSAName)
+	}
+	if dep.Spec.Replicas == nil || *dep.Spec.Replicas != 2 {
+		t.Errorf("the Deployment has replicas %v, want 2", dep.Spec.Replicas)
+	}
+	pod := dep.Spec.Template.Spec
+	if pod.ServiceAccountName != managerSAName {
+		t.Errorf("the pods run as ServiceAccount %q, want %q", pod.ServiceAccountName, managerSAName)
+	}
+	if len(pod.Containers) != 1 {
+		t.Fatalf("the pods have %d containers, want the manager alone", len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	if c.Image != installerImage {
+		t.Errorf("the manager's image is %q, want the IMG given to make build-installer, %q", c.Image, installerImage)
+	}
+
+	// Every flag is one the manager defines (a typo or a renamed flag stops it at start).
+	args := map[string]string{}
+	for _, a := range c.Args {
+		name, value, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		args[name] = value
+	}
+	help, _ := exec.Command(filepath.Join(d.root, "bin", "manager"), "-h").CombinedOutput()
+	for name := range args {
+		if !strings.Contains(string(help), "\n  -"+name+" ") && !strings.Contains(string(help), "\n  -"+name+"\n") {
+			t.Errorf("the Deployment passes --%s, which bin/manager -h does not list", name)
+		}
+	}
+	for flag, want := range map[string]string{
+		"leader-elect":              "",
+		"metrics-bind-address":      ":8443",
+		"health-probe-bind-address": ":8081",
+		"callback-bind-address":     ":8082",
+		"callback-token-file":       "/etc/battle-operator/token/token",
+	} {
+		if got, ok := args[flag]; !ok || got != want {
+			t.Errorf("the manager's --%s is %q (set: %v), want %q", flag, got, ok, want)
+		}
+	}
+	if args["sdk-app-id"] == "" {
+		t.Errorf("the manager has no --sdk-app-id: it would not start")
+	}
+
+	// The token file is in a volume of the user's Secret, which must exist.
+	tokenDir := filepath.Dir(args["callback-token-file"])
+	var tokenVolume string
+	for _, m := range c.VolumeMounts {
+		if m.MountPath == tokenDir {
+			tokenVolume = m.Name
+			if !m.ReadOnly {
+				t.Errorf("the token volume is mounted writable")
+			}
+		}
+	}
+	found := false
+	for _, v := range pod.Volumes {
+		if v.Name != tokenVolume || tokenVolume == "" {
+			continue
+		}
+		found = true
+		if s := v.Secret; s == nil || s.SecretName != tokenSecret || s.Optional == nil || *s.Optional {
+			t.Errorf("the token volume %s is %+v, want the Secret %s, not optional", v.Name, v.VolumeSource, tokenSecret)
+		}
+	}
+	if !found {
+		t.Errorf("no Secret volume is mounted at %s, where --callback-token-file points", tokenDir)
+	}
+
+	// Probes on the probe port; ports named for the Services.
+	ports := map[string]int32{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	for _, p := range []struct {
+		name  string
+		probe *corev1.Probe
+		path  string
+	}{{"liveness", c.LivenessProbe, "/healthz"}, {"readiness", c.ReadinessProbe, "/readyz"}} {
+		if p.probe == nil || p.probe.HTTPGet == nil {
+			t.Errorf("no HTTP %s probe", p.name)
+			continue
+		}
+		port := p.probe.HTTPGet.Port.IntVal
+		if p.probe.HTTPGet.Port.StrVal != "" {
+			port = ports[p.probe.HTTPGet.Port.StrVal]
+		}
+		if p.probe.HTTPGet.Path != p.path || port != 8081 {
+			t.Errorf("the %s probe gets %s on port %d, want %s on the probe port 8081", p.name, p.probe.HTTPGet.Path, port, p.path)
+		}
+	}
+	for name, want := range map[string]int32{
+		"battle-operator-callback":                           8082,
+		"battle-operator-controller-manager-metrics-service": 8443,
+	} {
+		svc, ok := services[name]
+		if !ok {
+			t.Errorf("install.yaml has no Service %s", name)
+			continue
+		}
+		if len(svc.Spec.Selector) == 0 {
+			t.Errorf("Service %s selects no pods", name)
+		}
+		for k, v := range svc.Spec.Selector {
+			if dep.Spec.Template.Labels[k] != v {
+				t.Errorf("Service %s selects %s=%s, which the manager's pods do not carry", name, k, v)
+			}
+		}
+		if len(svc.Spec.Ports) != 1 {
+			t.Errorf("Service %s has %d ports, want 1", name, len(svc.Spec.Ports))
+			continue
+		}
+		target := svc.Spec.Ports[0].TargetPort
+		port := target.IntVal
+		if target.StrVal != "" {
+			port = ports[target.StrVal]
+		}
+		if port != want {
+			t.Errorf("Service %s sends to container port %d, want %d", name, port, want)
+		}
+	}
+
+	// Requests and limits.
+	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		if _, ok := c.Resources.Requests[r]; !ok {
+			t.Errorf("the manager requests no %s", r)
+		}
+		if _, ok := c.Resources.Limits[r]; !ok {
+			t.Errorf("the manager has no %s limit", r)
+		}
+	}
+
+	// The pod as the Deployment makes it: the namespace enforces the restricted Pod Security
+	// Standard, and the API server admits it, or says why not (a dry run).
+	if got := string(d.kubectl(t, "", "get", "namespace", operatorNamespace, "-o", "jsonpath={.metadata.labels.pod-security\\.kubernetes\\.io/enforce}")); got != "restricted" {
+		t.Errorf("namespace %s enforces Pod Security Standard %q, want restricted", operatorNamespace, got)
+	}
+	if sc := c.SecurityContext; sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+		t.Errorf("the manager's root filesystem is writable")
+	}
+	podJSON, err := json.Marshal(map[string]any{
+		"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{"generateName": "e2e-manager-", "namespace": operatorNamespace, "labels": dep.Spec.Template.Labels},
+		"spec":     dep.Spec.Template.Spec,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := d.kubectlErr(string(podJSON), "create", "--dry-run=server", "-f", "-"); err != nil {
+		t.Errorf("the API server does not admit the manager's pod: %v", err)
+	} else {
+		t.Logf("the manager's pod is admitted: %s", strings.TrimSpace(out))
+	}
+}
+
+// accessCase is a question for kubectl auth can-i and the answer the install must give.
+type accessCase struct {
+	args string // what follows `kubectl auth can-i`
+	want bool
+}
+
+// checkAccess asks every case as user and reports the wrong answers.
+func (d *devRun) checkAccess(t *testing.T, user string, cases []accessCase) {
+	t.Helper()
+	for _, c := range cases {
+		args := append([]string{"auth", "can-i"}, strings.Fields(c.args)...)
+		out, err := d.kubectlErr("", append(args, "--as="+user)...)
+		answer := strings.TrimSpace(strings.SplitN(out, "\n", 2)[0])
+		var exit *exec.ExitError
+		switch {
+		case err == nil && answer == "yes":
+			if !c.want {
+				t.Errorf("%s may %s; it must not", user, c.args)
+			}
+		case errors.As(err, &exit) && exit.ExitCode() == 1 && strings.HasPrefix(answer, "no"):
+			if c.want {
+				t.Errorf("%s may not %s; it must", user, c.args)
+			}
+		default:
+			t.Errorf("kubectl auth can-i %s --as=%s: %q, %v", c.args, user, out, err)
+		}
+	}
+}
+
+// rules is what user may do in namespace ns, by a SelfSubjectRulesReview made as them, as
+// "verb group/resource" strings ("" is the core group); resource names are appended.
+func (d *devRun) rules(t *testing.T, user, ns string) map[string]bool {
+	t.Helper()
+	review := fmt.Sprintf(`{"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectRulesReview","spec":{"namespace":%q}}`, ns)
+	out := d.kubectl(t, review, "create", "--validate=false", "-o", "json", "--as="+user, "-f", "-")
+	var got struct {
+		Status struct {
+			ResourceRules []struct {
+				Verbs, APIGroups, Resources, ResourceNames []string
+			} `json:"resourceRules"`
+			Incomplete      bool   `json:"incomplete"`
+			EvaluationError string `json:"evaluationError"`
+		} `json:"status"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.Incomplete {
+		t.Fatalf("the rules review for %s in %s is incomplete: %s", user, ns, got.Status.EvaluationError)
+	}
+	set := map[string]bool{}
+	for _, r := range got.Status.ResourceRules {
+		for _, v := range r.Verbs {
+			for _, g := range r.APIGroups {
+				for _, res := range r.Resources {
+					s := v + " " + g + "/" + res
+					if len(r.ResourceNames) > 0 {
+						s += " " + strings.Join(r.ResourceNames, ",")
+					}
+					set[s] = true
+				}
+			}
+		}
+	}
+	return set
+}
+
+// managerRules is every permission the manager's ServiceAccount has beyond what every
+// ServiceAccount has, in any namespace: what role.yaml (generated from the +kubebuilder:rbac
+// markers: exactly what the code calls) and metrics_auth_role.yaml grant. When the code's
+// needs change, change this list with the markers.
+var managerRules = []string{
+	// The receiver stores battles; the reaction controller records the Jobs it ran.
+	"create live.battleops.io/battleresults", "get live.battleops.io/battleresults",
+	"list live.battleops.io/battleresults", "watch live.battleops.io/battleresults",
+	"get live.battleops.io/battleresults/status", "patch live.battleops.io/battleresults/status",
+	// The RoomStats controller, one writer.
+	"create live.battleops.io/roomstats", "get live.battleops.io/roomstats",
+	"list live.battleops.io/roomstats", "watch live.battleops.io/roomstats",
+	"get live.battleops.io/roomstats/status", "update live.battleops.io/roomstats/status",
+	// Reactions: the user's spec, read only; the controller's status.
+	"get live.battleops.io/battlereactions", "list live.battleops.io/battlereactions", "watch live.battleops.io/battlereactions",
+	"get live.battleops.io/battlereactions/status",
+	"update live.battleops.io/battlereactions/status", "update live.battleops.io/battlereactions/finalizers",
+	// Their Jobs (never updated: patched, to take the accounting finalizer off).
+	"create batch/jobs", "delete batch/jobs", "get batch/jobs", "list batch/jobs", "patch batch/jobs", "watch batch/jobs",
+	"create events.k8s.io/events", "patch events.k8s.io/events",
+	// Secure metrics: who is scraping, and may they.
+	"create authentication.k8s.io/tokenreviews", "create authorization.k8s.io/subjectaccessreviews",
+}
+
+// leaderElectionRules are what it has beyond managerRules in its own namespace.
+var leaderElectionRules = []string{
+	"get coordination.k8s.io/leases", "create coordination.k8s.io/leases", "update coordination.k8s.io/leases",
+	"create /events", "patch /events",
+}
+
+// testManagerRBAC checks, by impersonating the manager's ServiceAccount, that it may do
+// exactly what the operator needs: the rules it has, compared to a ServiceAccount with no
+// binding, and kubectl auth can-i for what matters most, allowed and denied.
+func (d *devRun) testManagerRBAC(t *testing.T) {
+	nobody := "system:serviceaccount:" + operatorNamespace + ":e2e-nobody"
+	for _, c := range []struct {
+		ns   string
+		want []string
+	}{
+		{"default", managerRules},
+		{"e2e-elsewhere", managerRules},
+		{operatorNamespace, append(slices.Clone(managerRules), leaderElectionRules...)},
+	} {
+		got, base := d.rules(t, managerSA, c.ns), d.rules(t, nobody, c.ns)
+		var extra, missing []string
+		for r := range got {
+			if !base[r] && !slices.Contains(c.want, r) {
+				extra = append(extra, r)
+			}
+		}
+		for _, r := range c.want {
+			if !got[r] {
+				missing = append(missing, r)
+			}
+		}
+		sort.Strings(extra)
+		sort.Strings(missing)
+		if len(extra) > 0 || len(missing) > 0 {
+			t.Errorf("in namespace %s the manager's ServiceAccount\n  may do what it should not: %v\n  may not do what it needs: %v\n(if the code's needs changed, change managerRules with the +kubebuilder:rbac markers)",
+				c.ns, extra, missing)
+		}
+	}
+
+	d.checkAccess(t, managerSA, []accessCase{
+		{"create battleresults.live.battleops.io -n default", true},
+		{"create battleresults.live.battleops.io -n e2e-elsewhere", true},
+		{"list battleresults.live.battleops.io --all-namespaces", true},
+		{"patch battleresults.live.battleops.io --subresource=status -n default", true},
+		{"create jobs.batch -n e2e-elsewhere", true},
+		{"delete jobs.batch -n e2e-elsewhere", true},
+		{"update roomstats.live.battleops.io --subresource=status -n default", true},
+		{"update battlereactions.live.battleops.io --subresource=status -n default", true},
+		{"create events.events.k8s.io -n e2e-elsewhere", true},
+		{"create leases.coordination.k8s.io -n " + operatorNamespace, true},
+		{"update leases.coordination.k8s.io -n " + operatorNamespace, true},
+		{"create events -n " + operatorNamespace, true}, // core/v1, for leader election
+		{"create tokenreviews.authentication.k8s.io", true},
+		{"create subjectaccessreviews.authorization.k8s.io", true},
+
+		{"list secrets --all-namespaces", false},
+		{"get secrets -n " + operatorNamespace, false},
+		{"create pods -n default", false},
+		{"delete battleresults.live.battleops.io -n default", false},
+		{"update battleresults.live.battleops.io -n default", false},
+		{"patch battleresults.live.battleops.io -n default", false},
+		{"update battlereactions.live.battleops.io -n default", false},
+		{"patch battlereactions.live.battleops.io -n default", false},
+		{"create battlereactions.live.battleops.io -n default", false},
+		{"delete battlereactions.live.battleops.io -n default", false},
+		{"delete roomstats.live.battleops.io -n default", false},
+		{"update jobs.batch -n default", false},
+		{"create leases.coordination.k8s.io -n default", false},
+		{"get leases.coordination.k8s.io -n kube-system", false},
+		{"delete leases.coordination.k8s.io -n " + operatorNamespace, false},
+		{"create events -n default", false},
+		{"create configmaps -n " + operatorNamespace, false},
+		{"create clusterrolebindings.rbac.authorization.k8s.io", false},
+		{"create deployments.apps -n " + operatorNamespace, false},
+	})
+}
+
+// testUserRBAC binds alice to the built-in view ClusterRole, bob to edit and carol to admin
+// in a namespace of their own, and checks what the aggregated roles let them do: everyone
+// reads everything; BattleResults and RoomStats are read-only to all of them; edit and admin
+// write reactions, view does not; nothing reaches beyond the namespace.
+func (d *devRun) testUserRBAC(t *testing.T) {
+	bindings := fmt.Sprintf(`apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Namespace
+  metadata: {name: %[1]s}
+- apiVersion: rbac.authorization.k8s.io/v1
+  kind: RoleBinding
+  metadata: {name: alice-view, namespace: %[1]s}
+  roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
+  subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}]
+- apiVersion: rbac.authorization.k8s.io/v1
+  kind: RoleBinding
+  metadata: {name: bob-edit, namespace: %[1]s}
+  roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}
+  subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: bob}]
+- apiVersion: rbac.authorization.k8s.io/v1
+  kind: RoleBinding
+  metadata: {name: carol-admin, namespace: %[1]s}
+  roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin}
+  subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: carol}]
+`, usersNamespace)
+	t.Cleanup(func() {
+		if _, err := d.kubectlErr(bindings, "delete", "--ignore-not-found", "--wait=false", "-f", "-"); err != nil {
+			t.Errorf("deleting the users' bindings: %v", err)
+		}
+	})
+	d.kubectl(t, bindings, "apply", "--server-side", "--field-manager=e2e-install", "-f", "-")
+
+	// kube-controller-manager's clusterrole-aggregation-controller copies the labelled
+	// roles' rules into view, edit and admin: wait until it has.
+	start := time.Now()
+	for aggregated := []string{}; len(aggregated) < 3; {
+		aggregated = aggregated[:0]
+		for _, who := range []struct{ user, args string }{
+			{"alice", "get battleresults.live.battleops.io"},
+			{"bob", "create battlereactions.live.battleops.io"},
+			{"carol", "create battlereactions.live.battleops.io"},
+		} {
+			out, _ := d.kubectlErr("", append(strings.Fields("auth can-i "+who.args), "-n", usersNamespace, "--as="+who.user)...)
+			if strings.TrimSpace(out) == "yes" {
+				aggregated = append(aggregated, who.user)
+			}
+		}
+		if len(aggregated) < 3 && time.Since(start) > time.Minute {
+			view, _ := d.kubectlErr("", "get", "clusterrole", "view", "-o", "yaml")
+			t.Fatalf("after a minute only %v of alice (view), bob (edit) and carol (admin) got the battle-operator roles: view, edit and admin are not aggregated (does kube-controller-manager run clusterrole-aggregation-controller?)\n%s", aggregated, view)
+		}
+		if len(aggregated) < 3 {
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	t.Logf("view, edit and admin aggregated %v after the roles were applied", time.Since(start).Round(time.Millisecond))
+
+	ns := " -n " + usersNamespace
+	readOnly := []accessCase{
+		{"get battleresults.live.battleops.io" + ns, true},
+		{"list battleresults.live.battleops.io" + ns, true},
+		{"watch battleresults.live.battleops.io" + ns, true},
+		{"get roomstats.live.battleops.io" + ns, true},
+		{"list roomstats.live.battleops.io" + ns, true},
+		{"get battlereactions.live.battleops.io" + ns, true},
+		{"list battlereactions.live.battleops.io" + ns, true},
+		{"get battlereactions.live.battleops.io --subresource=status" + ns, true},
+
+		{"create battleresults.live.battleops.io" + ns, false},
+		{"update battleresults.live.battleops.io" + ns, false},
+		{"patch battleresults.live.battleops.io" + ns, false},
+		{"delete battleresults.live.battleops.io" + ns, false},
+		{"deletecollection battleresults.live.battleops.io" + ns, false},
+		{"patch battleresults.live.battleops.io --subresource=status" + ns, false},
+		{"create roomstats.live.battleops.io" + ns, false},
+		{"update roomstats.live.battleops.io" + ns, false},
+		{"delete roomstats.live.battleops.io" + ns, false},
+		{"update roomstats.live.battleops.io --subresource=status" + ns, false},
+		{"update battlereactions.live.battleops.io --subresource=status" + ns, false},
+		// A RoleBinding reaches its own namespace only.
+		{"get battleresults.live.battleops.io -n default", false},
+		{"list battleresults.live.battleops.io --all-namespaces", false},
+	}
+	writesReactions := func(want bool) []accessCase {
+		var cases []accessCase
+		for _, verb := range []string{"create", "update", "patch", "delete"} {
+			cases = append(cases, accessCase{verb + " battlereactions.live.battleops.io" + ns, want})
+		}
+		return cases
+	}
+	d.checkAccess(t, "alice", append(slices.Clone(readOnly), writesReactions(false)...))
+	d.checkAccess(t, "bob", append(slices.Clone(readOnly), writesReactions(true)...))
+	d.checkAccess(t, "carol", append(slices.Clone(readOnly), writesReactions(true)...))
+}

@@ -1,0 +1,327 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// metricSamples are the battleops_* samples of one scrape, keyed `name{label="value",…}`
+// with the labels sorted; a histogram gives its _count and _sum.
+type metricSamples map[string]float64
+
+// scrapeMetrics reads battle-operator's metrics from the manager's plain-HTTP metrics
+// endpoint (dev.sh runs it with --metrics-secure=false).
+func (d *devRun) scrapeMetrics(t *testing.T) metricSamples {
+	t.Helper()
+	resp, err := http.Get("http://" + d.metrics + "/metrics")
+	if err != nil {
+		t.Fatalf("scraping the metrics: %v", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scraping the metrics: HTTP %d", resp.StatusCode)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parsing the metrics: %v", err)
+	}
+	samples := metricSamples{}
+	for name, family := range families {
+		if !strings.HasPrefix(name, "battleops_") {
+			continue
+		}
+		for _, m := range family.GetMetric() {
+			key := func(suffix string) string { return name + suffix + labelString(m.GetLabel()) }
+			switch family.GetType() {
+			case dto.MetricType_COUNTER:
+				samples[key("")] = m.GetCounter().GetValue()
+			case dto.MetricType_GAUGE:
+				samples[key("")] = m.GetGauge().GetValue()
+			case dto.MetricType_HISTOGRAM:
+				samples[key("_count")] = float64(m.GetHistogram().GetSampleCount())
+				samples[key("_sum")] = m.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	return samples
+}
+
+func labelString(labels []*dto.LabelPair) string {
+	if len(labels) == 0 {
+		return ""
+	}
+	pairs := make([]string, len(labels))
+	for i, l := range labels {
+		pairs[i] = fmt.Sprintf("%s=%q", l.GetName(), l.GetValue())
+	}
+	sort.Strings(pairs)
+	return "{" + strings.Join(pairs, ",") + "}"
+}
+
+// delta is how much each sample named with prefix grew from before to after.
+func delta(before, after metricSamples, prefix string) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range after {
+		if strings.HasPrefix(k, prefix) {
+			out[k] = v - before[k]
+		}
+	}
+	for k, v := range before {
+		if _, ok := after[k]; !ok && strings.HasPrefix(k, prefix) {
+			out[k] = -v // a series that went away: a restarted manager
+		}
+	}
+	return out
+}
+
+// reactionCounts sums the lifetime Job counts in the status of every BattleReaction, and says
+// whether every reaction has settled: its status is of its generation, no Job runs and no
+// battle waits.
+func (d *devRun) reactionCounts(t *testing.T) (started, succeeded, failed int, settled bool, byName map[string][3]int) {
+	t.Helper()
+	var list struct {
+		Items []struct {
+			Metadata struct {
+				Namespace, Name string
+				Generation      int64
+			}
+			Status struct {
+				ObservedGeneration                                                  int64
+				JobsStarted, JobsSucceeded, JobsFailed, JobsRunning, WaitingBattles int
+			}
+		}
+	}
+	if err := json.Unmarshal(d.kubectl(t, "", "get", "battlereactions", "-A", "-o", "json"), &list); err != nil {
+		t.Fatal(err)
+	}
+	settled, byName = true, map[string][3]int{}
+	for _, rx := range list.Items {
+		s := rx.Status
+		started, succeeded, failed = started+s.JobsStarted, succeeded+s.JobsSucceeded, failed+s.JobsFailed
+		settled = settled && s.ObservedGeneration == rx.Metadata.Generation && s.JobsRunning == 0 && s.WaitingBattles == 0
+		byName[rx.Metadata.Namespace+"/"+rx.Metadata.Name] = [3]int{s.JobsStarted, s.JobsSucceeded, s.JobsFailed}
+	}
+	return started, succeeded, failed, settled, byName
+}
+
+// testMetricsCountWhatHappened scrapes the manager's metrics before and after a known set of
+// callbacks and the Jobs and room statistics they cause, and checks that every battleops_*
+// counter moved by exactly what happened. It runs last: its battles would change what the
+// other subtests count.
+func (d *devRun) testMetricsCountWhatHappened(t *testing.T) {
+	nonce := fmt.Sprint(time.Now().UnixNano())
+	const battles = 3
+	var rooms []string
+	for i := range battles {
+		rooms = append(rooms, fmt.Sprintf("e2e-metrics-%s-%d-a", nonce, i), fmt.Sprintf("e2e-metrics-%s-%d-b", nonce, i))
+	}
+	// Two reactions on these new rooms only: one whose Jobs complete, one whose Jobs fail.
+	match := "{rooms: [" + strings.Join(rooms, ", ") + "]}"
+	okRx, failRx := "e2e-metrics-"+nonce+"-ok", "e2e-metrics-"+nonce+"-fail"
+	d.kubectlApply(t, reactionManifest(okRx, "Battle", match, ""))
+	d.kubectlApply(t, reactionManifest(failRx, "Battle", match, fmt.Sprintf("%s: %q", failLabel, failValue)))
+
+	// Before: every reaction settled (the Jobs of earlier subtests counted), and the same
+	// counts on both sides of the scrape.
+	var before metricSamples
+	var startedBefore, succeededBefore, failedBefore int
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		s1, ok1, f1, settled, _ := d.reactionCounts(t)
+		before = d.scrapeMetrics(t)
+		s2, ok2, f2, _, _ := d.reactionCounts(t)
+		if settled && s1 == s2 && ok1 == ok2 && f1 == f2 {
+			startedBefore, succeededBefore, failedBefore = s1, ok1, f1
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the reactions did not settle within 2 minutes:\n%s", d.reactionsDump(t, okRx, failRx))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+
+	// The callbacks: 3 new battles, 1 repeated delivery, 1 conflicting duplicate, 1 start of
+	// a battle, 1 battle end of an SDKAppID that is not ours.
+	endQuery := "CallbackCommand=Live.CallbackAfterEndBattle&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI"
+	var bodies [][]byte
+	for i := range battles {
+		bodies = append(bodies, battleBody(t, d.root, "end-battle-caller-wins.json", fmt.Sprintf("e2e-metrics-%s-%d", nonce, i), rooms[2*i], rooms[2*i+1], 0))
+	}
+	for _, send := range []struct {
+		what, query string
+		body        []byte
+		status      int
+	}{
+		{"new battle 1", "SdkAppid=" + devAppID + "&" + endQuery, bodies[0], http.StatusOK},
+		{"new battle 2", "SdkAppid=" + devAppID + "&" + endQuery, bodies[1], http.StatusOK},
+		{"new battle 3", "SdkAppid=" + devAppID + "&" + endQuery, bodies[2], http.StatusOK},
+		{"battle 1 again", "SdkAppid=" + devAppID + "&" + endQuery, bodies[0], http.StatusOK},
+		{"battle 2 with another score", "SdkAppid=" + devAppID + "&" + endQuery,
+			battleBody(t, d.root, "end-battle-caller-wins.json", fmt.Sprintf("e2e-metrics-%s-%d", nonce, 1), rooms[2], rooms[3], 7), http.StatusOK},
+		{"a battle start", "SdkAppid=" + devAppID + "&CallbackCommand=Live.CallbackAfterStartBattle&contenttype=json",
+			readFile(t, filepath.Join(d.root, "test", "fixtures", "start-battle.json")), http.StatusOK},
+		{"another SDKAppID", "SdkAppid=1400009999&" + endQuery, bodies[2], http.StatusForbidden},
+	} {
+		resp, err := http.Post("http://"+d.callback+"/callback?"+send.query, "application/json", bytes.NewReader(send.body))
+		if err != nil {
+			t.Fatalf("%s: %v", send.what, err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != send.status {
+			t.Fatalf("%s: HTTP %d, want %d", send.what, resp.StatusCode, send.status)
+		}
+	}
+
+	// After: every room counted, the reactions settled, each of ours with a Job per battle.
+	var after metricSamples
+	var byName map[string][3]int
+	var started, succeeded, failed int
+	deadline = time.Now().Add(2 * time.Minute)
+	for {
+		counted := 0
+		var stats struct {
+			Items []struct {
+				Spec   struct{ RoomID string }
+				Status struct{ Battles int }
+			}
+		}
+		if err := json.Unmarshal(d.kubectl(t, "", "get", "roomstats", "-n", "default", "-o", "json"), &stats); err != nil {
+			t.Fatal(err)
+		}
+		for _, rs := range stats.Items {
+			if strings.HasPrefix(rs.Spec.RoomID, "e2e-metrics-"+nonce+"-") && rs.Status.Battles == 1 {
+				counted++
+			}
+		}
+		var settled bool
+		started, succeeded, failed, settled, byName = d.reactionCounts(t)
+		ours := byName["default/"+okRx] == [3]int{battles, battles, 0} && byName["default/"+failRx] == [3]int{battles, 0, battles}
+		if counted == len(rooms) && settled && ours {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 2 minutes: %d of %d new rooms counted; reactions settled %v, %s %v, %s %v (started, succeeded, failed; want %d each, and %d succeeded or failed)\n%s",
+				counted, len(rooms), settled, okRx, byName["default/"+okRx], failRx, byName["default/"+failRx], battles, battles, d.reactionsDump(t, okRx, failRx))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	// The reaction metrics grew by what the reactions' status counts grew by. They move right
+	// after the status writes kubectl shows: a few scrapes allow for that.
+	wantJobs := map[string]float64{
+		"battleops_reaction_jobs_created_total":                      float64(started - startedBefore),
+		`battleops_reaction_jobs_finished_total{result="succeeded"}`: float64(succeeded - succeededBefore),
+		`battleops_reaction_jobs_finished_total{result="failed"}`:    float64(failed - failedBefore),
+	}
+	for range 20 {
+		if after = d.scrapeMetrics(t); maps.Equal(delta(before, after, "battleops_reaction_jobs_"), wantJobs) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	wantExactly(t, delta(before, after, "battleops_reaction_jobs_"), wantJobs)
+	t.Logf("reaction Jobs: created %d, succeeded %d, failed %d while the callbacks were handled (all reactions)",
+		started-startedBefore, succeeded-succeededBefore, failed-failedBefore)
+
+	// The receiver's counters: exactly what was sent, and nothing else.
+	const end, start = "Live.CallbackAfterEndBattle", "Live.CallbackAfterStartBattle"
+	callback := func(command, result string) string {
+		return fmt.Sprintf("battleops_callbacks_total{command=%q,result=%q}", command, result)
+	}
+	wantExactly(t, delta(before, after, "battleops_callbacks_total"), map[string]float64{
+		callback(end, "created"):               battles,
+		callback(end, "duplicate"):             1,
+		callback(end, "conflicting_duplicate"): 1,
+		callback(start, "ignored"):             1,
+		callback(end, "forbidden"):             1,
+	})
+	wantExactly(t, delta(before, after, "battleops_callback_duration_seconds_count"), map[string]float64{
+		fmt.Sprintf("battleops_callback_duration_seconds_count{command=%q}", end):   battles + 3,
+		fmt.Sprintf("battleops_callback_duration_seconds_count{command=%q}", start): 1,
+	})
+	wantExactly(t, delta(before, after, "battleops_battleresult"), map[string]float64{
+		"battleops_battleresults_created_total":                       battles,
+		`battleops_battleresult_duplicates_total{kind="identical"}`:   1,
+		`battleops_battleresult_duplicates_total{kind="conflicting"}`: 1,
+	})
+
+	// RoomStats: one created per new room, each at least one status write and reconcile.
+	rs := delta(before, after, "battleops_roomstats_")
+	if got := rs[`battleops_roomstats_writes_total{operation="create"}`]; got != float64(len(rooms)) {
+		t.Errorf("battleops_roomstats_writes_total{operation=create} grew by %v, want %d (one per new room)", got, len(rooms))
+	}
+	if got := rs[`battleops_roomstats_writes_total{operation="status"}`]; got < float64(len(rooms)) {
+		t.Errorf("battleops_roomstats_writes_total{operation=status} grew by %v, want at least %d", got, len(rooms))
+	}
+	if got := rs["battleops_roomstats_reconcile_duration_seconds_count"]; got < float64(len(rooms)) {
+		t.Errorf("battleops_roomstats_reconcile_duration_seconds_count grew by %v, want at least %d", got, len(rooms))
+	}
+	t.Logf("RoomStats: %v", rs)
+}
+
+// wantExactly checks that every sample in got grew by its value in want, and the others by 0.
+func wantExactly(t *testing.T, got, want map[string]float64) {
+	t.Helper()
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s grew by %v, want %v", k, got[k], v)
+		}
+	}
+	for k, v := range got {
+		if _, ok := want[k]; !ok && v != 0 {
+			t.Errorf("%s grew by %v, want 0", k, v)
+		}
+	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// battleBody is a battle-end fixture with its BattleId and its two rooms replaced, and its
+// caller's score raised by addScore.
+func battleBody(t *testing.T, root, fixture, battleID, from, to string, addScore int64) []byte {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(readFile(t, filepath.Join(root, "test", "fixtures", fixture))))
+	dec.UseNumber()
+	var cb map[string]any
+	if err := dec.Decode(&cb); err != nil {
+		t.Fatal(err)
+	}
+	cb["BattleId"] = battleID
+	caller := cb["FromRoomInfo"].(map[string]any)
+	caller["RoomId"] = from
+	score, err := caller["Score"].(json.Number).Int64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	caller["Score"] = score + addScore
+	others := cb["ToRoomList"].([]any)
+	if len(others) != 1 {
+		t.Fatalf("%s has %d other rooms, want 1", fixture, len(others))
+	}
+	others[0].(map[string]any)["RoomId"] = to
+	body, err := json.Marshal(cb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
