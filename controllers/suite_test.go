@@ -37,6 +37,7 @@ import (
 var (
 	testScheme = runtime.NewScheme()
 	testCfg    *rest.Config
+	testEnv    *envtest.Environment
 	k8sClient  client.Client
 	nextAppID  atomic.Int64
 	// stopManager stops the running manager and waits for it; restartable by startManager.
@@ -61,6 +62,7 @@ func runSuite(m *testing.M) int {
 		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 	}
+	testEnv = env
 	var err error
 	if testCfg, err = env.Start(); err != nil {
 		fmt.Fprintf(os.Stderr, "starting the control plane: %v\n", err)

@@ -1,0 +1,235 @@
+package controllers
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
+)
+
+// managerProcess is bin/manager running as its own process, as a replica of the Deployment.
+type managerProcess struct {
+	cmd              *exec.Cmd
+	callback, metric string // base URLs
+	log              *bytes.Buffer
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func startManagerProcess(t *testing.T, binary, kubeconfig string, app *testApp) *managerProcess {
+	t.Helper()
+	cb, metrics, probe := freeAddr(t), freeAddr(t), freeAddr(t)
+	p := &managerProcess{callback: "http://" + cb, metric: "http://" + metrics + "/metrics", log: &bytes.Buffer{}}
+	p.cmd = exec.Command(binary, "--kubeconfig", kubeconfig,
+		"--sdk-app-id", app.id+"="+app.namespace,
+		"--callback-bind-address", cb, "--metrics-bind-address", metrics, "--metrics-secure=false",
+		"--health-probe-bind-address", probe,
+		"--leader-elect", "--leader-election-namespace", app.namespace, "--leader-election-id", "battle-operator-processes")
+	out, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s := bufio.NewScanner(out)
+		s.Buffer(make([]byte, 1<<20), 1<<20)
+		for s.Scan() {
+			p.log.WriteString(s.Text() + "\n")
+		}
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		_ = p.cmd.Wait()
+		<-done
+		if t.Failed() {
+			t.Logf("manager %s log:\n%s", cb, p.log.String())
+		}
+	})
+	eventually(t, "manager "+cb+" ready", func(context.Context) error {
+		resp, err := http.Get("http://" + probe + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz %d", resp.StatusCode)
+		}
+		return nil
+	})
+	return p
+}
+
+// counter reads one counter (summed over its label sets) from the process's metrics.
+func (p *managerProcess) counter(name string) (float64, error) {
+	resp, err := http.Get(p.metric)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var sum float64
+	s := bufio.NewScanner(resp.Body)
+	for s.Scan() {
+		line := s.Text()
+		if strings.HasPrefix(line, name+" ") || strings.HasPrefix(line, name+"{") {
+			var v float64
+			if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err != nil {
+				return 0, err
+			}
+			sum += v
+		}
+	}
+	return sum, s.Err()
+}
+
+// TestTwoManagerProcesses: two bin/manager processes with --leader-elect against one control
+// plane. Both answer callbacks; only the leader writes RoomStats; kill it (SIGKILL, no lease
+// handed over) and the other takes over; no battle is lost or counted twice, and no reaction
+// Job runs twice.
+func TestTwoManagerProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the manager binary")
+	}
+	dir := t.TempDir()
+	binary := filepath.Join(dir, "manager")
+	build := exec.Command("go", "build", "-o", binary, "../cmd")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the manager: %v\n%s", err, out)
+	}
+	admin, err := testEnv.AddUser(envtest.User{Name: "processes-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config, err := admin.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, config, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	stopManager() // the suite's manager would reconcile too
+	t.Cleanup(func() {
+		if err := startManager(); err != nil {
+			t.Error(err)
+		}
+	})
+	app := newTestApp(t)
+	createReaction(t, newReaction(app.namespace, "every-battle", func(s *livev1alpha1.BattleReactionSpec) {
+		s.StartingAfter = &metav1Time0
+		s.SuccessfulJobsHistoryLimit = ptr.To[int32](1000)
+	}))
+	p := []*managerProcess{startManagerProcess(t, binary, kubeconfig, app), startManagerProcess(t, binary, kubeconfig, app)}
+	send := func(m *managerProcess, b randomBattle) {
+		(&testApp{url: m.callback + "/callback?SdkAppid=" + app.id + "&CallbackCommand=Live.CallbackAfterEndBattle"}).send(t, b.body())
+	}
+
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 13))
+	var battles []randomBattle
+	for i := range 30 { // each battle to one replica, and again to the other
+		b := newRandomBattle(rng, i)
+		battles = append(battles, b)
+		send(p[i%2], b)
+		send(p[(i+1)%2], b)
+	}
+	waitForStats(t, app, bruteForce(battles))
+	waitForJobCount(t, app.namespace, "every-battle", len(battles))
+
+	// Exactly one of them wrote the statistics and created the Jobs.
+	var leader, standby *managerProcess
+	for i, m := range p {
+		writes, err := m.counter("battleops_roomstats_writes_total")
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs, err := m.counter("battleops_reaction_jobs_created_total")
+		if err != nil {
+			t.Fatal(err)
+		}
+		created, err := m.counter("battleops_battleresults_created_total")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("manager %d: %v RoomStats writes, %v Jobs created, %v BattleResults created", i, writes, jobs, created)
+		if created == 0 {
+			t.Errorf("manager %d stored no battle: every replica must receive", i)
+		}
+		switch {
+		case writes > 0 && jobs == float64(len(battles)) && leader == nil:
+			leader = m
+		case writes == 0 && jobs == 0:
+			standby = m
+		}
+	}
+	if leader == nil || standby == nil {
+		t.Fatal("want one leader that wrote everything and one standby that wrote nothing")
+	}
+
+	// The leader dies without handing over its lease; battles keep coming to the standby.
+	if err := leader.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for i := 30; i < 50; i++ {
+		b := newRandomBattle(rng, i)
+		battles = append(battles, b)
+		send(standby, b)
+	}
+	send(standby, battles[3])
+	// The lease (15s by default) runs out, the standby leads and catches up.
+	err = waitLong(func() error {
+		jobs, err := standby.counter("battleops_reaction_jobs_created_total")
+		if err != nil {
+			return err
+		}
+		if jobs != 20 {
+			return fmt.Errorf("the survivor created %v Jobs, want 20", jobs)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitForStats(t, app, bruteForce(battles))
+	waitForJobCount(t, app.namespace, "every-battle", len(battles))
+}
+
+// waitLong polls check for up to a minute: a lease must run out first.
+func waitLong(check func() error) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := check()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
