@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -61,6 +60,42 @@ type BattleReactionReconciler struct {
 	// created remembers the Jobs this process created that the cache may not show yet, so a
 	// reconcile running on a stale cache neither exceeds maxRunningJobs nor miscounts.
 	created expectations
+
+	// matches remembers, per reaction, which battles matched its current criteria.
+	matchesMu sync.Mutex
+	matches   map[types.UID]*criteriaMatches
+}
+
+type criteriaMatches struct {
+	key   types.NamespacedName
+	hash  string
+	cache reaction.MatchCache
+}
+
+// matchCache is the reaction's cache of match answers for the criteria hash, emptied when the
+// criteria change and trimmed to the battles that still exist.
+func (r *BattleReactionReconciler) matchCache(rx *livev1alpha1.BattleReaction, battles []livev1alpha1.BattleResult) reaction.MatchCache {
+	uid, hash := rx.UID, rx.Status.Criteria.Hash
+	r.matchesMu.Lock()
+	defer r.matchesMu.Unlock()
+	if r.matches == nil {
+		r.matches = map[types.UID]*criteriaMatches{}
+	}
+	m := r.matches[uid]
+	if m == nil || m.hash != hash {
+		m = &criteriaMatches{key: client.ObjectKeyFromObject(rx), hash: hash, cache: reaction.MatchCache{}}
+		r.matches[uid] = m
+	}
+	if len(m.cache) > len(battles) {
+		kept := make(reaction.MatchCache, len(battles))
+		for i := range battles {
+			if v, ok := m.cache[battles[i].UID]; ok {
+				kept[battles[i].UID] = v
+			}
+		}
+		m.cache = kept
+	}
+	return m.cache
 }
 
 // expectations are Jobs created but not yet seen in the cache, per reaction UID.
@@ -134,6 +169,7 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 	if err := r.Client.Get(ctx, req.NamespacedName, &rx); err != nil {
 		if apierrors.IsNotFound(err) {
 			// The reaction is gone; the garbage collector deletes its Jobs. Let them go.
+			r.forgetMatches(req.NamespacedName)
 			return reconcile.Result{}, r.releaseStrays(ctx, req.NamespacedName, "")
 		}
 		return reconcile.Result{}, err
@@ -278,45 +314,12 @@ func (e *templateError) Error() string { return e.err.Error() }
 func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.BattleReaction, matcher *reaction.Matcher,
 	battles []livev1alpha1.BattleResult, jobs map[string]*batchv1.Job) (*livev1alpha1.FiredBattle, int, int64, error) {
 	logger := log.FromContext(ctx)
-	start := reaction.WindowStart(rx)
-	var due []*livev1alpha1.BattleResult
-	var last *livev1alpha1.FiredBattle
-	fired := func(br *livev1alpha1.BattleResult) {
-		if last != nil && (br.CreationTimestamp.Before(&last.Time) || (br.CreationTimestamp.Equal(&last.Time) && br.Name < last.BattleResult)) {
-			return
-		}
-		var job string
-		if runs := reaction.Runs(rx.Spec.RunFor, &br.Spec); len(runs) > 0 {
-			job = reaction.JobName(rx.Name, br.Name, runs[0].Room)
-		}
-		last = &livev1alpha1.FiredBattle{BattleResult: br.Name, BattleID: br.Spec.BattleID, Job: job, Time: br.CreationTimestamp}
+	sel := reaction.Select(rx, matcher, battles, r.matchCache(rx, battles))
+	for br, err := range sel.Failed {
+		logger.Info("The expression failed on a battle; it does not match", "battleResult", br.Name, "error", err.Error())
+		r.Recorder.Eventf(rx, br, corev1.EventTypeWarning, "ExpressionFailed", "Match", "The expression failed on BattleResult %s: %v", br.Name, err)
 	}
-	for i := range battles {
-		br := &battles[i]
-		if reaction.Recorded(br, rx.Name, string(rx.UID)) {
-			fired(br)
-			continue
-		}
-		if br.DeletionTimestamp != nil || !reaction.CountsFrom(start, br.CreationTimestamp) {
-			continue
-		}
-		ok, err := matcher.Matches(&br.Spec)
-		if err != nil {
-			logger.Info("The expression failed on a battle; it does not match", "battleResult", br.Name, "error", err.Error())
-			r.Recorder.Eventf(rx, br, corev1.EventTypeWarning, "ExpressionFailed", "Match", "The expression failed on BattleResult %s: %v", br.Name, err)
-			continue
-		}
-		if ok && len(reaction.Runs(rx.Spec.RunFor, &br.Spec)) > 0 {
-			due = append(due, br)
-		}
-	}
-	sort.Slice(due, func(i, j int) bool {
-		a, b := due[i].CreationTimestamp, due[j].CreationTimestamp
-		if !a.Equal(&b) {
-			return a.Before(&b)
-		}
-		return due[i].Name < due[j].Name
-	})
+	due, last := sel.Due, sel.Last
 	if rx.Spec.Suspend {
 		return last, 0, int64(len(due)), nil
 	}
@@ -367,7 +370,7 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 		if err := r.record(ctx, rx, br, int32(len(reaction.Runs(rx.Spec.RunFor, &br.Spec)))); err != nil {
 			return last, created, int64(len(due) - n), err
 		}
-		fired(br)
+		last = reaction.Later(last, rx, br)
 	}
 	return last, created, 0, nil
 }
@@ -449,6 +452,17 @@ func (r *BattleReactionReconciler) removeFinalizer(ctx context.Context, job *bat
 		return fmt.Errorf("releasing Job %s: %w", job.Name, err) // a conflict: the Job's event retries
 	}
 	return nil
+}
+
+// forgetMatches drops the match caches of reactions of this name that are gone.
+func (r *BattleReactionReconciler) forgetMatches(key types.NamespacedName) {
+	r.matchesMu.Lock()
+	defer r.matchesMu.Unlock()
+	for uid, m := range r.matches {
+		if m.key == key {
+			delete(r.matches, uid)
+		}
+	}
 }
 
 func (r *BattleReactionReconciler) now() time.Time {

@@ -1,0 +1,88 @@
+package reaction
+
+import (
+	"sort"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
+)
+
+// Selection is what a reaction should do with the battles of its namespace.
+type Selection struct {
+	// Due are the battles to run Jobs for, in arrival order: they arrived in the reaction's
+	// window, are not recorded as fired, match, and get at least one run.
+	Due []*livev1alpha1.BattleResult
+	// Last is the latest battle (by arrival) the reaction is recorded as having fired for.
+	Last *livev1alpha1.FiredBattle
+	// Failed are the battles the expression failed on (they do not match), with the error.
+	Failed map[*livev1alpha1.BattleResult]error
+}
+
+// MatchCache remembers, by BattleResult UID, whether a battle matched one set of criteria. A
+// battle's spec never changes, so neither does the answer; without the cache every reconcile
+// would evaluate the expression again for every battle that did not match.
+type MatchCache map[types.UID]bool
+
+// Select decides which battles a reaction fires for. The battles are read, never changed.
+// cache (may be nil) must belong to the reaction's current criteria.
+func Select(rx *livev1alpha1.BattleReaction, m *Matcher, battles []livev1alpha1.BattleResult, cache MatchCache) Selection {
+	var s Selection
+	start := WindowStart(rx)
+	uid := string(rx.UID)
+	var last *livev1alpha1.BattleResult
+	for i := range battles {
+		br := &battles[i]
+		if Recorded(br, rx.Name, uid) {
+			if last == nil || arrivedBefore(last, br) {
+				last = br
+			}
+			continue
+		}
+		if br.DeletionTimestamp != nil || !CountsFrom(start, br.CreationTimestamp) {
+			continue
+		}
+		ok, known := cache[br.UID]
+		if !known || br.UID == "" {
+			var err error
+			if ok, err = m.Matches(&br.Spec); err != nil {
+				if s.Failed == nil {
+					s.Failed = map[*livev1alpha1.BattleResult]error{}
+				}
+				s.Failed[br] = err
+				continue
+			}
+			if cache != nil && br.UID != "" {
+				cache[br.UID] = ok
+			}
+		}
+		if ok && len(Runs(rx.Spec.RunFor, &br.Spec)) > 0 {
+			s.Due = append(s.Due, br)
+		}
+	}
+	sort.Slice(s.Due, func(i, j int) bool { return arrivedBefore(s.Due[i], s.Due[j]) })
+	if last != nil {
+		s.Last = Later(nil, rx, last)
+	}
+	return s
+}
+
+// arrivedBefore orders battles by arrival: creation time, then name.
+func arrivedBefore(a, b *livev1alpha1.BattleResult) bool {
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	return a.Name < b.Name
+}
+
+// Later is the later (by arrival) of last and the reaction's firing for br.
+func Later(last *livev1alpha1.FiredBattle, rx *livev1alpha1.BattleReaction, br *livev1alpha1.BattleResult) *livev1alpha1.FiredBattle {
+	if last != nil && (br.CreationTimestamp.Before(&last.Time) || (br.CreationTimestamp.Equal(&last.Time) && br.Name < last.BattleResult)) {
+		return last
+	}
+	var job string
+	if runs := Runs(rx.Spec.RunFor, &br.Spec); len(runs) > 0 {
+		job = JobName(rx.Name, br.Name, runs[0].Room)
+	}
+	return &livev1alpha1.FiredBattle{BattleResult: br.Name, BattleID: br.Spec.BattleID, Job: job, Time: br.CreationTimestamp}
+}
