@@ -125,6 +125,9 @@ func run(o runOptions) error {
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        o.leaderElectionID,
 		LeaderElectionNamespace: o.leaderElectionNS,
+		// The process ends when the manager stops, so handing the lease over at once is safe,
+		// and a rolling update does not leave the controllers idle for a lease duration.
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
