@@ -16,10 +16,12 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
+	"github.com/battleops/battle-operator/internal/reaction"
 )
 
 // managerProcess is bin/manager running as its own process, as a replica of the Deployment.
@@ -232,4 +234,29 @@ func waitLong(check func() error) error {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+var metav1Time0 = metav1.NewTime(time.Unix(0, 0))
+
+// waitForJobCount waits until the reaction has exactly n Jobs, each for a distinct battle.
+func waitForJobCount(t *testing.T, ns, name string, n int) {
+	t.Helper()
+	eventually(t, "the reaction's Jobs", func(ctx context.Context) error {
+		jobs, err := reactionJobs(ctx, ns, name)
+		if err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, j := range jobs {
+			br := j.Labels[reaction.LabelBattleResult]
+			if seen[br] {
+				return fmt.Errorf("two Jobs for %s", br)
+			}
+			seen[br] = true
+		}
+		if len(jobs) != n {
+			return fmt.Errorf("%d Jobs, want %d", len(jobs), n)
+		}
+		return nil
+	})
 }
