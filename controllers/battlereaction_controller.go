@@ -241,6 +241,8 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 	switch {
 	case err != nil:
 		ready = r.invalid(&rx, ReasonInvalidExpression, err.Error())
+	case rx.DeletionTimestamp != nil:
+		// Being deleted: its Jobs go with it, so start none.
 	case templateRejected(&rx):
 		// The API server refused this generation's template; nothing is tried until it changes.
 		ready = *meta.FindStatusCondition(rx.Status.Conditions, ConditionReady)
@@ -296,7 +298,7 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 	if fireErr != nil {
 		return reconcile.Result{}, fireErr
 	}
-	if status.WaitingBattles > 0 && !rx.Spec.Suspend && (rx.Spec.MaxRunningJobs == 0 || counts.Running < int64(rx.Spec.MaxRunningJobs)) {
+	if ready.Reason == ReasonActive && status.WaitingBattles > 0 && (rx.Spec.MaxRunningJobs == 0 || counts.Running < int64(rx.Spec.MaxRunningJobs)) {
 		return reconcile.Result{RequeueAfter: time.Second}, nil // more than one reconcile's worth
 	}
 	return reconcile.Result{}, nil

@@ -68,7 +68,13 @@ say "control plane up: $(tail -n 1 "$dir/controlplane.log")"
 
 say "installing the CRDs"
 "${kubectl[@]}" apply --server-side -f config/crd/bases >&2
-"${kubectl[@]}" wait --for condition=Established --timeout=60s crd --all >&2
+# kubectl wait fails at once (rather than waiting) on a CRD whose status has no conditions
+# yet, which a CRD has for a moment after it is created: try again until it holds.
+for attempt in $(seq 1 50); do
+  "${kubectl[@]}" wait --for condition=Established --timeout=60s crd --all >&2 && break
+  [ "$attempt" -lt 50 ] || { say "the CRDs did not become Established"; exit 1; }
+  sleep 0.2
+done
 
 jobs_msg=""
 if [ ${#devcluster_args[@]} -gt 0 ]; then

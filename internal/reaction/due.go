@@ -46,11 +46,12 @@ func Select(rx *livev1alpha1.BattleReaction, m *Matcher, battles []livev1alpha1.
 		if !known || br.UID == "" {
 			var err error
 			if ok, err = m.Matches(&br.Spec); err != nil {
+				// Reported once: the answer (no match) is cached like any other.
 				if s.Failed == nil {
 					s.Failed = map[*livev1alpha1.BattleResult]error{}
 				}
 				s.Failed[br] = err
-				continue
+				ok = false
 			}
 			if cache != nil && br.UID != "" {
 				cache[br.UID] = ok

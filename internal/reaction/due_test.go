@@ -154,6 +154,15 @@ func TestSelectCachesMatches(t *testing.T) {
 	if diff := cmp.Diff(MatchCache{"u-win": false, "u-draw": true}, cache); diff != "" {
 		t.Errorf("cache (-want +got):\n%s", diff)
 	}
+	// A battle the expression fails on is reported once, then answered from the cache.
+	failing, m2 := selectReaction(livev1alpha1.RunForBattle, "battle.rooms[3].score >= 0")
+	failCache := MatchCache{}
+	if s := Select(failing, m2, battles, failCache); len(s.Failed) != 1 || len(s.Due) != 1 {
+		t.Errorf("first pass: failed %v, due %v; want the three-room draw failing and the four-room battle due", s.Failed, battleNames(s.Due))
+	}
+	if s := Select(failing, m2, battles, failCache); len(s.Failed) != 0 || len(s.Due) != 1 {
+		t.Errorf("second pass: failed %v, due %v; want no new failure", s.Failed, battleNames(s.Due))
+	}
 	// The cached answer is what counts: a battle cached as matching is due whatever it holds.
 	cache["u-win"] = true
 	if got := battleNames(Select(rx, m, battles, cache).Due); !cmp.Equal(got, []string{"br-win", "br-draw"}) {
