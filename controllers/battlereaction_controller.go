@@ -2,9 +2,10 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -403,8 +404,9 @@ func (r *BattleReactionReconciler) record(ctx context.Context, rx *livev1alpha1.
 // fieldManager is the reaction's own field manager on BattleResults.
 func fieldManager(name string) string {
 	const prefix = "battle-operator/reaction/"
-	if len(prefix)+len(name) > 128 {
-		return prefix + reaction.LabelValue(name+strings.Repeat("-", 64))
+	if len(prefix)+len(name) > 128 { // a field manager name has at most 128 characters
+		sum := sha256.Sum256([]byte(name))
+		return prefix + hex.EncodeToString(sum[:16])
 	}
 	return prefix + name
 }

@@ -70,8 +70,14 @@ func createReaction(t *testing.T, rx *livev1alpha1.BattleReaction) *livev1alpha1
 // eventually polls check until it returns nil, and fails the test with its last error.
 func eventually(t *testing.T, what string, check func(ctx context.Context) error) {
 	t.Helper()
+	eventuallyWithin(t, 30*time.Second, what, check)
+}
+
+// eventuallyWithin is eventually with its own time limit.
+func eventuallyWithin(t *testing.T, limit time.Duration, what string, check func(ctx context.Context) error) {
+	t.Helper()
 	var last error
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, limit, true, func(ctx context.Context) (bool, error) {
 		err := check(ctx)
 		if err == nil || ctx.Err() == nil {
 			last = err // keep the last error that is not the poll's own timeout

@@ -207,7 +207,7 @@ func TestTwoManagerProcesses(t *testing.T) {
 	}
 	send(standby, battles[3])
 	// The lease (15s by default) runs out, the standby leads and catches up.
-	err = waitLong(func() error {
+	eventuallyWithin(t, time.Minute, "the survivor to take over", func(context.Context) error {
 		jobs, err := standby.counter("battleops_reaction_jobs_created_total")
 		if err != nil {
 			return err
@@ -217,23 +217,8 @@ func TestTwoManagerProcesses(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	waitForStats(t, app, bruteForce(battles))
 	waitForJobCount(t, app.namespace, "every-battle", len(battles))
-}
-
-// waitLong polls check for up to a minute: a lease must run out first.
-func waitLong(check func() error) error {
-	deadline := time.Now().Add(time.Minute)
-	for {
-		err := check()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
 }
 
 var metav1Time0 = metav1.NewTime(time.Unix(0, 0))
