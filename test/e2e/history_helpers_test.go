@@ -1,0 +1,407 @@
+package e2e
+
+// Helpers of BenchmarkHistory (history_bench_test.go): its settings, its workload, the manager
+// process it runs, and what it reads from /proc and from metrics endpoints.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
+	"github.com/battleops/battle-operator/internal/battle"
+)
+
+// The workload of BenchmarkHistory.
+const (
+	histApp           = "1400000001"
+	histNamespace     = "history"
+	histCeilingNS     = "history-ceiling"
+	histHotRoom       = "hot-room" // in every battle
+	histMatchRoom     = "match-me" // in 1 of every 10 measured battles, in no loaded one
+	histOtherRooms    = 2000       // every battle has 2 of them (or 1 and match-me)
+	histEpoch         = 1763800000 // battle i ends at histEpoch+i
+	histMatchReaction = "match-me-room"
+	histQuery         = "SdkAppid=" + histApp + "&CallbackCommand=Live.CallbackAfterEndBattle&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI"
+	histCeilingFirst  = 50_000_000 // battle numbers of the ceiling's creates, apart from the history's
+)
+
+var histDelivery = battle.Delivery{SDKAppID: histApp, ClientIP: "127.0.0.1", OptPlatform: "RESTAPI"}
+
+// histConfig is what the environment asks of BenchmarkHistory.
+type histConfig struct {
+	steps       []int         // HISTORY_STEPS: stored BattleResults at each measurement
+	battles     int           // HISTORY_BATTLES: battles sent through the receiver per step
+	senders     int           // HISTORY_SENDERS: concurrent callback senders
+	loaders     int           // HISTORY_LOADERS: workers of the direct-create loader and of the ceiling
+	ceiling     int           // HISTORY_CEILING: creates measuring the API server's ceiling (0: none)
+	failover    bool          // HISTORY_FAILOVER: restart the manager after the last step
+	phaseBudget time.Duration // HISTORY_BUDGET: the longest a load, a settle or a measurement may take
+	manager     string        // HISTORY_MANAGER: a prebuilt manager binary (default: go build ./cmd)
+	out         string        // HISTORY_OUT: a file that gets the progress and the table too
+}
+
+func loadHistConfig() (histConfig, error) {
+	c := histConfig{steps: []int{0, 10_000, 30_000, 60_000, 100_000}, battles: 2000, senders: 32, loaders: 32,
+		ceiling: 3000, failover: true, phaseBudget: 10 * time.Minute,
+		manager: os.Getenv("HISTORY_MANAGER"), out: os.Getenv("HISTORY_OUT")}
+	if v := os.Getenv("HISTORY_STEPS"); v != "" {
+		c.steps = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(strings.ReplaceAll(f, "_", "")))
+			if err != nil || n < 0 {
+				return c, fmt.Errorf("HISTORY_STEPS=%q: want stored counts like 0,2000,5000", v)
+			}
+			c.steps = append(c.steps, n)
+		}
+		sort.Ints(c.steps)
+	}
+	for _, p := range []struct {
+		name string
+		dst  *int
+		min  int
+	}{{"HISTORY_BATTLES", &c.battles, 1}, {"HISTORY_SENDERS", &c.senders, 1}, {"HISTORY_LOADERS", &c.loaders, 1}, {"HISTORY_CEILING", &c.ceiling, 0}} {
+		if v := os.Getenv(p.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < p.min {
+				return c, fmt.Errorf("%s=%q: want an integer of at least %d", p.name, v, p.min)
+			}
+			*p.dst = n
+		}
+	}
+	if v := os.Getenv("HISTORY_FAILOVER"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return c, fmt.Errorf("HISTORY_FAILOVER=%q: want 1 or 0", v)
+		}
+		c.failover = b
+	}
+	if v := os.Getenv("HISTORY_BUDGET"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("HISTORY_BUDGET=%q: want a duration like 10m", v)
+		}
+		c.phaseBudget = d
+	}
+	return c, nil
+}
+
+// testTimeout is go test's -timeout (0: none).
+func testTimeout() time.Duration {
+	f := flag.Lookup("test.timeout")
+	if f == nil {
+		return 0
+	}
+	if g, ok := f.Value.(flag.Getter); ok {
+		if d, ok := g.Get().(time.Duration); ok {
+			return d
+		}
+	}
+	return 0
+}
+
+// histRooms are battle i's rooms, the caller first: the hot room, two of the other rooms (or
+// one of them and match-me), the caller rotating among them.
+func histRooms(i int, match bool) []string {
+	a := (i * 7919) % histOtherRooms
+	b := (a + 1 + (i*104729)%(histOtherRooms-1)) % histOtherRooms // never a
+	rooms := []string{histHotRoom, fmt.Sprintf("room-%04d", a), fmt.Sprintf("room-%04d", b)}
+	if match {
+		rooms[2] = histMatchRoom
+	}
+	k := i % len(rooms)
+	return append(append([]string{}, rooms[k:]...), rooms[:k]...)
+}
+
+func histBattleID(i int) string { return fmt.Sprintf("hist/%d+=", i) }
+
+// histBody is battle i's Live.CallbackAfterEndBattle body: TimeUp, one in 20 AllHostsExited,
+// scores from 0 to 999, owner accounts as numbers and as text.
+func histBody(i int, match bool) []byte {
+	rooms := histRooms(i, match)
+	room := func(k int) string {
+		account := strconv.FormatInt(144115245442327522+int64(i%1000), 10)
+		if k%2 == 1 {
+			account = strconv.Quote("host_" + rooms[k])
+		}
+		return fmt.Sprintf(`{"RoomId":%q,"Score":%d,"Owner_Account":%s}`, rooms[k], (i*37+k*53)%1000, account)
+	}
+	opType := 0
+	if i%20 == 19 {
+		opType = 1
+	}
+	end := int64(histEpoch + i)
+	return fmt.Appendf(nil, `{"CallbackCommand":"Live.CallbackAfterEndBattle","BattleId":%q,"Duration":300000,"CreateTime":%d,"StartTime":%d,"EndTime":%d,"OpType":%d,"FromRoomInfo":%s,"ToRoomList":[%s,%s],"EventTime":%d}`,
+		histBattleID(i), end-310, end-300, end, opType, room(0), room(1), room(2), end*1000+7)
+}
+
+// histObject is battle i as the receiver stores it: the same decoding, outcome and name.
+func histObject(ns string, i int) (*livev1alpha1.BattleResult, error) {
+	parsed, err := battle.Parse(histBody(i, false))
+	if err != nil {
+		return nil, err
+	}
+	ended, err := parsed.EndBattle()
+	if err != nil {
+		return nil, err
+	}
+	return &livev1alpha1.BattleResult{
+		ObjectMeta: metav1.ObjectMeta{Name: battle.Name(ended.BattleID), Namespace: ns},
+		Spec:       battle.Spec(ended, histDelivery),
+	}, nil
+}
+
+func histFreeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String(), nil
+}
+
+// histManager is the manager binary running as its own process.
+type histManager struct {
+	cmd                      *exec.Cmd
+	callback, metrics, probe string // base URLs
+	log                      *os.File
+	started                  time.Time
+	exited                   chan struct{}
+}
+
+func startHistManager(binary string, args []string, logPath string) (*histManager, error) {
+	var addrs [3]string
+	for i := range addrs {
+		a, err := histFreeAddr()
+		if err != nil {
+			return nil, err
+		}
+		addrs[i] = a
+	}
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	m := &histManager{callback: "http://" + addrs[0], metrics: "http://" + addrs[1] + "/metrics", probe: "http://" + addrs[2],
+		log: logFile, exited: make(chan struct{})}
+	m.cmd = exec.Command(binary, append(append([]string{}, args...),
+		"--callback-bind-address", addrs[0], "--metrics-bind-address", addrs[1], "--metrics-secure=false",
+		"--health-probe-bind-address", addrs[2])...)
+	m.cmd.Stdout, m.cmd.Stderr = logFile, logFile
+	m.started = time.Now()
+	if err := m.cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return nil, err
+	}
+	go func() {
+		_ = m.cmd.Wait()
+		close(m.exited)
+	}()
+	return m, nil
+}
+
+// waitReady waits until /readyz answers 200.
+func (m *histManager) waitReady(ctx context.Context) error {
+	for {
+		resp, err := http.Get(m.probe + "/readyz")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-m.exited:
+			return fmt.Errorf("the manager exited before it was ready (log: %s)", m.log.Name())
+		case <-ctx.Done():
+			return fmt.Errorf("the manager was not ready after %s (log: %s)", time.Since(m.started).Round(time.Second), m.log.Name())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// stop ends the process as Kubernetes does: SIGTERM, then SIGKILL after 30 s.
+func (m *histManager) stop() {
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.exited:
+	case <-time.After(30 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-m.exited
+	}
+	_ = m.log.Close()
+}
+
+// cpuSeconds is the user and system CPU time the process used so far.
+func (m *histManager) cpuSeconds() (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", m.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("short /proc stat: %q", data)
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	const clockTicks = 100 // USER_HZ, 100 on every Linux Go supports
+	return float64(utime+stime) / clockTicks, nil
+}
+
+// memory is the process's resident set and its peak, in bytes.
+func (m *histManager) memory() (rss, peak int64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", m.cmd.Process.Pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer func() { _ = f.Close() }()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		fields := strings.Fields(s.Text())
+		if len(fields) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(fields[1], 10, 64)
+		switch fields[0] {
+		case "VmRSS:":
+			rss = kb << 10
+		case "VmHWM:":
+			peak = kb << 10
+		}
+	}
+	return rss, peak, s.Err()
+}
+
+// busy is how many items the manager's controllers have queued or in work.
+func (m *histManager) busy() (float64, error) {
+	sums, err := scrapeSums(m.metrics)
+	if err != nil {
+		return 0, err
+	}
+	return sums["workqueue_depth"] + sums["controller_runtime_active_workers"], nil
+}
+
+// scrapeSums reads a Prometheus text endpoint: each family's value summed over its series (a
+// histogram or summary gives its count).
+func scrapeSums(url string) (map[string]float64, error) {
+	client := http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", url, err)
+	}
+	sums := map[string]float64{}
+	for name, family := range families {
+		for _, m := range family.GetMetric() {
+			switch {
+			case m.Counter != nil:
+				sums[name] += m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				sums[name] += m.GetGauge().GetValue()
+			case m.Untyped != nil:
+				sums[name] += m.GetUntyped().GetValue()
+			case m.Histogram != nil:
+				sums[name] += float64(m.GetHistogram().GetSampleCount())
+			case m.Summary != nil:
+				sums[name] += float64(m.GetSummary().GetSampleCount())
+			}
+		}
+	}
+	return sums, nil
+}
+
+// percentile of durations (sorted in place); 0 when there are none.
+func percentile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	k := int(math.Ceil(q*float64(len(d)))) - 1
+	return d[max(0, min(k, len(d)-1))]
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "-" + fmtDur(-d)
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	case d < time.Second:
+		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
+	case d < 100*time.Second:
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	default:
+		return fmt.Sprintf("%.0f s", d.Seconds())
+	}
+}
+
+func fmtMiB(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+// fmtCount writes n with thousands separators: 100,000.
+func fmtCount(n int) string {
+	if n < 0 {
+		return "-" + fmtCount(-n)
+	}
+	s := strconv.Itoa(n)
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
+
+// machine describes this machine for the report.
+func machine() string {
+	model := "unknown CPU"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	mem := ""
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				mem = fmt.Sprintf(", %.1f GiB", float64(kb)/(1<<20))
+			}
+		}
+	}
+	return fmt.Sprintf("%d CPUs (%s)%s", runtime.NumCPU(), model, mem)
+}
