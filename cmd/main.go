@@ -22,6 +22,7 @@ import (
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/controllers"
 	"github.com/battleops/battle-operator/internal/receiver"
+	"github.com/battleops/battle-operator/internal/retention"
 )
 
 var (
@@ -55,6 +56,9 @@ func main() {
 		maxSkew, callbackTimeout           time.Duration
 		maxBodyBytes                       int64
 		leaderElectionID, leaderElectionNS string
+		battleRetention                    time.Duration
+		maxBattleResults                   int
+		pruneRate                          float64
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to, e.g. :8443. 0 turns it off.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS, to clients with a token allowed to get /metrics (TokenReview, SubjectAccessReview). false serves plain HTTP to anyone.")
@@ -72,6 +76,9 @@ func main() {
 	flag.DurationVar(&maxSkew, "callback-max-skew", 60*time.Second, "How far a callback's RequestTime may be from now.")
 	flag.Int64Var(&maxBodyBytes, "callback-max-body-bytes", 1<<20, "Larger callback bodies are refused with 413.")
 	flag.DurationVar(&callbackTimeout, "callback-timeout", 1500*time.Millisecond, "The budget for storing a battle, retries included, before answering 503. Tencent waits 2s.")
+	flag.DurationVar(&battleRetention, "battle-retention", 24*time.Hour, "Delete BattleResults that arrived longer ago than this (by creationTimestamp); their rooms' RoomStats keep what they counted. 0 keeps them forever.")
+	flag.IntVar(&maxBattleResults, "max-battle-results", 100000, "Keep at most this many BattleResults per namespace; past it the earliest go first, whatever their age. 0: no cap.")
+	flag.Float64Var(&pruneRate, "prune-rate", 50, "How many BattleResults retention deletes per second at most.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -83,6 +90,10 @@ func main() {
 		callbackAddr: callbackAddr, callbackPath: callbackPath, callbackCertDir: callbackCertDir,
 		sdkAppIDs: sdkAppIDs, battleNamespace: battleNamespace, tokenFile: tokenFile,
 		maxSkew: maxSkew, maxBodyBytes: maxBodyBytes, callbackTimeout: callbackTimeout,
+		controllers: controllers.Options{
+			Retention: retention.Policy{MaxAge: battleRetention, MaxCount: maxBattleResults},
+			PruneRate: pruneRate,
+		},
 	}); err != nil {
 		setupLog.Error(err, "Manager stopped")
 		os.Exit(1)
@@ -100,6 +111,7 @@ type runOptions struct {
 	battleNamespace, tokenFile         string
 	maxSkew, callbackTimeout           time.Duration
 	maxBodyBytes                       int64
+	controllers                        controllers.Options
 }
 
 func run(o runOptions) error {
@@ -153,7 +165,10 @@ func run(o runOptions) error {
 	if err := mgr.Add(server); err != nil {
 		return err
 	}
-	if err := controllers.Setup(ctx, mgr); err != nil {
+	if o.controllers.Retention.MaxAge < 0 || o.controllers.Retention.MaxCount < 0 {
+		return fmt.Errorf("--battle-retention and --max-battle-results must not be negative")
+	}
+	if err := controllers.Setup(ctx, mgr, o.controllers); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -164,7 +179,8 @@ func run(o runOptions) error {
 	}
 
 	setupLog.Info("Starting the manager", "sdkAppIds", apps, "callbackAddress", o.callbackAddr, "callbackPath", o.callbackPath,
-		"callbackTLS", o.callbackCertDir != "", "authentication", token != "", "metricsAddress", o.metricsAddr, "metricsSecure", o.secureMetrics)
+		"callbackTLS", o.callbackCertDir != "", "authentication", token != "", "metricsAddress", o.metricsAddr, "metricsSecure", o.secureMetrics,
+		"battleRetention", o.controllers.Retention.MaxAge.String(), "maxBattleResults", o.controllers.Retention.MaxCount)
 	return mgr.Start(ctx)
 }
 

@@ -33,16 +33,24 @@ var (
 		Name: "battleops_roomstats_writes_total",
 		Help: "Successful writes of RoomStats to the API server, by operation (create, status).",
 	}, []string{"operation"})
+
+	battleResultsPruned = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "battleops_battleresults_pruned_total",
+		Help: "BattleResults deleted by retention, after their rooms' statistics stored them, by reason: age (--battle-retention) or count (--max-battle-results).",
+	}, []string{"reason"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(reactionJobsCreated, reactionJobsFinished, roomStatsReconcileDuration, roomStatsWrites)
+	metrics.Registry.MustRegister(reactionJobsCreated, reactionJobsFinished, roomStatsReconcileDuration, roomStatsWrites, battleResultsPruned)
 	// Every series exists from the start, so a rate over a fresh process is not "no data".
 	for _, result := range []string{"succeeded", "failed"} {
 		reactionJobsFinished.WithLabelValues(result)
 	}
 	for _, op := range []string{"create", "status"} {
 		roomStatsWrites.WithLabelValues(op)
+	}
+	for _, reason := range []string{"age", "count"} {
+		battleResultsPruned.WithLabelValues(reason)
 	}
 }
 

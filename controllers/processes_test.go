@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -41,15 +42,17 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func startManagerProcess(t *testing.T, binary, kubeconfig string, app *testApp) *managerProcess {
+// startManagerProcess starts bin/manager for app, with leader election in the app's namespace
+// and the flags args added.
+func startManagerProcess(t *testing.T, binary, kubeconfig string, app *testApp, args ...string) *managerProcess {
 	t.Helper()
 	cb, metrics, probe := freeAddr(t), freeAddr(t), freeAddr(t)
 	p := &managerProcess{callback: "http://" + cb, metric: "http://" + metrics + "/metrics", log: &bytes.Buffer{}}
-	p.cmd = exec.Command(binary, "--kubeconfig", kubeconfig,
-		"--sdk-app-id", app.id+"="+app.namespace,
+	p.cmd = exec.Command(binary, append([]string{"--kubeconfig", kubeconfig,
+		"--sdk-app-id", app.id + "=" + app.namespace,
 		"--callback-bind-address", cb, "--metrics-bind-address", metrics, "--metrics-secure=false",
 		"--health-probe-bind-address", probe,
-		"--leader-elect", "--leader-election-namespace", app.namespace, "--leader-election-id", "battle-operator-processes")
+		"--leader-elect", "--leader-election-namespace", app.namespace, "--leader-election-id", "battle-operator-processes"}, args...)...)
 	out, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -114,35 +117,56 @@ func (p *managerProcess) counter(name string) (float64, error) {
 // plane. Both answer callbacks; only the leader writes RoomStats; kill it (SIGKILL, no lease
 // handed over) and the other takes over; no battle is lost or counted twice, and no reaction
 // Job runs twice.
-func TestTwoManagerProcesses(t *testing.T) {
+var (
+	processesOnce                sync.Once
+	processBinary, processConfig string
+	processesErr                 error
+)
+
+// forManagerProcesses builds bin/manager once for the package and gives its path and an admin
+// kubeconfig; it stops the suite's in-process manager for the test, which would reconcile too.
+func forManagerProcesses(t *testing.T) (binary, kubeconfig string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the manager binary")
 	}
-	dir := t.TempDir()
-	binary := filepath.Join(dir, "manager")
-	build := exec.Command("go", "build", "-o", binary, "../cmd")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the manager: %v\n%s", err, out)
+	processesOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "battle-operator-processes-")
+		if err != nil {
+			processesErr = err
+			return
+		}
+		processBinary, processConfig = filepath.Join(dir, "manager"), filepath.Join(dir, "kubeconfig")
+		if out, err := exec.Command("go", "build", "-o", processBinary, "../cmd").CombinedOutput(); err != nil {
+			processesErr = fmt.Errorf("building the manager: %v\n%s", err, out)
+			return
+		}
+		admin, err := testEnv.AddUser(envtest.User{Name: "processes-admin", Groups: []string{"system:masters"}}, nil)
+		if err != nil {
+			processesErr = err
+			return
+		}
+		config, err := admin.KubeConfig()
+		if err != nil {
+			processesErr = err
+			return
+		}
+		processesErr = os.WriteFile(processConfig, config, 0o600)
+	})
+	if processesErr != nil {
+		t.Fatal(processesErr)
 	}
-	admin, err := testEnv.AddUser(envtest.User{Name: "processes-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	config, err := admin.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, config, 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	stopManager() // the suite's manager would reconcile too
+	stopManager()
 	t.Cleanup(func() {
 		if err := startManager(); err != nil {
 			t.Error(err)
 		}
 	})
+	return processBinary, processConfig
+}
+
+func TestTwoManagerProcesses(t *testing.T) {
+	binary, kubeconfig := forManagerProcesses(t)
 	app := newTestApp(t)
 	createReaction(t, newReaction(app.namespace, "every-battle", func(s *livev1alpha1.BattleReactionSpec) {
 		s.StartingAfter = &metav1Time0

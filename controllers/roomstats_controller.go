@@ -4,6 +4,8 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -11,14 +13,14 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/internal/battle"
@@ -32,104 +34,205 @@ const RoomStatsIndex = "battleops.roomStats"
 const ConditionReady = "Ready"
 
 // RoomStatsReconciler keeps one RoomStats per (SDKAppID, room) exact. It is the only writer of
-// RoomStats: each reconcile recounts the room from the BattleResults in the cache that
-// include it, and writes only when the numbers changed.
+// RoomStats. It holds each room's running tally in memory (battle.RoomTally): built once per
+// process from the cache, then fed by BattleResult events, so a new battle costs a fold of the
+// room's latest battles, not of its history. Retention hands it the battles it is about to
+// delete (FoldPruned): their contribution moves into status.pruned, written before they go.
 type RoomStatsReconciler struct {
 	Client client.Client
+	// Reader reads from the API server, for the rare question the cache may answer late.
+	Reader client.Reader
+	// OnFolded is told, after the status holding them is stored, which battles a room folded
+	// into status.pruned (may be nil).
+	OnFolded func(room types.NamespacedName, battleResults []string)
+
+	mu      sync.Mutex
+	rooms   map[types.NamespacedName]*roomState
+	enqueue chan event.GenericEvent
+}
+
+// roomState is one room's tally and the battles retention asked it to fold.
+type roomState struct {
+	mu    sync.Mutex
+	tally *battle.RoomTally // nil until the first reconcile in this process
+	uid   types.UID         // of the RoomStats the tally was built for; "" when there was none
+	spec  livev1alpha1.RoomStatsSpec
+	fold  []string
+}
+
+func (r *RoomStatsReconciler) room(key types.NamespacedName) *roomState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.rooms == nil {
+		r.rooms = map[types.NamespacedName]*roomState{}
+	}
+	st := r.rooms[key]
+	if st == nil {
+		st = &roomState{}
+		r.rooms[key] = st
+	}
+	return st
+}
+
+// FoldPruned asks the controller to fold the named BattleResults into the room's
+// status.pruned; OnFolded says when that is stored. Repeating a request is harmless.
+func (r *RoomStatsReconciler) FoldPruned(ctx context.Context, room types.NamespacedName, battleResults []string) {
+	st := r.room(room)
+	st.mu.Lock()
+	st.fold = append(st.fold, battleResults...)
+	st.mu.Unlock()
+	obj := &livev1alpha1.RoomStats{ObjectMeta: metav1.ObjectMeta{Namespace: room.Namespace, Name: room.Name}}
+	select {
+	case r.enqueue <- event.GenericEvent{Object: obj}:
+	case <-ctx.Done():
+	}
 }
 
 // +kubebuilder:rbac:groups=live.battleops.io,resources=battleresults,verbs=get;list;watch
 // +kubebuilder:rbac:groups=live.battleops.io,resources=roomstats,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=live.battleops.io,resources=roomstats/status,verbs=get;update
 
-// Reconcile recounts one room.
+// Reconcile brings one room's statistics up to date.
 func (r *RoomStatsReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	defer observeRoomStatsReconcile(time.Now())
 	logger := log.FromContext(ctx)
 
-	var results livev1alpha1.BattleResultList
-	if err := r.Client.List(ctx, &results, client.InNamespace(req.Namespace), client.MatchingFields{RoomStatsIndex: req.Name}); err != nil {
-		return reconcile.Result{}, fmt.Errorf("listing the room's BattleResults: %w", err)
-	}
-
 	var stats livev1alpha1.RoomStats
 	err := r.Client.Get(ctx, req.NamespacedName, &stats)
-	switch {
-	case apierrors.IsNotFound(err):
-		if len(results.Items) == 0 {
-			return reconcile.Result{}, nil // no battle, no stats
-		}
-		stats, err = r.create(ctx, req.NamespacedName, results.Items)
-		if err != nil {
-			return reconcile.Result{}, err
-		}
-	case err != nil:
+	exists := err == nil
+	if err != nil && !apierrors.IsNotFound(err) {
 		return reconcile.Result{}, err
 	}
-
-	var battles []battle.RoomBattle
-	for i := range results.Items {
-		if b, ok := battle.RoomBattleOf(&results.Items[i], stats.Spec.RoomID); ok && results.Items[i].Spec.SDKAppID == stats.Spec.SDKAppID {
-			battles = append(battles, b)
+	st := r.room(req.NamespacedName)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !exists && st.uid != "" {
+		// The cache may not show the RoomStats this process created yet.
+		if err := r.Reader.Get(ctx, req.NamespacedName, &stats); err == nil {
+			exists = true
+		} else if !apierrors.IsNotFound(err) {
+			return reconcile.Result{}, err
 		}
 	}
-	desired := DesiredRoomStatsStatus(&stats, battles)
-	if equality.Semantic.DeepEqual(stats.Status, desired) {
-		return reconcile.Result{}, nil
+	if st.tally == nil || (exists && stats.UID != st.uid) || (!exists && st.uid != "") {
+		// First look at the room in this process, or its RoomStats was deleted or replaced:
+		// count the stored battles, from the pruned battles the RoomStats records (none for a
+		// new one: deleting a RoomStats resets it to the stored battles).
+		if err := r.rebuild(ctx, req.NamespacedName, st, exists, &stats); err != nil {
+			return reconcile.Result{}, err
+		}
 	}
-	// The whole status, with the object's resourceVersion: a conflict means a newer RoomStats,
-	// and the reconcile it triggers recounts. (A merge patch would leave zero counters out of
-	// a new status, and `kubectl get` would show them blank.)
-	stats.Status = desired
-	if err := r.Client.Status().Update(ctx, &stats); apierrors.IsConflict(err) {
-		// The cache is behind a newer RoomStats (often our own last write): recount from it.
-		return reconcile.Result{RequeueAfter: 100 * time.Millisecond}, nil
-	} else if err != nil {
-		return reconcile.Result{}, fmt.Errorf("writing the room's statistics: %w", err)
+	fold := st.fold
+	st.fold = nil
+	st.tally.Fold(fold)
+
+	if !exists {
+		if st.tally.Stored() == 0 && st.tally.Pruned() == 0 {
+			return reconcile.Result{}, nil // no battle, no stats
+		}
+		stats = livev1alpha1.RoomStats{ObjectMeta: metav1.ObjectMeta{Name: req.Name, Namespace: req.Namespace}, Spec: st.spec}
+		if err := r.Client.Create(ctx, &stats); err != nil {
+			st.fold = append(fold, st.fold...) // folded again next time: Fold skips what it has
+			return reconcile.Result{}, fmt.Errorf("creating the room's statistics: %w", err)
+		}
+		st.uid = stats.UID
+		roomStatsWrites.WithLabelValues("create").Inc()
+		logger.Info("Created room statistics", "roomId", stats.Spec.RoomID, "sdkAppId", stats.Spec.SDKAppID)
 	}
-	roomStatsWrites.WithLabelValues("status").Inc()
-	logger.V(1).Info("Updated room statistics", "battles", desired.Battles, "wins", desired.Wins)
+
+	desired := DesiredRoomStatsStatus(&stats, st.tally)
+	if !equalButFoldedDeleted(stats.Status, desired) {
+		// The whole status, with the object's resourceVersion: a conflict means a newer
+		// RoomStats, and the reconcile it triggers writes again. (A merge patch would leave
+		// zero counters out of a new status, and `kubectl get` would show them blank.)
+		stats.Status = desired
+		if err := r.Client.Status().Update(ctx, &stats); apierrors.IsConflict(err) {
+			// The cache is behind a newer RoomStats (often our own last write): try again.
+			st.fold = append(fold, st.fold...)
+			return reconcile.Result{RequeueAfter: 100 * time.Millisecond}, nil
+		} else if err != nil {
+			st.fold = append(fold, st.fold...)
+			return reconcile.Result{}, fmt.Errorf("writing the room's statistics: %w", err)
+		}
+		roomStatsWrites.WithLabelValues("status").Inc()
+		logger.V(1).Info("Updated room statistics", "battles", desired.Battles, "wins", desired.Wins)
+	}
+	if r.OnFolded != nil && len(fold) > 0 {
+		var folded []string
+		for _, name := range fold {
+			if st.tally.Folded(name) {
+				folded = append(folded, name)
+			}
+		}
+		r.OnFolded(req.NamespacedName, folded)
+	}
 	return reconcile.Result{}, nil
 }
 
-// DesiredRoomStatsStatus is the status stats should have, given the room's battles.
-func DesiredRoomStatsStatus(stats *livev1alpha1.RoomStats, battles []battle.RoomBattle) livev1alpha1.RoomStatsStatus {
-	desired := battle.Fold(livev1alpha1.RoomStatsStatus{}, battles)
+// rebuild counts the room from the cache: its stored BattleResults, and, when the RoomStats
+// exists, the pruned battles its status records.
+func (r *RoomStatsReconciler) rebuild(ctx context.Context, key types.NamespacedName, st *roomState, exists bool, stats *livev1alpha1.RoomStats) error {
+	var results livev1alpha1.BattleResultList
+	// Read-only: the cache's own objects; the tally keeps only a few fields of each.
+	if err := r.Client.List(ctx, &results, client.InNamespace(key.Namespace), client.MatchingFields{RoomStatsIndex: key.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("listing the room's BattleResults: %w", err)
+	}
+	var battles []battle.RoomBattle
+	for i := range results.Items {
+		br := &results.Items[i]
+		for _, room := range br.Spec.Rooms {
+			if battle.RoomStatsName(br.Spec.SDKAppID, room.RoomID) != key.Name {
+				continue
+			}
+			st.spec = livev1alpha1.RoomStatsSpec{SDKAppID: br.Spec.SDKAppID, RoomID: room.RoomID}
+			if b, ok := battle.RoomBattleOf(br, room.RoomID); ok && br.DeletionTimestamp == nil {
+				battles = append(battles, b)
+			}
+		}
+	}
+	var pruned *livev1alpha1.PrunedBattles
+	st.uid = ""
+	if exists {
+		pruned, st.uid, st.spec = stats.Status.Pruned, stats.UID, stats.Spec
+	}
+	st.tally = battle.NewRoomTally(pruned, battles)
+	return nil
+}
+
+// equalButFoldedDeleted says whether stored needs no write to become desired: they are equal,
+// or differ only in folded battles whose deletion was seen since. Forgetting those is left
+// to the room's next write, so retention's deletions cost no write of their own.
+func equalButFoldedDeleted(stored, desired livev1alpha1.RoomStatsStatus) bool {
+	if stored.Pruned != nil && desired.Pruned != nil && len(desired.Pruned.Folded) < len(stored.Pruned.Folded) {
+		d := *desired.Pruned
+		d.Folded = stored.Pruned.Folded
+		for _, name := range desired.Pruned.Folded {
+			if !slices.Contains(stored.Pruned.Folded, name) {
+				return false
+			}
+		}
+		desired.Pruned = &d
+	}
+	return equality.Semantic.DeepEqual(stored, desired)
+}
+
+// DesiredRoomStatsStatus is the status stats should have, given the room's tally.
+func DesiredRoomStatsStatus(stats *livev1alpha1.RoomStats, tally *battle.RoomTally) livev1alpha1.RoomStatsStatus {
+	desired := tally.Status()
 	desired.ObservedGeneration = stats.Generation
 	desired.Conditions = append([]metav1.Condition(nil), stats.Status.Conditions...)
+	message := fmt.Sprintf("Counts the %d BattleResults of the room", tally.Stored())
+	if n := tally.Pruned(); n > 0 {
+		message = fmt.Sprintf("Counts the %d stored BattleResults of the room and %d pruned by retention", tally.Stored(), n)
+	}
 	meta.SetStatusCondition(&desired.Conditions, metav1.Condition{
 		Type:               ConditionReady,
 		Status:             metav1.ConditionTrue,
 		Reason:             "Counted",
-		Message:            fmt.Sprintf("Counts the %d BattleResults of the room", len(battles)),
+		Message:            message,
 		ObservedGeneration: stats.Generation,
 	})
 	return desired
-}
-
-// create makes the RoomStats of a room that has battles but no statistics yet, its identity
-// taken from one of them.
-func (r *RoomStatsReconciler) create(ctx context.Context, key types.NamespacedName, results []livev1alpha1.BattleResult) (livev1alpha1.RoomStats, error) {
-	stats := livev1alpha1.RoomStats{ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace}}
-	for _, br := range results {
-		for _, room := range br.Spec.Rooms {
-			if battle.RoomStatsName(br.Spec.SDKAppID, room.RoomID) == key.Name {
-				stats.Spec = livev1alpha1.RoomStatsSpec{SDKAppID: br.Spec.SDKAppID, RoomID: room.RoomID}
-			}
-		}
-	}
-	if stats.Spec.RoomID == "" {
-		return stats, reconcile.TerminalError(fmt.Errorf("no BattleResult names room stats %s", key.Name))
-	}
-	if err := r.Client.Create(ctx, &stats); err != nil {
-		if apierrors.IsAlreadyExists(err) {
-			return stats, fmt.Errorf("RoomStats %s appeared meanwhile: %w", key.Name, err) // retried with the cache caught up
-		}
-		return stats, fmt.Errorf("creating the room's statistics: %w", err)
-	}
-	roomStatsWrites.WithLabelValues("create").Inc()
-	log.FromContext(ctx).Info("Created room statistics", "roomId", stats.Spec.RoomID, "sdkAppId", stats.Spec.SDKAppID)
-	return stats, nil
 }
 
 // roomStatsNames lists the RoomStats a BattleResult counts in.
@@ -146,19 +249,56 @@ func roomStatsNames(obj client.Object) []string {
 }
 
 // SetupWithManager registers the field index and the watches: a RoomStats is reconciled when
-// it changes and when any BattleResult that includes its room is created or deleted.
+// it changes, when a BattleResult that includes its room is created or deleted (the event
+// also feeds the room's tally), and when retention asks it to fold battles.
 func (r *RoomStatsReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &livev1alpha1.BattleResult{}, RoomStatsIndex, roomStatsNames); err != nil {
 		return err
 	}
+	if r.Reader == nil {
+		r.Reader = mgr.GetAPIReader()
+	}
+	r.enqueue = make(chan event.GenericEvent, 1024)
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("roomstats").
-		// Every change of a RoomStats is recounted, its own status writes included (they find
-		// nothing to change), so an edit or a deletion by hand is undone.
+		// Every change of a RoomStats is reconciled, its own status writes included (they find
+		// nothing to change), so an edit by hand is undone.
 		For(&livev1alpha1.RoomStats{}).
-		Watches(&livev1alpha1.BattleResult{}, handler.EnqueueRequestsFromMapFunc(namesInNamespace(roomStatsNames)), builder.WithPredicates(predicate.Funcs{
+		Watches(&livev1alpha1.BattleResult{}, handler.Funcs{
+			CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				r.battleEvent(e.Object, q, true)
+			},
 			// A BattleResult's spec never changes: status updates cannot change any room.
-			UpdateFunc: func(event.UpdateEvent) bool { return false },
-		})).
+			DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				r.battleEvent(e.Object, q, false)
+			},
+		}).
+		WatchesRawSource(source.Channel(r.enqueue, &handler.EnqueueRequestForObject{})).
 		Complete(r)
+}
+
+// battleEvent adds a new BattleResult to the tallies of its rooms, or removes a deleted one,
+// and queues the rooms. A room without a tally yet counts from the cache on its first
+// reconcile, which already holds the BattleResult (the cache is written before events go out).
+func (r *RoomStatsReconciler) battleEvent(obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request], created bool) {
+	br, ok := obj.(*livev1alpha1.BattleResult)
+	if !ok {
+		return
+	}
+	for _, room := range br.Spec.Rooms {
+		key := types.NamespacedName{Namespace: br.Namespace, Name: battle.RoomStatsName(br.Spec.SDKAppID, room.RoomID)}
+		st := r.room(key)
+		st.mu.Lock()
+		if st.tally != nil {
+			if created && br.DeletionTimestamp == nil {
+				if b, ok := battle.RoomBattleOf(br, room.RoomID); ok {
+					st.tally.Add(b)
+				}
+			} else if !created {
+				st.tally.Remove(br.Name)
+			}
+		}
+		st.mu.Unlock()
+		q.Add(reconcile.Request{NamespacedName: key})
+	}
 }

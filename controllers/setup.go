@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
@@ -14,29 +15,66 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/internal/reaction"
+	"github.com/battleops/battle-operator/internal/retention"
 )
 
 // CacheOptions restricts the manager's cache of Jobs to the reactions' Jobs, so a cluster's
-// other Jobs cost the manager no memory.
+// other Jobs cost the manager no memory, and keeps of each BattleResult only what the
+// controllers read: no managedFields (about half of a stored BattleResult) and no
+// last-applied annotation.
 func CacheOptions() cache.Options {
 	req, err := labels.NewRequirement(reaction.LabelReaction, selection.Exists, nil)
 	if err != nil {
 		panic(err)
 	}
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&batchv1.Job{}: {Label: labels.NewSelector().Add(*req)},
+		&batchv1.Job{}:                 {Label: labels.NewSelector().Add(*req)},
+		&livev1alpha1.BattleResult{}:   {Transform: trimBattleResult},
+		&livev1alpha1.BattleReaction{}: {Transform: cache.TransformStripManagedFields()},
+		&livev1alpha1.RoomStats{}:      {Transform: cache.TransformStripManagedFields()},
 	}}
 }
 
+// trimBattleResult drops from a cached BattleResult what no controller reads.
+func trimBattleResult(obj any) (any, error) {
+	if br, ok := obj.(*livev1alpha1.BattleResult); ok {
+		br.ManagedFields = nil
+		if _, ok := br.Annotations[corev1.LastAppliedConfigAnnotation]; ok {
+			delete(br.Annotations, corev1.LastAppliedConfigAnnotation)
+		}
+		br.Status.Conditions = nil
+	}
+	return obj, nil
+}
+
+// Options are the controllers' settings.
+type Options struct {
+	// Retention deletes BattleResults by age and count; zero keeps them all.
+	Retention retention.Policy
+	// PruneRate is how many BattleResults retention deletes per second at most.
+	PruneRate float64
+}
+
 // Setup adds every controller of battle-operator to the manager.
-func Setup(ctx context.Context, mgr ctrl.Manager) error {
-	if err := (&RoomStatsReconciler{Client: mgr.GetClient()}).SetupWithManager(ctx, mgr); err != nil {
+func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+	stats := &RoomStatsReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}
+	if err := stats.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the RoomStats controller: %w", err)
 	}
 	reactions := &BattleReactionReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("battlereaction-controller")}
 	if err := reactions.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the BattleReaction controller: %w", err)
+	}
+	if opts.Retention.MaxAge > 0 || opts.Retention.MaxCount > 0 {
+		if opts.PruneRate <= 0 {
+			return fmt.Errorf("the prune rate must be above 0, not %v", opts.PruneRate)
+		}
+		if err := mgr.Add(&Retention{Client: mgr.GetClient(), Cache: mgr.GetCache(), Recorder: mgr.GetEventRecorder("retention"),
+			Stats: stats, Policy: opts.Retention, Rate: opts.PruneRate}); err != nil {
+			return fmt.Errorf("setting up retention: %w", err)
+		}
 	}
 	return nil
 }

@@ -100,7 +100,7 @@ func startManager() error {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := Setup(ctx, mgr); err != nil {
+	if err := Setup(ctx, mgr, Options{}); err != nil { // retention is tested with manager processes
 		cancel()
 		return err
 	}

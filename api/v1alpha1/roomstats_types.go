@@ -46,6 +46,66 @@ type LastBattle struct {
 	Score int64 `json:"score"`
 }
 
+// PrunedBattles is the part of a room's statistics that comes from BattleResults deleted by
+// retention (--battle-retention, --max-battle-results): their counts, scores and streaks in
+// end-time order, as they stood when the last of them was deleted. A BattleResult deleted by
+// hand is not folded in here: its battle is subtracted from the statistics.
+type PrunedBattles struct {
+	// battleResults counts the pruned BattleResults of the room.
+	// +optional
+	BattleResults int64 `json:"battleResults"`
+
+	// battles, completed, wins, losses, draws, abandoned, neverStarted and unknown count the
+	// pruned battles as the fields of the same names in the status do.
+	// +optional
+	Battles int64 `json:"battles"`
+	// +optional
+	Completed int64 `json:"completed"`
+	// +optional
+	Wins int64 `json:"wins"`
+	// +optional
+	Losses int64 `json:"losses"`
+	// +optional
+	Draws int64 `json:"draws"`
+	// +optional
+	Abandoned int64 `json:"abandoned"`
+	// +optional
+	NeverStarted int64 `json:"neverStarted"`
+	// +optional
+	Unknown int64 `json:"unknown"`
+
+	// totalScore is the sum of the room's scores over the pruned battles played.
+	// +optional
+	TotalScore int64 `json:"totalScore"`
+
+	// highestScore is the room's highest score in a pruned battle played.
+	// +optional
+	HighestScore *int64 `json:"highestScore,omitempty"`
+
+	// currentWinStreak is the win streak the pruned battles end with.
+	// +optional
+	CurrentWinStreak int64 `json:"currentWinStreak"`
+
+	// longestWinStreak is the longest win streak within the pruned battles.
+	// +optional
+	LongestWinStreak int64 `json:"longestWinStreak"`
+
+	// lastBattle is the latest pruned battle by end time.
+	// +optional
+	LastBattle *LastBattle `json:"lastBattle,omitempty"`
+
+	// ownerAccount is the room owner's account in the latest pruned battle.
+	// +optional
+	OwnerAccount string `json:"ownerAccount,omitempty"`
+
+	// folded names the BattleResults folded in here whose deletion the controller has not
+	// seen yet: while one is still stored it is not counted a second time.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=10000
+	Folded []string `json:"folded,omitempty"`
+}
+
 // RoomStatsStatus is the aggregate of every BattleResult the room took part in, recomputed
 // from them by the RoomStats controller.
 type RoomStatsStatus struct {
@@ -111,6 +171,11 @@ type RoomStatsStatus struct {
 	// +optional
 	OwnerAccount string `json:"ownerAccount,omitempty"`
 
+	// pruned is what the room's BattleResults that retention deleted contributed. The
+	// statistics above include it: they count the pruned battles and the stored ones.
+	// +optional
+	Pruned *PrunedBattles `json:"pruned,omitempty"`
+
 	// observedGeneration is the generation of the RoomStats these statistics were computed for.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
@@ -146,6 +211,7 @@ type RoomStatsStatus struct {
 // +kubebuilder:printcolumn:name="Total Score",type=integer,JSONPath=`.status.totalScore`,priority=1
 // +kubebuilder:printcolumn:name="Highest",type=integer,JSONPath=`.status.highestScore`,priority=1
 // +kubebuilder:printcolumn:name="Owner",type=string,JSONPath=`.status.ownerAccount`,priority=1
+// +kubebuilder:printcolumn:name="Pruned",type=integer,JSONPath=`.status.pruned.battleResults`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type RoomStats struct {

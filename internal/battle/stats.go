@@ -62,7 +62,11 @@ func Fold(from livev1alpha1.RoomStatsStatus, battles []RoomBattle) livev1alpha1.
 	sorted := make([]RoomBattle, len(battles))
 	copy(sorted, battles)
 	sort.Slice(sorted, func(i, j int) bool { return before(sorted[i], sorted[j]) })
+	return foldSorted(from, sorted)
+}
 
+// foldSorted is Fold of battles already in end-time order.
+func foldSorted(from livev1alpha1.RoomStatsStatus, sorted []RoomBattle) livev1alpha1.RoomStatsStatus {
 	s := from
 	if from.HighestScore != nil {
 		h := *from.HighestScore
@@ -100,10 +104,15 @@ func Fold(from livev1alpha1.RoomStatsStatus, battles []RoomBattle) livev1alpha1.
 		if b.EndReason == livev1alpha1.EndReasonTimeUp || b.EndReason == livev1alpha1.EndReasonAllHostsExited {
 			s.TotalScore += b.Score
 			if s.HighestScore == nil || b.Score > *s.HighestScore {
-				score := b.Score
-				s.HighestScore = &score
+				if s.HighestScore == nil {
+					s.HighestScore = new(int64) // from's was copied above
+				}
+				*s.HighestScore = b.Score
 			}
 		}
+	}
+	if n := len(sorted); n > 0 {
+		b := sorted[n-1]
 		s.LastBattle = &livev1alpha1.LastBattle{
 			BattleResult: b.BattleResult,
 			BattleID:     b.BattleID,

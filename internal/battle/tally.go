@@ -1,0 +1,254 @@
+package battle
+
+import (
+	"slices"
+	"sort"
+
+	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
+)
+
+// tailLength is how many of a room's latest battles (by end time) are folded again on each
+// read of its statistics; everything before them is held folded in a checkpoint. A battle that
+// arrives out of order lands in the tail almost always (deliveries are late by seconds, not
+// by thousands of battles), so it costs a fold of the tail, not of the room's history.
+const tailLength = 512
+
+// RoomTally is the running statistics of one room: the battles retention folded into a base (kept
+// in the RoomStats' status.pruned), the room's stored battles in end-time order, and a
+// checkpoint of the fold of all but the latest of them. Reading the statistics after a new
+// battle costs a fold of the tail, whatever the room's history. A RoomTally is not safe for
+// concurrent use.
+type RoomTally struct {
+	// base is the fold of the pruned battles; pruned counts them.
+	base   livev1alpha1.RoomStatsStatus
+	pruned int64
+	// folded names the pruned battles whose deletion was not seen yet: they count in base
+	// only, never as stored battles.
+	folded map[string]bool
+
+	// battles are the stored battles not folded into base, in end-time order when sorted.
+	battles []RoomBattle
+	names   map[string]bool
+	sorted  bool
+
+	// checkpoint is Fold(base, battles[:checkpointN]) when checkpointOK.
+	checkpoint   livev1alpha1.RoomStatsStatus
+	checkpointN  int
+	checkpointOK bool
+}
+
+// NewRoomTally is a room whose pruned battles are pruned (nil: none) and whose stored battles are
+// stored. Battles that pruned.folded names are counted in the base only.
+func NewRoomTally(pruned *livev1alpha1.PrunedBattles, stored []RoomBattle) *RoomTally {
+	r := &RoomTally{folded: map[string]bool{}, names: map[string]bool{}}
+	if pruned != nil {
+		r.base = statusOfPruned(pruned)
+		r.pruned = pruned.BattleResults
+		for _, name := range pruned.Folded {
+			r.folded[name] = true
+		}
+	}
+	r.battles = make([]RoomBattle, 0, len(stored))
+	for _, b := range stored {
+		r.Add(b)
+	}
+	return r
+}
+
+// Add counts a stored battle. A battle it already counts, or that is folded into the base, is
+// ignored, so a repeated event changes nothing.
+func (r *RoomTally) Add(b RoomBattle) {
+	if r.names[b.BattleResult] || r.folded[b.BattleResult] {
+		return
+	}
+	r.names[b.BattleResult] = true
+	b.EndReason, b.Result = internReason(b.EndReason), internResult(b.Result)
+	n := len(r.battles)
+	if !r.sorted && n > 0 {
+		r.battles = append(r.battles, b)
+		return
+	}
+	// Where it goes: almost always the end, or a few places before it.
+	i := sort.Search(n, func(i int) bool { return before(b, r.battles[i]) })
+	switch {
+	case i == n:
+		r.battles = append(r.battles, b)
+	case n-i <= tailLength:
+		r.battles = slices.Insert(r.battles, i, b)
+	default:
+		// Far out of order: sorted again, once, on the next read.
+		r.battles = append(r.battles, b)
+		r.sorted = false
+	}
+	r.sorted = r.sorted || n == 0
+	if i < r.checkpointN {
+		r.checkpointOK = false
+	}
+}
+
+// Remove stops counting a battle that is no longer stored. A battle deleted by hand is
+// subtracted; one folded into the base stays counted there, and is forgotten from folded.
+func (r *RoomTally) Remove(name string) {
+	if r.folded[name] {
+		delete(r.folded, name)
+		return
+	}
+	if !r.names[name] {
+		return
+	}
+	delete(r.names, name)
+	i := slices.IndexFunc(r.battles, func(b RoomBattle) bool { return b.BattleResult == name })
+	r.battles = slices.Delete(r.battles, i, i+1)
+	if i < r.checkpointN {
+		r.checkpointOK = false
+	}
+}
+
+// Fold moves the battles named into the base, for retention: their contribution stays in
+// the statistics after they are deleted. Names already folded, or not counted, are skipped,
+// so a fold repeated after a crash changes nothing. Retention folds a room's earliest
+// battles first, and then the statistics do not change.
+func (r *RoomTally) Fold(names []string) {
+	take := map[string]bool{}
+	for _, name := range names {
+		if r.names[name] {
+			take[name] = true
+		}
+	}
+	if len(take) == 0 {
+		return
+	}
+	r.sort()
+	var moved []RoomBattle
+	kept := r.battles[:0:0]
+	prefix := true // the moved battles are all before every kept one
+	for _, b := range r.battles {
+		if take[b.BattleResult] {
+			moved = append(moved, b)
+			if len(kept) > 0 {
+				prefix = false
+			}
+			delete(r.names, b.BattleResult)
+			r.folded[b.BattleResult] = true
+			continue
+		}
+		kept = append(kept, b)
+	}
+	r.base = foldSorted(r.base, moved)
+	r.pruned += int64(len(moved))
+	if prefix && len(moved) <= r.checkpointN {
+		r.checkpointN -= len(moved) // the checkpoint's state is the same fold
+	} else {
+		r.checkpointOK = false
+	}
+	if prefix {
+		r.battles = r.battles[len(moved):]
+	} else {
+		r.battles = kept
+	}
+}
+
+// Stored is how many stored battles the room counts; Pruned how many pruned ones.
+func (r *RoomTally) Stored() int { return len(r.battles) }
+
+// Pruned is how many battles of the room retention folded into the base.
+func (r *RoomTally) Pruned() int64 { return r.pruned }
+
+// Folded says whether the named battle is folded into the base.
+func (r *RoomTally) Folded(name string) bool { return r.folded[name] }
+
+// Status is the room's statistics: its pruned battles, then its stored ones, in end-time
+// order. ObservedGeneration and Conditions are empty.
+func (r *RoomTally) Status() livev1alpha1.RoomStatsStatus {
+	r.sort()
+	n := len(r.battles)
+	if !r.checkpointOK {
+		r.checkpointN = max(n-tailLength, 0)
+		r.checkpoint = foldSorted(r.base, r.battles[:r.checkpointN])
+		r.checkpointOK = true
+	} else if n-r.checkpointN > 2*tailLength {
+		end := n - tailLength
+		r.checkpoint = foldSorted(r.checkpoint, r.battles[r.checkpointN:end])
+		r.checkpointN = end
+	}
+	s := foldSorted(r.checkpoint, r.battles[r.checkpointN:])
+	s.WinRate = WinRate(s.Wins, s.Completed)
+	if r.pruned > 0 || len(r.folded) > 0 {
+		s.Pruned = prunedOf(r.base, r.pruned, r.folded)
+	}
+	return s
+}
+
+func (r *RoomTally) sort() {
+	if r.sorted {
+		return
+	}
+	sort.SliceStable(r.battles, func(i, j int) bool { return before(r.battles[i], r.battles[j]) })
+	r.sorted = true
+	r.checkpointOK = false
+}
+
+// internReason and internResult return the package's constant for a decoded value, so a
+// long-lived RoomBattle does not hold a copy of each string.
+func internReason(v livev1alpha1.EndReason) livev1alpha1.EndReason {
+	for _, c := range []livev1alpha1.EndReason{livev1alpha1.EndReasonTimeUp, livev1alpha1.EndReasonAllHostsExited,
+		livev1alpha1.EndReasonNeverStarted, livev1alpha1.EndReasonUnknown} {
+		if v == c {
+			return c
+		}
+	}
+	return v
+}
+
+func internResult(v livev1alpha1.RoomResult) livev1alpha1.RoomResult {
+	for _, c := range []livev1alpha1.RoomResult{livev1alpha1.RoomResultWin, livev1alpha1.RoomResultLoss,
+		livev1alpha1.RoomResultDraw, livev1alpha1.RoomResultNoContest} {
+		if v == c {
+			return c
+		}
+	}
+	return v
+}
+
+// statusOfPruned is the fold state that pruned records.
+func statusOfPruned(p *livev1alpha1.PrunedBattles) livev1alpha1.RoomStatsStatus {
+	s := livev1alpha1.RoomStatsStatus{
+		Battles: p.Battles, Completed: p.Completed, Wins: p.Wins, Losses: p.Losses, Draws: p.Draws,
+		Abandoned: p.Abandoned, NeverStarted: p.NeverStarted, Unknown: p.Unknown,
+		TotalScore: p.TotalScore, CurrentWinStreak: p.CurrentWinStreak, LongestWinStreak: p.LongestWinStreak,
+		OwnerAccount: p.OwnerAccount,
+	}
+	if p.HighestScore != nil {
+		h := *p.HighestScore
+		s.HighestScore = &h
+	}
+	if p.LastBattle != nil {
+		lb := *p.LastBattle
+		s.LastBattle = &lb
+	}
+	return s
+}
+
+// prunedOf records the fold state s of count pruned battles, with the folded names sorted.
+func prunedOf(s livev1alpha1.RoomStatsStatus, count int64, folded map[string]bool) *livev1alpha1.PrunedBattles {
+	p := &livev1alpha1.PrunedBattles{
+		BattleResults: count,
+		Battles:       s.Battles, Completed: s.Completed, Wins: s.Wins, Losses: s.Losses, Draws: s.Draws,
+		Abandoned: s.Abandoned, NeverStarted: s.NeverStarted, Unknown: s.Unknown,
+		TotalScore: s.TotalScore, CurrentWinStreak: s.CurrentWinStreak, LongestWinStreak: s.LongestWinStreak,
+		OwnerAccount: s.OwnerAccount,
+	}
+	if s.HighestScore != nil {
+		h := *s.HighestScore
+		p.HighestScore = &h
+	}
+	if s.LastBattle != nil {
+		lb := *s.LastBattle
+		p.LastBattle = &lb
+	}
+	for name := range folded {
+		p.Folded = append(p.Folded, name)
+	}
+	slices.Sort(p.Folded)
+	return p
+}
