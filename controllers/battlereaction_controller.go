@@ -20,13 +20,10 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
@@ -48,10 +45,15 @@ const (
 const maxJobsPerReconcile = 200
 
 // BattleReactionReconciler runs a reaction's Job once per matching battle (or room) of its
-// namespace. It is level-triggered: each reconcile reads the reaction, its Jobs and the
-// namespace's BattleResults from the cache, and converges. What fired is recorded on the
+// namespace. It is level-triggered: each reconcile reads the reaction, its Jobs and the battles
+// it may still fire for from the cache, and converges. What fired is recorded on the
 // BattleResult (status.reactions, one entry per reaction, written by server-side apply), so it
 // outlives the Jobs and costs one write per battle and reaction.
+//
+// The battles a reaction may still fire for are kept in an index (reaction.Pending), built by
+// one scan of the namespace when the reaction is first reconciled in this process or its
+// criteria or window change, then fed by the BattleResult watch: an arriving battle costs each
+// reaction of its namespace the examination of that battle, not of every battle stored.
 type BattleReactionReconciler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
@@ -62,41 +64,8 @@ type BattleReactionReconciler struct {
 	// reconcile running on a stale cache neither exceeds maxRunningJobs nor miscounts.
 	created expectations
 
-	// matches remembers, per reaction, which battles matched its current criteria.
-	matchesMu sync.Mutex
-	matches   map[types.UID]*criteriaMatches
-}
-
-type criteriaMatches struct {
-	key   types.NamespacedName
-	hash  string
-	cache reaction.MatchCache
-}
-
-// matchCache is the reaction's cache of match answers for the criteria hash, emptied when the
-// criteria change and trimmed to the battles that still exist.
-func (r *BattleReactionReconciler) matchCache(rx *livev1alpha1.BattleReaction, battles []livev1alpha1.BattleResult) reaction.MatchCache {
-	uid, hash := rx.UID, rx.Status.Criteria.Hash
-	r.matchesMu.Lock()
-	defer r.matchesMu.Unlock()
-	if r.matches == nil {
-		r.matches = map[types.UID]*criteriaMatches{}
-	}
-	m := r.matches[uid]
-	if m == nil || m.hash != hash {
-		m = &criteriaMatches{key: client.ObjectKeyFromObject(rx), hash: hash, cache: reaction.MatchCache{}}
-		r.matches[uid] = m
-	}
-	if len(m.cache) > len(battles) {
-		kept := make(reaction.MatchCache, len(battles))
-		for i := range battles {
-			if v, ok := m.cache[battles[i].UID]; ok {
-				kept[battles[i].UID] = v
-			}
-		}
-		m.cache = kept
-	}
-	return m.cache
+	// pending holds, per reaction, the battles it may still have to fire for.
+	pending reaction.Pending
 }
 
 // expectations are Jobs created but not yet seen in the cache, per reaction UID.
@@ -170,7 +139,7 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 	if err := r.Client.Get(ctx, req.NamespacedName, &rx); err != nil {
 		if apierrors.IsNotFound(err) {
 			// The reaction is gone; the garbage collector deletes its Jobs. Let them go.
-			r.forgetMatches(req.NamespacedName)
+			r.pending.Forget(req.NamespacedName)
 			return reconcile.Result{}, r.releaseStrays(ctx, req.NamespacedName, "")
 		}
 		return reconcile.Result{}, err
@@ -194,22 +163,25 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 	}
 	owned = append(owned, r.created.fill(rx.UID, jobs, r.now())...)
 
-	var brList livev1alpha1.BattleResultList
-	// Read-only: the cache's own objects, not copies, since a namespace may hold many battles.
-	if err := r.Client.List(ctx, &brList, client.InNamespace(rx.Namespace), client.UnsafeDisableDeepCopy); err != nil {
-		return reconcile.Result{}, err
-	}
-	results := map[string]*livev1alpha1.BattleResult{}
-	for i := range brList.Items {
-		results[brList.Items[i].Name] = &brList.Items[i]
-	}
-
-	// Prune finished Jobs beyond the history limits, once their battle's record is stored.
+	// Prune finished Jobs beyond the history limits, once their battle's record is stored. Only
+	// the Jobs beyond the limits are looked up, each by its battle's name.
+	var pruneErr error
 	prune := reaction.JobsToDelete(owned, ptrOr(rx.Spec.SuccessfulJobsHistoryLimit, 3), ptrOr(rx.Spec.FailedJobsHistoryLimit, 1),
 		func(job *batchv1.Job) bool {
-			br, ok := results[job.Labels[reaction.LabelBattleResult]]
-			return !ok || reaction.Recorded(br, rx.Name, string(rx.UID))
+			var br livev1alpha1.BattleResult
+			err := r.Client.Get(ctx, types.NamespacedName{Namespace: rx.Namespace, Name: job.Labels[reaction.LabelBattleResult]}, &br, client.UnsafeDisableDeepCopy)
+			switch {
+			case apierrors.IsNotFound(err):
+				return true // the battle is gone: nothing can run for it again
+			case err != nil:
+				pruneErr = err
+				return false
+			}
+			return reaction.Recorded(&br, rx.Name, string(rx.UID))
 		})
+	if pruneErr != nil {
+		return reconcile.Result{}, pruneErr
+	}
 	for _, job := range prune {
 		if err := r.Client.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
 			return reconcile.Result{}, fmt.Errorf("pruning Job %s: %w", job.Name, err)
@@ -241,19 +213,24 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 	var fireErr error
 	switch {
 	case err != nil:
+		// Fixing the expression changes the criteria, so their window starts anew: the index is
+		// built again then.
+		r.pending.Drop(rx.UID)
 		ready = r.invalid(&rx, ReasonInvalidExpression, err.Error())
 	case rx.DeletionTimestamp != nil:
 		// Being deleted: its Jobs go with it, so start none.
+		r.pending.Drop(rx.UID)
 	case templateRejected(&rx):
 		// The API server refused this generation's template; nothing is tried until it changes.
+		// The battles arriving meanwhile still count: the scan after the fix finds them.
+		r.pending.Drop(rx.UID)
 		ready = *meta.FindStatusCondition(rx.Status.Conditions, ConditionReady)
 	default:
 		var fired *livev1alpha1.FiredBattle
 		var created int
-		fired, created, status.WaitingBattles, fireErr = r.fire(ctx, windowed, matcher, brList.Items, jobs)
-		if fired != nil {
-			status.LastFired = fired
-		}
+		fired, created, status.WaitingBattles, fireErr = r.fire(ctx, windowed, matcher, jobs)
+		// lastFired only moves forward: what is stored, what this process saw fire, what fired now.
+		status.LastFired = reaction.LaterFired(status.LastFired, r.pending.Fired(rx.UID, fired))
 		if created > 0 {
 			owned = owned[:0]
 			for _, job := range jobs {
@@ -311,18 +288,16 @@ type templateError struct{ err error }
 func (e *templateError) Error() string { return e.err.Error() }
 
 // fire creates the Jobs of the battles that count and match, in order of arrival, and records
-// each battle whose Jobs all exist. It returns the last battle fired for, how many Jobs it
-// created, and how many matching battles still wait for Jobs. The last battle is found from the
-// records, so it survives a status write that failed.
+// each battle whose Jobs all exist. It returns the last battle fired for (by arrival, among
+// those it saw recorded), how many Jobs it created, and how many matching battles still wait
+// for Jobs.
 func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.BattleReaction, matcher *reaction.Matcher,
-	battles []livev1alpha1.BattleResult, jobs map[string]*batchv1.Job) (*livev1alpha1.FiredBattle, int, int64, error) {
+	jobs map[string]*batchv1.Job) (*livev1alpha1.FiredBattle, int, int64, error) {
 	logger := log.FromContext(ctx)
-	sel := reaction.Select(rx, matcher, battles, r.matchCache(rx, battles))
-	for br, err := range sel.Failed {
-		logger.Info("The expression failed on a battle; it does not match", "battleResult", br.Name, "error", err.Error())
-		r.Recorder.Eventf(rx, br, corev1.EventTypeWarning, "ExpressionFailed", "Match", "The expression failed on BattleResult %s: %v", br.Name, err)
+	due, last, err := r.due(ctx, rx, matcher)
+	if err != nil {
+		return nil, 0, 0, err
 	}
-	due, last := sel.Due, sel.Last
 	if rx.Spec.Suspend {
 		return last, 0, int64(len(due)), nil
 	}
@@ -335,6 +310,9 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 	}
 	created := 0
 	for n, br := range due {
+		if !r.pending.Has(rx.UID, br.Name) {
+			continue // deleted since it was read: it gets no Job
+		}
 		complete := true
 		for _, run := range reaction.Runs(rx.Spec.RunFor, &br.Spec) {
 			name := reaction.JobName(rx.Name, br.Name, run.Room)
@@ -371,8 +349,13 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 			return last, created, int64(len(due) - n), nil
 		}
 		if err := r.record(ctx, rx, br, int32(len(reaction.Runs(rx.Spec.RunFor, &br.Spec)))); err != nil {
+			if apierrors.IsNotFound(err) {
+				r.pending.Settle(rx.UID, br.Name) // deleted meanwhile
+				continue
+			}
 			return last, created, int64(len(due) - n), err
 		}
+		r.pending.Settle(rx.UID, br.Name)
 		last = reaction.Later(last, rx, br)
 	}
 	return last, created, 0, nil
@@ -458,17 +441,6 @@ func (r *BattleReactionReconciler) removeFinalizer(ctx context.Context, job *bat
 	return nil
 }
 
-// forgetMatches drops the match caches of reactions of this name that are gone.
-func (r *BattleReactionReconciler) forgetMatches(key types.NamespacedName) {
-	r.matchesMu.Lock()
-	defer r.matchesMu.Unlock()
-	for uid, m := range r.matches {
-		if m.key == key {
-			delete(r.matches, uid)
-		}
-	}
-}
-
 func (r *BattleReactionReconciler) now() time.Time {
 	if r.Now != nil {
 		return r.Now()
@@ -493,7 +465,8 @@ func jobOwner(obj client.Object) []string {
 }
 
 // SetupWithManager registers the Job index and the watches: a reaction is reconciled when it
-// changes, when one of its Jobs changes, and when a BattleResult arrives in its namespace.
+// changes, when one of its Jobs changes, when a BattleResult arrives in its namespace (which
+// also enters the reaction's index), and when a battle it waits for is deleted.
 func (r *BattleReactionReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &batchv1.Job{}, JobOwnerIndex, jobOwner); err != nil {
 		return err
@@ -503,21 +476,6 @@ func (r *BattleReactionReconciler) SetupWithManager(ctx context.Context, mgr ctr
 		For(&livev1alpha1.BattleReaction{}).
 		// Jobs of a deleted reaction still map to its name, so their finalizers are released.
 		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(namesInNamespace(jobOwner))).
-		Watches(&livev1alpha1.BattleResult{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
-			var list livev1alpha1.BattleReactionList
-			if err := mgr.GetClient().List(ctx, &list, client.InNamespace(obj.GetNamespace())); err != nil {
-				log.FromContext(ctx).Error(err, "Listing the reactions of a namespace")
-				return nil
-			}
-			reqs := make([]reconcile.Request, len(list.Items))
-			for i := range list.Items {
-				reqs[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])}
-			}
-			return reqs
-		}), builder.WithPredicates(predicate.Funcs{
-			// A battle matters when it arrives; its status changes are the reactions' own records.
-			UpdateFunc: func(event.UpdateEvent) bool { return false },
-			DeleteFunc: func(event.DeleteEvent) bool { return false },
-		})).
+		Watches(&livev1alpha1.BattleResult{}, r.battleEvents()).
 		Complete(r)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	dto "github.com/prometheus/client_model/go"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -546,4 +547,118 @@ func TestDeletedReactionReleasesItsJobs(t *testing.T) {
 		}
 		return fmt.Errorf("Job still there (finalizers %v, err %v)", j.Finalizers, err)
 	})
+}
+
+// examinedSnapshot is the histogram of battles examined per reaction reconcile: how many
+// reconciles there were, and how many of them examined at most 10 battles.
+func examinedSnapshot(t *testing.T) (reconciles, small uint64, battles float64) {
+	t.Helper()
+	var m dto.Metric
+	if err := reactionBattlesExamined.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	h := m.GetHistogram()
+	for _, b := range h.GetBucket() {
+		if b.GetUpperBound() == 10 {
+			small = b.GetCumulativeCount()
+		}
+	}
+	return h.GetSampleCount(), small, h.GetSampleSum()
+}
+
+// TestReactionCostFollowsTrafficNotHistory: with a few hundred battles stored that a reaction
+// already settled (fired for, or not matching), one new matching battle costs its reconciles
+// only that battle, not a walk over the history, and gets exactly its Job.
+func TestReactionCostFollowsTrafficNotHistory(t *testing.T) {
+	const draws, wins = 300, 10
+	app := newTestApp(t)
+	rx := createReaction(t, newReaction(app.namespace, "winners-only", func(s *livev1alpha1.BattleReactionSpec) {
+		s.Match.Outcomes = []livev1alpha1.Outcome{livev1alpha1.OutcomeWin}
+		s.SuccessfulJobsHistoryLimit = ptr.To[int32](100)
+	}))
+	waitForCounts(t, rx, counts{})
+	time.Sleep(1100 * time.Millisecond) // arrival times have a one-second resolution
+
+	battleOf := func(id string, scores ...int64) randomBattle {
+		return randomBattle{id: id, opType: 0, endTime: 1763900000, rooms: []string{"a", "b"}, scores: scores, accounts: []string{"1", "2"}}
+	}
+	var want []string
+	for i := range draws { // do not match: settled when they arrive
+		app.send(t, battleOf(fmt.Sprintf("history-draw-%d=", i), 7, 7).body())
+	}
+	for i := range wins { // match: fired for and recorded
+		b := battleOf(fmt.Sprintf("history-win-%d=", i), 9, 3)
+		app.send(t, b.body())
+		want = append(want, reaction.JobName(rx.Name, battle.Name(b.id), nil))
+	}
+	waitForJobs(t, app.namespace, rx.Name, want)
+	waitForCounts(t, rx, counts{Started: wins, Running: wins})
+	time.Sleep(time.Second) // the reconciles that follow (Job events, the status write) pass
+
+	reconciles, small, examined := examinedSnapshot(t)
+	fresh := battleOf("the-new-one=", 12, 5)
+	app.send(t, fresh.body())
+	want = append(want, reaction.JobName(rx.Name, battle.Name(fresh.id), nil))
+	waitForJobs(t, app.namespace, rx.Name, want)
+	waitForCounts(t, rx, counts{Started: wins + 1, Running: wins + 1})
+	eventually(t, "the new battle's record", func(ctx context.Context) error {
+		var br livev1alpha1.BattleResult
+		if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: app.namespace, Name: battle.Name(fresh.id)}, &br); err != nil {
+			return err
+		}
+		if !reaction.Recorded(&br, rx.Name, string(rx.UID)) {
+			return fmt.Errorf("status.reactions = %+v", br.Status.Reactions)
+		}
+		return nil
+	})
+	time.Sleep(time.Second)
+	reconcilesAfter, smallAfter, examinedAfter := examinedSnapshot(t)
+
+	n := reconcilesAfter - reconciles
+	if n == 0 {
+		t.Fatal("no reaction reconcile examined a battle")
+	}
+	if big := n - (smallAfter - small); big > 0 {
+		t.Errorf("%d of %d reconciles examined more than 10 battles (%v in all) with %d stored: the cost follows history",
+			big, n, examinedAfter-examined, draws+wins+1)
+	}
+	if got := examinedAfter - examined; got > 20 {
+		t.Errorf("the reconciles examined %v battles for one arrival, want a handful", got)
+	}
+	t.Logf("%d reconciles examined %v battles for one arrival among %d stored", n, examinedAfter-examined, draws+wins+1)
+}
+
+// TestSuspendedReactionDropsDeletedBattles: a battle a reaction waits for that is deleted (by
+// retention or by hand) stops counting as waiting, and gets no Job when the reaction resumes.
+func TestSuspendedReactionDropsDeletedBattles(t *testing.T) {
+	app := newTestApp(t)
+	rx := createReaction(t, newReaction(app.namespace, "paused-draws", func(s *livev1alpha1.BattleReactionSpec) {
+		s.Suspend = true
+		s.Match.Outcomes = []livev1alpha1.Outcome{livev1alpha1.OutcomeDraw}
+	}))
+	sendFixtures(t, app)
+	waitForCounts(t, rx, counts{Waiting: 2})
+
+	deleted := battle.Name(fixtureBattleIDs["end-battle-draw.json"])
+	if err := k8sClient.Delete(context.Background(), &livev1alpha1.BattleResult{ObjectMeta: metav1.ObjectMeta{Namespace: app.namespace, Name: deleted}}); err != nil {
+		t.Fatal(err)
+	}
+	waitForCounts(t, rx, counts{Waiting: 1})
+
+	eventually(t, "resuming", func(ctx context.Context) error {
+		got, err := getReaction(ctx, rx)
+		if err != nil {
+			return err
+		}
+		got.Spec.Suspend = false
+		return k8sClient.Update(ctx, got)
+	})
+	kept := reaction.JobName(rx.Name, battle.Name(fixtureBattleIDs["end-battle-official-example.json"]), nil)
+	waitForJobs(t, app.namespace, rx.Name, []string{kept})
+	got := waitForCounts(t, rx, counts{Started: 1, Running: 1})
+	if got.Status.LastFired == nil || got.Status.LastFired.Job != kept {
+		t.Errorf("lastFired = %+v, want the kept battle's Job %s", got.Status.LastFired, kept)
+	}
+	time.Sleep(2 * time.Second) // nothing more comes
+	waitForJobs(t, app.namespace, rx.Name, []string{kept})
 }

@@ -68,12 +68,65 @@ func Select(rx *livev1alpha1.BattleReaction, m *Matcher, battles []livev1alpha1.
 	return s
 }
 
+// Examine is Select for the few battles a reaction's Pending index holds, instead of every
+// battle of its namespace: battles are the ones still in the cache, known says whether a
+// battle is already known to match (its expression is not evaluated again). Besides the
+// selection it returns the battles the reaction is done with, to Settle: recorded by it, being
+// deleted, outside its window, not matching (the expression failed included), or getting no
+// run. The battles are read, never changed.
+func Examine(rx *livev1alpha1.BattleReaction, m *Matcher, battles []*livev1alpha1.BattleResult, known func(name string) bool) (s Selection, settled []string) {
+	start := WindowStart(rx)
+	uid := string(rx.UID)
+	for _, br := range battles {
+		if Recorded(br, rx.Name, uid) {
+			s.Last = Later(s.Last, rx, br)
+			settled = append(settled, br.Name)
+			continue
+		}
+		if br.DeletionTimestamp != nil || !CountsFrom(start, br.CreationTimestamp) {
+			settled = append(settled, br.Name)
+			continue
+		}
+		ok := known != nil && known(br.Name)
+		if !ok {
+			var err error
+			if ok, err = m.Matches(&br.Spec); err != nil {
+				if s.Failed == nil {
+					s.Failed = map[*livev1alpha1.BattleResult]error{}
+				}
+				s.Failed[br] = err
+				ok = false
+			}
+		}
+		if !ok || len(Runs(rx.Spec.RunFor, &br.Spec)) == 0 {
+			settled = append(settled, br.Name)
+			continue
+		}
+		s.Due = append(s.Due, br)
+	}
+	sort.Slice(s.Due, func(i, j int) bool { return arrivedBefore(s.Due[i], s.Due[j]) })
+	return s, settled
+}
+
 // arrivedBefore orders battles by arrival: creation time, then name.
 func arrivedBefore(a, b *livev1alpha1.BattleResult) bool {
 	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
 		return a.CreationTimestamp.Before(&b.CreationTimestamp)
 	}
 	return a.Name < b.Name
+}
+
+// LaterFired is the later (by arrival) of two battles fired for; either may be nil.
+func LaterFired(a, b *livev1alpha1.FiredBattle) *livev1alpha1.FiredBattle {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	case b.Time.Before(&a.Time) || (b.Time.Equal(&a.Time) && b.BattleResult < a.BattleResult):
+		return a
+	}
+	return b
 }
 
 // Later is the later (by arrival) of last and the reaction's firing for br.

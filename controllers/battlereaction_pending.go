@@ -1,0 +1,149 @@
+package controllers
+
+import (
+	"context"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
+	"github.com/battleops/battle-operator/internal/reaction"
+)
+
+var (
+	reactionBattlesExamined = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "battleops_reaction_examined_battles",
+		Help: "Battles one BattleReaction reconcile examined: those that arrived since its last reconcile and those waiting for Jobs, " +
+			"plus every battle of the namespace when it scans (its first reconcile in this process, or its criteria or window changed).",
+		Buckets: []float64{0, 1, 2, 5, 10, 100, 1000, 10000, 100000},
+	})
+
+	reactionScans = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "battleops_reaction_scans_total",
+		Help: "Scans of every battle of a namespace by a BattleReaction, to build its index of pending battles.",
+	})
+)
+
+func init() {
+	metrics.Registry.MustRegister(reactionBattlesExamined, reactionScans)
+}
+
+// due returns the battles the reaction has to fire for, in arrival order, and the latest
+// battle it found recorded. It examines the battles of the reaction's index (those that
+// arrived since the last reconcile and those still waiting), after building the index by one
+// scan of the namespace when it is missing or was built for other criteria or another window.
+// The battles returned are the cache's own objects: read them, never change them.
+func (r *BattleReactionReconciler) due(ctx context.Context, rx *livev1alpha1.BattleReaction, matcher *reaction.Matcher) ([]*livev1alpha1.BattleResult, *livev1alpha1.FiredBattle, error) {
+	examined := 0
+	defer func() { reactionBattlesExamined.Observe(float64(examined)) }()
+
+	var last *livev1alpha1.FiredBattle
+	hash, start := rx.Status.Criteria.Hash, reaction.WindowStart(rx)
+	if !r.pending.Current(rx.UID, hash, start) {
+		var list livev1alpha1.BattleResultList
+		// Read-only: the cache's own objects, not copies, since a namespace may hold many battles.
+		if err := r.Client.List(ctx, &list, client.InNamespace(rx.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+			return nil, nil, err
+		}
+		examined += len(list.Items)
+		sel := reaction.Select(rx, matcher, list.Items, nil)
+		r.reportFailed(ctx, rx, sel.Failed)
+		names := make([]string, len(sel.Due))
+		for i, br := range sel.Due {
+			names[i] = br.Name
+		}
+		r.pending.Reset(rx.UID, client.ObjectKeyFromObject(rx), hash, start, names, func(yield func(string) bool) {
+			for i := range list.Items {
+				if !yield(list.Items[i].Name) {
+					return
+				}
+			}
+		})
+		reactionScans.Inc()
+		last = sel.Last
+		log.FromContext(ctx).V(1).Info("Scanned the namespace's battles", "battles", len(list.Items), "waiting", len(names))
+	}
+
+	candidates := r.pending.Take(rx.UID)
+	examined += len(candidates)
+	battles := make([]*livev1alpha1.BattleResult, 0, len(candidates))
+	var gone []string
+	for name := range candidates {
+		br := &livev1alpha1.BattleResult{}
+		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: rx.Namespace, Name: name}, br, client.UnsafeDisableDeepCopy); err != nil {
+			if apierrors.IsNotFound(err) {
+				gone = append(gone, name)
+				continue
+			}
+			return nil, last, err
+		}
+		battles = append(battles, br)
+	}
+	sel, settled := reaction.Examine(rx, matcher, battles, func(name string) bool { return candidates[name] })
+	r.reportFailed(ctx, rx, sel.Failed)
+	r.pending.Settle(rx.UID, append(gone, settled...)...)
+	matched := make([]string, len(sel.Due))
+	for i, br := range sel.Due {
+		matched[i] = br.Name
+	}
+	r.pending.Matched(rx.UID, matched...)
+	return sel.Due, reaction.LaterFired(last, sel.Last), nil
+}
+
+// reportFailed tells about the battles the expression failed on. Each is examined once per
+// index: it does not match, so it leaves the index.
+func (r *BattleReactionReconciler) reportFailed(ctx context.Context, rx *livev1alpha1.BattleReaction, failed map[*livev1alpha1.BattleResult]error) {
+	for br, err := range failed {
+		log.FromContext(ctx).Info("The expression failed on a battle; it does not match", "battleResult", br.Name, "error", err.Error())
+		r.Recorder.Eventf(rx, br, corev1.EventTypeWarning, "ExpressionFailed", "Match", "The expression failed on BattleResult %s: %v", br.Name, err)
+	}
+}
+
+// battleEvents handles the BattleResult watch. An arriving battle enters the index of every
+// reaction of its namespace and enqueues them; a deleted battle leaves their indexes, and
+// enqueues those that were waiting for it. Status updates (the reactions' own records) are
+// ignored. The battles of the informer's initial list enter no index: the controller starts
+// only once they are all in the cache, so the scan that builds an index sees them.
+func (r *BattleReactionReconciler) battleEvents() handler.EventHandler {
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			for _, rx := range r.reactionsOf(ctx, e.Object.GetNamespace()) {
+				key := client.ObjectKeyFromObject(rx)
+				if !e.IsInInitialList {
+					r.pending.Arrived(rx.UID, key, e.Object.GetName())
+				}
+				q.Add(reconcile.Request{NamespacedName: key})
+			}
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			for _, rx := range r.reactionsOf(ctx, e.Object.GetNamespace()) {
+				if r.pending.Gone(rx.UID, e.Object.GetName()) {
+					q.Add(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(rx)})
+				}
+			}
+		},
+	}
+}
+
+// reactionsOf lists the reactions of a namespace from the cache, read-only.
+func (r *BattleReactionReconciler) reactionsOf(ctx context.Context, namespace string) []*livev1alpha1.BattleReaction {
+	var list livev1alpha1.BattleReactionList
+	if err := r.Client.List(ctx, &list, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
+		log.FromContext(ctx).Error(err, "Listing the reactions of a namespace")
+		return nil
+	}
+	out := make([]*livev1alpha1.BattleReaction, len(list.Items))
+	for i := range list.Items {
+		out[i] = &list.Items[i]
+	}
+	return out
+}
