@@ -24,6 +24,7 @@ import (
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/internal/battle"
+	"github.com/battleops/battle-operator/internal/retention"
 )
 
 // RoomStatsIndex is the BattleResult field index that lists, for each BattleResult, the names
@@ -42,6 +43,8 @@ type RoomStatsReconciler struct {
 	Client client.Client
 	// Reader reads from the API server, for the rare question the cache may answer late.
 	Reader client.Reader
+	// Retention is what retention prunes, shown in each RoomStats' Ready condition.
+	Retention retention.Policy
 	// OnFolded is told, after the status holding them is stored, which battles a room folded
 	// into status.pruned (may be nil).
 	OnFolded func(room types.NamespacedName, battleResults []string)
@@ -140,7 +143,7 @@ func (r *RoomStatsReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 		logger.Info("Created room statistics", "roomId", stats.Spec.RoomID, "sdkAppId", stats.Spec.SDKAppID)
 	}
 
-	desired := DesiredRoomStatsStatus(&stats, st.tally)
+	desired := DesiredRoomStatsStatus(&stats, st.tally, r.Retention)
 	if !equalButFoldedDeleted(stats.Status, desired) {
 		// The whole status, with the object's resourceVersion: a conflict means a newer
 		// RoomStats, and the reconcile it triggers writes again. (A merge patch would leave
@@ -216,14 +219,15 @@ func equalButFoldedDeleted(stored, desired livev1alpha1.RoomStatsStatus) bool {
 	return equality.Semantic.DeepEqual(stored, desired)
 }
 
-// DesiredRoomStatsStatus is the status stats should have, given the room's tally.
-func DesiredRoomStatsStatus(stats *livev1alpha1.RoomStats, tally *battle.RoomTally) livev1alpha1.RoomStatsStatus {
+// DesiredRoomStatsStatus is the status stats should have, given the room's tally and what
+// retention prunes.
+func DesiredRoomStatsStatus(stats *livev1alpha1.RoomStats, tally *battle.RoomTally, policy retention.Policy) livev1alpha1.RoomStatsStatus {
 	desired := tally.Status()
 	desired.ObservedGeneration = stats.Generation
 	desired.Conditions = append([]metav1.Condition(nil), stats.Status.Conditions...)
-	message := fmt.Sprintf("Counts the %d BattleResults of the room", tally.Stored())
-	if n := tally.Pruned(); n > 0 {
-		message = fmt.Sprintf("Counts the %d stored BattleResults of the room and %d pruned by retention", tally.Stored(), n)
+	message := fmt.Sprintf("Counts the %d stored BattleResults of the room and %d pruned", tally.Stored(), tally.Pruned())
+	if what := policy.String(); what != "" {
+		message += "; " + what + ", and stay counted here"
 	}
 	meta.SetStatusCondition(&desired.Conditions, metav1.Condition{
 		Type:               ConditionReady,

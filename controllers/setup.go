@@ -59,7 +59,7 @@ type Options struct {
 
 // Setup adds every controller of battle-operator to the manager.
 func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
-	stats := &RoomStatsReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}
+	stats := &RoomStatsReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Retention: opts.Retention}
 	if err := stats.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the RoomStats controller: %w", err)
 	}

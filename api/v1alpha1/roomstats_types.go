@@ -106,8 +106,8 @@ type PrunedBattles struct {
 	Folded []string `json:"folded,omitempty"`
 }
 
-// RoomStatsStatus is the aggregate of every BattleResult the room took part in, recomputed
-// from them by the RoomStats controller.
+// RoomStatsStatus is the aggregate of every battle the room took part in: the stored
+// BattleResults, and those retention deleted (status.pruned), kept by the RoomStats controller.
 type RoomStatsStatus struct {
 	// battles counts the battles played: those that started (TimeUp and AllHostsExited).
 	// +optional
@@ -181,7 +181,8 @@ type RoomStatsStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// conditions: Ready is True once the statistics count every BattleResult of the room in
-	// the controller's cache.
+	// the controller's cache; its message says how many are stored and pruned, and what
+	// retention prunes.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

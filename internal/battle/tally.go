@@ -28,7 +28,6 @@ type RoomTally struct {
 
 	// battles are the stored battles not folded into base, in end-time order when sorted.
 	battles []RoomBattle
-	names   map[string]bool
 	sorted  bool
 
 	// checkpoint is Fold(base, battles[:checkpointN]) when checkpointOK.
@@ -40,7 +39,7 @@ type RoomTally struct {
 // NewRoomTally is a room whose pruned battles are pruned (nil: none) and whose stored battles are
 // stored. Battles that pruned.folded names are counted in the base only.
 func NewRoomTally(pruned *livev1alpha1.PrunedBattles, stored []RoomBattle) *RoomTally {
-	r := &RoomTally{folded: map[string]bool{}, names: map[string]bool{}}
+	r := &RoomTally{folded: map[string]bool{}}
 	if pruned != nil {
 		r.base = statusOfPruned(pruned)
 		r.pruned = pruned.BattleResults
@@ -58,18 +57,22 @@ func NewRoomTally(pruned *livev1alpha1.PrunedBattles, stored []RoomBattle) *Room
 // Add counts a stored battle. A battle it already counts, or that is folded into the base, is
 // ignored, so a repeated event changes nothing.
 func (r *RoomTally) Add(b RoomBattle) {
-	if r.names[b.BattleResult] || r.folded[b.BattleResult] {
+	if r.folded[b.BattleResult] {
 		return
 	}
-	r.names[b.BattleResult] = true
 	b.EndReason, b.Result = internReason(b.EndReason), internResult(b.Result)
 	n := len(r.battles)
 	if !r.sorted && n > 0 {
-		r.battles = append(r.battles, b)
+		r.battles = append(r.battles, b) // repeats are dropped when sorted
 		return
 	}
 	// Where it goes: almost always the end, or a few places before it.
 	i := sort.Search(n, func(i int) bool { return before(b, r.battles[i]) })
+	for j := i - 1; j >= 0 && !before(r.battles[j], b); j-- {
+		if r.battles[j].BattleResult == b.BattleResult {
+			return // counted already: the same BattleId, so the same place
+		}
+	}
 	switch {
 	case i == n:
 		r.battles = append(r.battles, b)
@@ -87,17 +90,18 @@ func (r *RoomTally) Add(b RoomBattle) {
 }
 
 // Remove stops counting a battle that is no longer stored. A battle deleted by hand is
-// subtracted; one folded into the base stays counted there, and is forgotten from folded.
+// subtracted (a scan of the room's battles: deletions by hand are rare); one folded into the
+// base stays counted there, and is forgotten from folded.
 func (r *RoomTally) Remove(name string) {
 	if r.folded[name] {
 		delete(r.folded, name)
 		return
 	}
-	if !r.names[name] {
+	r.sort()
+	i := slices.IndexFunc(r.battles, func(b RoomBattle) bool { return b.BattleResult == name })
+	if i < 0 {
 		return
 	}
-	delete(r.names, name)
-	i := slices.IndexFunc(r.battles, func(b RoomBattle) bool { return b.BattleResult == name })
 	r.battles = slices.Delete(r.battles, i, i+1)
 	if i < r.checkpointN {
 		r.checkpointOK = false
@@ -107,11 +111,11 @@ func (r *RoomTally) Remove(name string) {
 // Fold moves the battles named into the base, for retention: their contribution stays in
 // the statistics after they are deleted. Names already folded, or not counted, are skipped,
 // so a fold repeated after a crash changes nothing. Retention folds a room's earliest
-// battles first, and then the statistics do not change.
+// battles first: they are found at the front, and the statistics do not change.
 func (r *RoomTally) Fold(names []string) {
 	take := map[string]bool{}
 	for _, name := range names {
-		if r.names[name] {
+		if !r.folded[name] {
 			take[name] = true
 		}
 	}
@@ -119,33 +123,40 @@ func (r *RoomTally) Fold(names []string) {
 		return
 	}
 	r.sort()
-	var moved []RoomBattle
-	kept := r.battles[:0:0]
-	prefix := true // the moved battles are all before every kept one
-	for _, b := range r.battles {
-		if take[b.BattleResult] {
-			moved = append(moved, b)
-			if len(kept) > 0 {
-				prefix = false
+	k := 0 // the battles to fold at the front
+	for k < len(r.battles) && take[r.battles[k].BattleResult] {
+		k++
+	}
+	moved := slices.Clone(r.battles[:k])
+	kept := r.battles[k:]
+	if k < len(take) { // some are elsewhere, or not counted: look through the rest
+		kept = nil
+		for _, b := range r.battles[k:] {
+			if take[b.BattleResult] {
+				moved = append(moved, b)
+			} else {
+				kept = append(kept, b)
 			}
-			delete(r.names, b.BattleResult)
-			r.folded[b.BattleResult] = true
-			continue
 		}
-		kept = append(kept, b)
+		r.checkpointOK = false
+	}
+	if len(moved) == 0 {
+		return
+	}
+	for _, b := range moved {
+		r.folded[b.BattleResult] = true
 	}
 	r.base = foldSorted(r.base, moved)
 	r.pruned += int64(len(moved))
-	if prefix && len(moved) <= r.checkpointN {
-		r.checkpointN -= len(moved) // the checkpoint's state is the same fold
+	if r.checkpointOK && k == len(moved) && k <= r.checkpointN {
+		r.checkpointN -= k // the checkpoint's state is the same fold
 	} else {
 		r.checkpointOK = false
 	}
-	if prefix {
-		r.battles = r.battles[len(moved):]
-	} else {
-		r.battles = kept
+	if k == len(moved) {
+		clear(r.battles[:k])
 	}
+	r.battles = kept
 }
 
 // Stored is how many stored battles the room counts; Pruned how many pruned ones.
@@ -184,6 +195,8 @@ func (r *RoomTally) sort() {
 		return
 	}
 	sort.SliceStable(r.battles, func(i, j int) bool { return before(r.battles[i], r.battles[j]) })
+	// A battle added twice while unsorted sits next to itself now.
+	r.battles = slices.CompactFunc(r.battles, func(a, b RoomBattle) bool { return a.BattleResult == b.BattleResult })
 	r.sorted = true
 	r.checkpointOK = false
 }

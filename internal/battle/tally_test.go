@@ -159,3 +159,23 @@ func BenchmarkRoomTallyAdd(b *testing.B) {
 		})
 	}
 }
+
+func TestRoomTallyFarOutOfOrderBattleAddedTwiceCountsOnce(t *testing.T) {
+	var stored []RoomBattle
+	for i := range 2000 {
+		stored = append(stored, winAt(fmt.Sprintf("h%05d", i), int64(100+i), 1))
+	}
+	tally := NewRoomTally(nil, stored)
+	tally.Status()
+	late := lossAt("late", 1, 1) // ended before every other battle: 2,000 places from the end
+	tally.Add(late)
+	tally.Add(late)
+	tally.Add(winAt("h01999", 2099, 1)) // and a repeat of the latest
+	want := Fold(v1.RoomStatsStatus{}, append(stored, late))
+	if diff := cmp.Diff(want, tally.Status()); diff != "" {
+		t.Fatalf("(-want +got):\n%s", diff)
+	}
+	if tally.Stored() != 2001 {
+		t.Fatalf("%d stored, want 2001", tally.Stored())
+	}
+}

@@ -5,8 +5,10 @@
 package retention
 
 import (
+	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -120,6 +122,29 @@ const (
 type Policy struct {
 	MaxAge   time.Duration
 	MaxCount int
+}
+
+// String says what the policy prunes, for people: "BattleResults are pruned 24h after they
+// arrive or past 100000 in a namespace"; "" when it prunes nothing.
+func (p Policy) String() string {
+	var parts []string
+	if p.MaxAge > 0 {
+		age := p.MaxAge.String() // 24h0m0s: say 24h
+		if strings.HasSuffix(age, "m0s") {
+			age = strings.TrimSuffix(age, "0s")
+		}
+		if strings.HasSuffix(age, "h0m") {
+			age = strings.TrimSuffix(age, "0m")
+		}
+		parts = append(parts, age+" after they arrive")
+	}
+	if p.MaxCount > 0 {
+		parts = append(parts, fmt.Sprintf("past %d in a namespace", p.MaxCount))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "BattleResults are pruned " + strings.Join(parts, " or ")
 }
 
 // Pick is a battle to prune and why.

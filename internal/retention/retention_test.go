@@ -152,3 +152,20 @@ func TestOrderedKeepsTheStatisticsOrder(t *testing.T) {
 		t.Fatalf("Len %d, want %d", o.Len(), len(want))
 	}
 }
+
+func TestPolicyString(t *testing.T) {
+	for _, tt := range []struct {
+		policy Policy
+		want   string
+	}{
+		{Policy{}, ""},
+		{Policy{MaxAge: 24 * time.Hour}, "BattleResults are pruned 24h after they arrive"},
+		{Policy{MaxAge: 90 * time.Minute, MaxCount: 100000}, "BattleResults are pruned 1h30m after they arrive or past 100000 in a namespace"},
+		{Policy{MaxAge: 3 * time.Second}, "BattleResults are pruned 3s after they arrive"},
+		{Policy{MaxCount: 20}, "BattleResults are pruned past 20 in a namespace"},
+	} {
+		if got := tt.policy.String(); got != tt.want {
+			t.Errorf("%+v: %q, want %q", tt.policy, got, tt.want)
+		}
+	}
+}
