@@ -662,3 +662,42 @@ func TestSuspendedReactionDropsDeletedBattles(t *testing.T) {
 	time.Sleep(2 * time.Second) // nothing more comes
 	waitForJobs(t, app.namespace, rx.Name, []string{kept})
 }
+
+// TestReactionCriteriaEditedWhileManagerIsDown: new criteria count from the time of the edit,
+// not from when a manager first sees it, so a battle that arrived between the edit and the
+// manager's start gets its Job.
+func TestReactionCriteriaEditedWhileManagerIsDown(t *testing.T) {
+	app := newTestApp(t)
+	rx := createReaction(t, newReaction(app.namespace, "edited-offline", func(s *livev1alpha1.BattleReactionSpec) {
+		s.Match.Outcomes = []livev1alpha1.Outcome{livev1alpha1.OutcomeDraw}
+	}))
+	waitForCounts(t, rx, counts{})
+	time.Sleep(1100 * time.Millisecond) // edit times have a one-second resolution
+
+	stopManager()
+	restarted := false
+	defer func() {
+		if !restarted {
+			if err := startManager(); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	eventually(t, "editing the criteria", func(ctx context.Context) error {
+		got, err := getReaction(ctx, rx)
+		if err != nil {
+			return err
+		}
+		got.Spec.Match.Outcomes = []livev1alpha1.Outcome{livev1alpha1.OutcomeWin}
+		return k8sClient.Update(ctx, got)
+	})
+	win := randomBattle{id: "won-while-down=", opType: 0, endTime: 1763900000, rooms: []string{"x", "y"}, scores: []int64{5, 3}, accounts: []string{"a", "b"}}
+	app.send(t, win.body())
+	time.Sleep(1100 * time.Millisecond) // the manager starts a second later than the battle arrived
+	restarted = true
+	if err := startManager(); err != nil {
+		t.Fatal(err)
+	}
+	waitForJobs(t, app.namespace, rx.Name, []string{reaction.JobName(rx.Name, battle.Name(win.id), nil)})
+	waitForCounts(t, rx, counts{Started: 1, Running: 1})
+}
