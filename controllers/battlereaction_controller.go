@@ -194,7 +194,7 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 	if hash := reaction.CriteriaHash(&rx.Spec); status.Criteria == nil {
 		status.Criteria = &livev1alpha1.CriteriaRecord{Hash: hash}
 	} else if status.Criteria.Hash != hash {
-		since := r.lastEdit(ctx, &rx)
+		since := reaction.LastEdit(&rx)
 		if since == nil {
 			now := metav1.NewTime(r.now())
 			since = &now
@@ -280,23 +280,6 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 		return reconcile.Result{RequeueAfter: time.Second}, nil // more than one reconcile's worth
 	}
 	return reconcile.Result{}, nil
-}
-
-// lastEdit is when the reaction's spec or metadata was last written by a user, from its
-// managedFields. The cache may keep reactions without them (they are most of an object's
-// size), so when they are missing the reaction is read from the API server: as unstructured,
-// which the manager's client does not serve from the cache. It happens once per edit of the
-// criteria. Nil when the time cannot be known.
-func (r *BattleReactionReconciler) lastEdit(ctx context.Context, rx *livev1alpha1.BattleReaction) *metav1.Time {
-	if since := reaction.LastEdit(rx); since != nil {
-		return since
-	}
-	live := &unstructured.Unstructured{}
-	live.SetGroupVersionKind(livev1alpha1.GroupVersion.WithKind("BattleReaction"))
-	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(rx), live); err != nil || live.GetUID() != rx.UID {
-		return nil
-	}
-	return reaction.LastEdit(&livev1alpha1.BattleReaction{ObjectMeta: metav1.ObjectMeta{ManagedFields: live.GetManagedFields()}})
 }
 
 // templateError is a Job the API server refused for its template.

@@ -23,17 +23,17 @@ import (
 // CacheOptions restricts the manager's cache of Jobs to the reactions' Jobs, so a cluster's
 // other Jobs cost the manager no memory, and keeps of each BattleResult only what the
 // controllers read: no managedFields (about half of a stored BattleResult) and no
-// last-applied annotation.
+// last-applied annotation. BattleReactions keep theirs: they are few, and the time of a
+// criteria edit is read from them (reaction.LastEdit).
 func CacheOptions() cache.Options {
 	req, err := labels.NewRequirement(reaction.LabelReaction, selection.Exists, nil)
 	if err != nil {
 		panic(err)
 	}
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&batchv1.Job{}:                 {Label: labels.NewSelector().Add(*req)},
-		&livev1alpha1.BattleResult{}:   {Transform: trimBattleResult},
-		&livev1alpha1.BattleReaction{}: {Transform: cache.TransformStripManagedFields()},
-		&livev1alpha1.RoomStats{}:      {Transform: cache.TransformStripManagedFields()},
+		&batchv1.Job{}:               {Label: labels.NewSelector().Add(*req)},
+		&livev1alpha1.BattleResult{}: {Transform: trimBattleResult},
+		&livev1alpha1.RoomStats{}:    {Transform: cache.TransformStripManagedFields()},
 	}}
 }
 
