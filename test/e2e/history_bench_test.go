@@ -70,7 +70,8 @@ func BenchmarkHistory(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := &historyRun{b: b, cfg: cfg, began: time.Now(), out: []io.Writer{os.Stdout}, progress: []io.Writer{os.Stderr}}
+	h := &historyRun{b: b, cfg: cfg, began: time.Now(), out: []io.Writer{os.Stdout}, progress: []io.Writer{os.Stderr},
+		loadBefore: loadAverage()}
 	if d := testTimeout(); d > 0 {
 		h.deadline = h.began.Add(d - 90*time.Second) // leave time to print and to stop everything
 	}
@@ -104,13 +105,13 @@ type historyRun struct {
 	next       int      // the number of the next battle
 	stored     int      // BattleResults in the namespace
 	assetsNote string
+	loadBefore string // the machine's load average when the run began
 
-	ceiling     float64 // creates/s
-	ceilingP99  time.Duration
-	ceilingNote string
-	rows        []histRow
-	failover    []string
-	notes       []string
+	ceiling  float64  // creates/s
+	ceilings []string // each measurement of the ceiling, described
+	rows     []histRow
+	failover []string
+	notes    []string
 }
 
 // histRow is one step's figures.
@@ -134,6 +135,7 @@ type histRow struct {
 	etcdTotal        int64
 	etcdInUse        int64
 	capped           bool
+	loadavg          string // the machine's load average after the measurement
 	notes            []string
 }
 
@@ -270,7 +272,7 @@ func (h *historyRun) setup(assets string) {
 }
 
 func (h *historyRun) run() {
-	h.measureCeiling()
+	h.ceiling = h.measureCeiling("before the history (nothing stored)", histCeilingFirst)
 	h.createReactions()
 	h.watchJobs()
 	h.startManager()
@@ -310,6 +312,10 @@ func (h *historyRun) run() {
 			return
 		}
 		h.restart()
+	}
+	if h.cfg.ceiling > 0 && (h.deadline.IsZero() || time.Until(h.deadline) > 3*time.Minute) {
+		h.mgr.stop()
+		h.measureCeiling(fmt.Sprintf("at the end (%s stored, the manager stopped)", fmtCount(h.stored)), histCeilingFirst+h.cfg.ceiling+1)
 	}
 }
 
@@ -400,36 +406,40 @@ func (h *historyRun) directCreate(ctx context.Context, ns string, from, n int) c
 	return r
 }
 
-// measureCeiling: BattleResults created straight in the API server, before the manager runs,
-// in a namespace of their own, deleted afterwards so the manager never sees them.
-func (h *historyRun) measureCeiling() {
+// measureCeiling creates cfg.ceiling BattleResults straight in the API server while the
+// manager is not running, in a namespace of their own, and deletes them afterwards so a
+// manager started later never sees them. It is measured before the history is filled and
+// again at the end, with the whole history stored.
+func (h *historyRun) measureCeiling(when string, from int) (rate float64) {
 	if h.cfg.ceiling == 0 {
-		return
+		return 0
 	}
 	ctx, cancel := h.budget(h.cfg.phaseBudget)
 	defer cancel()
 	// The API server builds a custom resource's storage on its first request: not part of it.
-	warm, err := histObject(histCeilingNS, histCeilingFirst-1)
+	warm, err := histObject(histCeilingNS, from-1)
 	if err != nil {
 		h.b.Fatal(err)
 	}
 	if err := h.c.Create(ctx, warm, client.DryRunAll); err != nil {
 		h.b.Fatalf("dry-run create of a BattleResult: %v", err)
 	}
-	h.logf("measuring the API server's ceiling: %d direct creates, %d workers", h.cfg.ceiling, h.cfg.loaders)
-	r := h.directCreate(ctx, histCeilingNS, histCeilingFirst, h.cfg.ceiling)
+	h.logf("measuring the API server's ceiling %s: %d direct creates, %d workers", when, h.cfg.ceiling, h.cfg.loaders)
+	r := h.directCreate(ctx, histCeilingNS, from, h.cfg.ceiling)
 	if r.created == 0 {
 		h.b.Fatalf("the ceiling's creates all failed: %v", r.firstErr)
 	}
-	h.ceiling = float64(r.created) / r.elapsed.Seconds()
-	h.ceilingP99 = percentile(r.latencies, 0.99)
+	rate = float64(r.created) / r.elapsed.Seconds()
+	line := fmt.Sprintf("%.0f BattleResults/s %s (p99 %s)", rate, when, fmtDur(percentile(r.latencies, 0.99)))
 	if r.failed > 0 {
-		h.ceilingNote = fmt.Sprintf(" (%d creates failed: %v)", r.failed, r.firstErr)
+		line += fmt.Sprintf(" (%d creates failed: %v)", r.failed, r.firstErr)
 	}
-	h.logf("ceiling: %.0f creates/s, p99 %s", h.ceiling, fmtDur(h.ceilingP99))
+	h.ceilings = append(h.ceilings, line)
+	h.logf("ceiling: %s", line)
 	if err := h.c.DeleteAllOf(ctx, &livev1alpha1.BattleResult{}, client.InNamespace(histCeilingNS)); err != nil {
 		h.b.Fatalf("deleting the ceiling's BattleResults: %v", err)
 	}
+	return rate
 }
 
 // createReactions: one reaction for the battles of match-me, nine that match no battle of the
@@ -723,7 +733,7 @@ func (h *historyRun) measure(row *histRow) {
 		}
 		row.failed++
 		if len(failures) < 3 {
-			failures = append(failures, fmt.Sprintf("HTTP %d ErrorCode %d %s", a.status, a.code, a.err))
+			failures = append(failures, strings.TrimSpace(fmt.Sprintf("HTTP %d ErrorCode %d %s", a.status, a.code, a.err)))
 		}
 		// A failed answer may still have stored the battle.
 		var br livev1alpha1.BattleResult
@@ -805,6 +815,7 @@ func (h *historyRun) measure(row *histRow) {
 
 	time.Sleep(3 * time.Second)
 	row.rss, row.peak, _ = h.mgr.memory()
+	row.loadavg = loadAverage()
 	if sums, err := scrapeSums(h.env.ControlPlane.Etcd.URL.String() + "/metrics"); err == nil {
 		row.etcdTotal, row.etcdInUse = int64(sums["etcd_mvcc_db_total_size_in_bytes"]), int64(sums["etcd_mvcc_db_total_size_in_use_in_bytes"])
 	} else {
@@ -1008,13 +1019,12 @@ func (h *historyRun) report() {
 	if h.retention == "" {
 		fmt.Fprintf(&s, "retention: the manager has no --battle-retention flag, every battle is kept\n")
 	}
-	if h.ceiling > 0 {
-		fmt.Fprintf(&s, "API server ceiling: %.0f BattleResults/s created directly (%d workers, %s creates, p99 %s)%s\n",
-			h.ceiling, h.cfg.loaders, fmtCount(h.cfg.ceiling), fmtDur(h.ceilingP99), h.ceilingNote)
+	if len(h.ceilings) > 0 {
+		fmt.Fprintf(&s, "API server ceiling, %s direct creates by %d workers: %s\n", fmtCount(h.cfg.ceiling), h.cfg.loaders, strings.Join(h.ceilings, "; "))
 	}
 	fmt.Fprintf(&s, "each step: the history filled to `stored` by direct creates (%d workers), then %s battles through the receiver (%d concurrent senders); every battle: the hot room + 2 of %s rooms; 10 BattleReactions, one for room %s (1 in 10 measured battles)\n",
 		h.cfg.loaders, fmtCount(h.cfg.battles), h.cfg.senders, fmtCount(histOtherRooms), histMatchRoom)
-	fmt.Fprintf(&s, "ingest: callbacks answered OK per second (× the ceiling); hot room exact: from the last answer until its RoomStats counts every battle; callback→Job: from a battle's answer until its Job is seen (watch); RSS: VmRSS 3 s after the step (peak VmHWM); etcd db size: etcd_mvcc_db_total_size_in_bytes (in use: _in_use_in_bytes) from etcd's /metrics; CPU: the manager's utime+stime from the first callback until it is idle, per 1,000 battles\n\n")
+	fmt.Fprintf(&s, "ingest: callbacks answered OK per second (× the first ceiling); hot room exact: from the last answer until its RoomStats counts every battle; callback→Job: from a battle's answer until its Job is seen (watch); RSS: VmRSS 3 s after the step (peak VmHWM); etcd db size: etcd_mvcc_db_total_size_in_bytes (in use: _in_use_in_bytes) from etcd's /metrics; CPU: the manager's utime+stime from the first callback until it is idle, per 1,000 battles\n\n")
 	fmt.Fprintf(&s, "| stored | ingest /s | answer p50 | answer p99 | hot room exact after last answer | callback→Job p99 | manager RSS | etcd db size | manager CPU per 1,000 battles |\n")
 	fmt.Fprintf(&s, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range h.rows {
@@ -1027,7 +1037,8 @@ func (h *historyRun) report() {
 			parts = append(parts, fmt.Sprintf("loaded %s in %s (%.0f/s)", fmtCount(r.loaded), fmtDur(r.loadTook), float64(r.loaded)/r.loadTook.Seconds()))
 		}
 		parts = append(parts, fmt.Sprintf("manager caught up %s later", fmtDur(r.settleTook)),
-			fmt.Sprintf("measured %s battles (%d OK) in %s", fmtCount(r.sent), r.ok, fmtDur(r.window)))
+			fmt.Sprintf("measured %s battles (%d OK) in %s", fmtCount(r.sent), r.ok, fmtDur(r.window)),
+			"machine load average then "+r.loadavg)
 		parts = append(parts, r.notes...)
 		fmt.Fprintf(&s, "- %s stored: %s\n", fmtCount(r.stored), strings.Join(parts, "; "))
 	}
@@ -1037,7 +1048,8 @@ func (h *historyRun) report() {
 	for _, n := range h.notes {
 		fmt.Fprintln(&s, "- "+n)
 	}
-	fmt.Fprintf(&s, "run time: %s\n", time.Since(h.began).Round(time.Second))
+	fmt.Fprintf(&s, "run time: %s; machine load average at the start %s, at the end %s (other processes share the CPUs)\n",
+		time.Since(h.began).Round(time.Second), h.loadBefore, loadAverage())
 	for _, w := range h.out {
 		_, _ = io.WriteString(w, s.String())
 	}

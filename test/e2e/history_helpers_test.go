@@ -238,8 +238,15 @@ func (m *histManager) waitReady(ctx context.Context) error {
 	}
 }
 
-// stop ends the process as Kubernetes does: SIGTERM, then SIGKILL after 30 s.
+// stop ends the process as Kubernetes does: SIGTERM, then SIGKILL after 30 s. Stopping a
+// stopped manager does nothing.
 func (m *histManager) stop() {
+	select {
+	case <-m.exited:
+		_ = m.log.Close()
+		return
+	default:
+	}
 	_ = m.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-m.exited:
@@ -404,4 +411,17 @@ func machine() string {
 		}
 	}
 	return fmt.Sprintf("%d CPUs (%s)%s", runtime.NumCPU(), model, mem)
+}
+
+// loadAverage is the machine's 1, 5 and 15-minute load averages.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
