@@ -62,7 +62,7 @@ test: manifests generate fmt vet controlplane ## Run every test: unit, fuzz seed
 
 .PHONY: bench
 bench: controlplane ## Run the benchmarks and print their figures.
-	KUBEBUILDER_ASSETS="$$($(CONTROLPLANE))" go test -p 1 -run '^$$' -bench . -benchmem ./...
+	KUBEBUILDER_ASSETS="$$($(CONTROLPLANE))" go test -p 1 -timeout 0 -run '^$$' -bench . -benchmem ./...
 
 .PHONY: fuzz
 fuzz: ## Fuzz the callback decoder for FUZZTIME (default 60s).

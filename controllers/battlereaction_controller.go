@@ -21,6 +21,7 @@ import (
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -473,6 +474,9 @@ func (r *BattleReactionReconciler) SetupWithManager(ctx context.Context, mgr ctr
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("battlereaction").
+		// Reactions are independent; their shared state (expectations, the pending index) is
+		// locked. Several at once keep one reaction's Jobs from waiting behind the others.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		For(&livev1alpha1.BattleReaction{}).
 		// Jobs of a deleted reaction still map to its name, so their finalizers are released.
 		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(namesInNamespace(jobOwner))).

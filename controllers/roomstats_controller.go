@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -265,6 +266,9 @@ func (r *RoomStatsReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Man
 	r.enqueue = make(chan event.GenericEvent, 1024)
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("roomstats").
+		// Rooms are independent (a key is never reconciled twice at once, and each room's
+		// tally has its own lock): several at once keep up with a battle touching 3 rooms.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 8}).
 		// Every change of a RoomStats is reconciled, its own status writes included (they find
 		// nothing to change), so an edit by hand is undone.
 		For(&livev1alpha1.RoomStats{}).
