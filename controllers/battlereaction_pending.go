@@ -55,7 +55,7 @@ func (r *BattleReactionReconciler) due(ctx context.Context, rx *livev1alpha1.Bat
 			return nil, nil, err
 		}
 		examined += len(list.Items)
-		sel := reaction.Select(rx, matcher, list.Items, nil)
+		sel := reaction.Select(rx, matcher, list.Items)
 		r.reportFailed(ctx, rx, sel.Failed)
 		names := make([]string, len(sel.Due))
 		for i, br := range sel.Due {

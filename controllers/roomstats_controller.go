@@ -128,6 +128,12 @@ func (r *RoomStatsReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	}
 	fold := st.fold
 	st.fold = nil
+	stored := false
+	defer func() {
+		if !stored { // asked again next time: Fold skips what it has
+			st.fold = append(fold, st.fold...)
+		}
+	}()
 	st.tally.Fold(fold)
 
 	if !exists {
@@ -136,7 +142,6 @@ func (r *RoomStatsReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 		}
 		stats = livev1alpha1.RoomStats{ObjectMeta: metav1.ObjectMeta{Name: req.Name, Namespace: req.Namespace}, Spec: st.spec}
 		if err := r.Client.Create(ctx, &stats); err != nil {
-			st.fold = append(fold, st.fold...) // folded again next time: Fold skips what it has
 			return reconcile.Result{}, fmt.Errorf("creating the room's statistics: %w", err)
 		}
 		st.uid = stats.UID
@@ -152,15 +157,14 @@ func (r *RoomStatsReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 		stats.Status = desired
 		if err := r.Client.Status().Update(ctx, &stats); apierrors.IsConflict(err) {
 			// The cache is behind a newer RoomStats (often our own last write): try again.
-			st.fold = append(fold, st.fold...)
 			return reconcile.Result{RequeueAfter: 100 * time.Millisecond}, nil
 		} else if err != nil {
-			st.fold = append(fold, st.fold...)
 			return reconcile.Result{}, fmt.Errorf("writing the room's statistics: %w", err)
 		}
 		roomStatsWrites.WithLabelValues("status").Inc()
 		logger.V(1).Info("Updated room statistics", "battles", desired.Battles, "wins", desired.Wins)
 	}
+	stored = true
 	if r.OnFolded != nil && len(fold) > 0 {
 		var folded []string
 		for _, name := range fold {

@@ -3,8 +3,6 @@ package reaction
 import (
 	"sort"
 
-	"k8s.io/apimachinery/pkg/types"
-
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 )
 
@@ -19,52 +17,15 @@ type Selection struct {
 	Failed map[*livev1alpha1.BattleResult]error
 }
 
-// MatchCache remembers, by BattleResult UID, whether a battle matched one set of criteria. A
-// battle's spec never changes, so neither does the answer; without the cache every reconcile
-// would evaluate the expression again for every battle that did not match.
-type MatchCache map[types.UID]bool
-
-// Select decides which battles a reaction fires for. The battles are read, never changed.
-// cache (may be nil) must belong to the reaction's current criteria.
-func Select(rx *livev1alpha1.BattleReaction, m *Matcher, battles []livev1alpha1.BattleResult, cache MatchCache) Selection {
-	var s Selection
-	start := WindowStart(rx)
-	uid := string(rx.UID)
-	var last *livev1alpha1.BattleResult
+// Select decides which battles a reaction fires for, from every battle of its namespace: the
+// scan that builds a reaction's Pending index. It is Examine over all of them, every
+// expression evaluated. The battles are read, never changed.
+func Select(rx *livev1alpha1.BattleReaction, m *Matcher, battles []livev1alpha1.BattleResult) Selection {
+	all := make([]*livev1alpha1.BattleResult, len(battles))
 	for i := range battles {
-		br := &battles[i]
-		if Recorded(br, rx.Name, uid) {
-			if last == nil || arrivedBefore(last, br) {
-				last = br
-			}
-			continue
-		}
-		if br.DeletionTimestamp != nil || !CountsFrom(start, br.CreationTimestamp) {
-			continue
-		}
-		ok, known := cache[br.UID]
-		if !known || br.UID == "" {
-			var err error
-			if ok, err = m.Matches(&br.Spec); err != nil {
-				// Reported once: the answer (no match) is cached like any other.
-				if s.Failed == nil {
-					s.Failed = map[*livev1alpha1.BattleResult]error{}
-				}
-				s.Failed[br] = err
-				ok = false
-			}
-			if cache != nil && br.UID != "" {
-				cache[br.UID] = ok
-			}
-		}
-		if ok && len(Runs(rx.Spec.RunFor, &br.Spec)) > 0 {
-			s.Due = append(s.Due, br)
-		}
+		all[i] = &battles[i]
 	}
-	sort.Slice(s.Due, func(i, j int) bool { return arrivedBefore(s.Due[i], s.Due[j]) })
-	if last != nil {
-		s.Last = Later(nil, rx, last)
-	}
+	s, _ := Examine(rx, m, all, nil)
 	return s
 }
 

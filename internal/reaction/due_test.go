@@ -64,7 +64,7 @@ func TestSelect(t *testing.T) {
 	}
 	t.Run("Battles in the window, not recorded by this reaction, matching, in arrival order.", func(t *testing.T) {
 		rx, m := selectReaction(livev1alpha1.RunForEachWinner, "battle.rooms[1].score >= 0")
-		s := Select(rx, m, battles, nil)
+		s := Select(rx, m, battles)
 		if diff := cmp.Diff([]string{"br-a", "br-b", "br-c"}, battleNames(s.Due)); diff != "" {
 			t.Errorf("due (-want +got):\n%s", diff)
 		}
@@ -82,7 +82,7 @@ func TestSelect(t *testing.T) {
 	})
 	t.Run("A draw gets no Job for EachWinner but one for Battle.", func(t *testing.T) {
 		rx, m := selectReaction(livev1alpha1.RunForBattle, "")
-		s := Select(rx, m, battles, nil)
+		s := Select(rx, m, battles)
 		if diff := cmp.Diff([]string{"br-a", "br-b", "br-draw", "br-one-room", "br-c"}, battleNames(s.Due)); diff != "" {
 			t.Errorf("due (-want +got):\n%s", diff)
 		}
@@ -90,35 +90,34 @@ func TestSelect(t *testing.T) {
 	t.Run("startingAfter earlier takes in battles stored before the reaction.", func(t *testing.T) {
 		rx, m := selectReaction(livev1alpha1.RunForBattle, "")
 		rx.Spec.StartingAfter = &metav1.Time{Time: selectEpoch.Add(-time.Minute)}
-		if got := battleNames(Select(rx, m, battles, nil).Due); len(got) == 0 || got[0] != "br-before-window" {
+		if got := battleNames(Select(rx, m, battles).Due); len(got) == 0 || got[0] != "br-before-window" {
 			t.Errorf("due = %v, want br-before-window first", got)
 		}
 	})
 	t.Run("An edit of the criteria moves the window.", func(t *testing.T) {
 		rx, m := selectReaction(livev1alpha1.RunForBattle, "")
 		rx.Status.Criteria = &livev1alpha1.CriteriaRecord{Hash: "x", Since: &metav1.Time{Time: selectEpoch.Add(5 * time.Second)}}
-		if diff := cmp.Diff([]string{"br-draw", "br-one-room", "br-c"}, battleNames(Select(rx, m, battles, nil).Due)); diff != "" {
+		if diff := cmp.Diff([]string{"br-draw", "br-one-room", "br-c"}, battleNames(Select(rx, m, battles).Due)); diff != "" {
 			t.Errorf("due (-want +got):\n%s", diff)
 		}
 	})
 	t.Run("The battles are not changed.", func(t *testing.T) {
 		before := fmt.Sprintf("%+v", battles)
 		rx, m := selectReaction(livev1alpha1.RunForEachRoom, "battle.durationMs > 0")
-		Select(rx, m, battles, nil)
+		Select(rx, m, battles)
 		if fmt.Sprintf("%+v", battles) != before {
 			t.Errorf("Select changed its input")
 		}
 	})
 }
 
-// BenchmarkSelect is the scan a reaction's reconcile makes over the cached BattleResults of its
-// namespace, in steady state: 10,000 battles, half fired for, half that did not match (their
-// answer cached), and 10 new ones that match, tried with a CEL expression.
+// BenchmarkSelect is the scan that builds a reaction's Pending index (once per process, and
+// when its criteria change): 10,000 battles, half fired for, half not yet, each of those
+// tried with a CEL expression.
 func BenchmarkSelect(b *testing.B) {
 	const n = 10000
 	rx, m := selectReaction(livev1alpha1.RunForEachWinner, "battle.rooms.exists(r, r.score >= 1000) && battle.durationMs >= 60000")
 	battles := make([]livev1alpha1.BattleResult, n)
-	cache := MatchCache{}
 	for i := range battles {
 		var records []livev1alpha1.ReactionRecord
 		if i%2 == 0 {
@@ -126,46 +125,13 @@ func BenchmarkSelect(b *testing.B) {
 		}
 		battles[i] = storedBattle(fmt.Sprintf("br-%05d", i), i%3600, fourRooms(), records...)
 		battles[i].UID = types.UID(fmt.Sprint("uid-", i))
-		if i%2 == 1 && i > 20 {
-			cache[battles[i].UID] = false
-		}
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if s := Select(rx, m, battles, cache); len(s.Due) != 10 {
-			b.Fatalf("%d due, want 10", len(s.Due))
-		}
-		for i := 1; i < 20; i += 2 {
-			delete(cache, battles[i].UID) // the new ones stay new
+		if s := Select(rx, m, battles); len(s.Due) != n/2 {
+			b.Fatalf("%d due, want %d", len(s.Due), n/2)
 		}
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "battles/s")
-}
-
-func TestSelectCachesMatches(t *testing.T) {
-	rx, m := selectReaction(livev1alpha1.RunForBattle, "battle.outcome == 'Draw'")
-	battles := []livev1alpha1.BattleResult{storedBattle("br-win", 1, fourRooms()), storedBattle("br-draw", 2, drawBattle())}
-	battles[0].UID, battles[1].UID = "u-win", "u-draw"
-	cache := MatchCache{}
-	if got := battleNames(Select(rx, m, battles, cache).Due); !cmp.Equal(got, []string{"br-draw"}) {
-		t.Fatalf("due = %v", got)
-	}
-	if diff := cmp.Diff(MatchCache{"u-win": false, "u-draw": true}, cache); diff != "" {
-		t.Errorf("cache (-want +got):\n%s", diff)
-	}
-	// A battle the expression fails on is reported once, then answered from the cache.
-	failing, m2 := selectReaction(livev1alpha1.RunForBattle, "battle.rooms[3].score >= 0")
-	failCache := MatchCache{}
-	if s := Select(failing, m2, battles, failCache); len(s.Failed) != 1 || len(s.Due) != 1 {
-		t.Errorf("first pass: failed %v, due %v; want the three-room draw failing and the four-room battle due", s.Failed, battleNames(s.Due))
-	}
-	if s := Select(failing, m2, battles, failCache); len(s.Failed) != 0 || len(s.Due) != 1 {
-		t.Errorf("second pass: failed %v, due %v; want no new failure", s.Failed, battleNames(s.Due))
-	}
-	// The cached answer is what counts: a battle cached as matching is due whatever it holds.
-	cache["u-win"] = true
-	if got := battleNames(Select(rx, m, battles, cache).Due); !cmp.Equal(got, []string{"br-win", "br-draw"}) {
-		t.Errorf("due = %v, want the cached answers used", got)
-	}
 }

@@ -94,9 +94,6 @@ func (o *Ordered) Remove(name string) {
 // Has says whether the named battle is stored.
 func (o *Ordered) Has(name string) bool { return o.names[name] }
 
-// Len is how many battles are stored.
-func (o *Ordered) Len() int { return len(o.battles) }
-
 // Battles are the stored battles in the statistics' order. The slice is the Ordered's own:
 // read it before the next Add or Remove.
 func (o *Ordered) Battles() []Battle {
