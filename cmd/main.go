@@ -47,6 +47,7 @@ func (l *listFlag) Set(v string) error {
 func main() {
 	var (
 		metricsAddr, probeAddr             string
+		pprofAddr                          string
 		secureMetrics, enableHTTP2         bool
 		leaderElect                        bool
 		callbackAddr, callbackPath         string
@@ -64,6 +65,7 @@ func main() {
 	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS, to clients with a token allowed to get /metrics (TokenReview, SubjectAccessReview). false serves plain HTTP to anyone.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Offer HTTP/2 on the HTTPS metrics endpoint and callback receiver. Off: HTTP/1.1 only.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the health and readiness probes bind to.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "0", "The address Go's pprof profiles are served on (/debug/pprof/), e.g. localhost:6060, plain HTTP without authentication. 0 turns it off.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader among replicas; only the leader runs the controllers. Every replica receives callbacks.")
 	flag.StringVar(&leaderElectionID, "leader-election-id", "battle-operator.live.battleops.io", "The name of the leader election Lease.")
 	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "The namespace of the leader election Lease (default: the manager's own).")
@@ -85,7 +87,7 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
 	if err := run(runOptions{
-		metricsAddr: metricsAddr, probeAddr: probeAddr, secureMetrics: secureMetrics, enableHTTP2: enableHTTP2,
+		metricsAddr: metricsAddr, probeAddr: probeAddr, pprofAddr: pprofAddr, secureMetrics: secureMetrics, enableHTTP2: enableHTTP2,
 		leaderElect: leaderElect, leaderElectionID: leaderElectionID, leaderElectionNS: leaderElectionNS,
 		callbackAddr: callbackAddr, callbackPath: callbackPath, callbackCertDir: callbackCertDir,
 		sdkAppIDs: sdkAppIDs, battleNamespace: battleNamespace, tokenFile: tokenFile,
@@ -101,7 +103,7 @@ func main() {
 }
 
 type runOptions struct {
-	metricsAddr, probeAddr             string
+	metricsAddr, probeAddr, pprofAddr  string
 	secureMetrics, enableHTTP2         bool
 	leaderElect                        bool
 	leaderElectionID, leaderElectionNS string
@@ -134,6 +136,7 @@ func run(o runOptions) error {
 		Cache:                   controllers.CacheOptions(),
 		Metrics:                 metricsOptions(o.metricsAddr, o.secureMetrics, o.enableHTTP2),
 		HealthProbeBindAddress:  o.probeAddr,
+		PprofBindAddress:        o.pprofAddr,
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        o.leaderElectionID,
 		LeaderElectionNamespace: o.leaderElectionNS,

@@ -45,6 +45,10 @@ const (
 // maxJobsPerReconcile bounds the Jobs one reconcile creates; the rest follow in the next.
 const maxJobsPerReconcile = 200
 
+// fireConcurrency is how many battles one reconcile fires for at once (their Jobs and records
+// are API calls; one at a time, a burst of matching battles queues behind them).
+const fireConcurrency = 8
+
 // BattleReactionReconciler runs a reaction's Job once per matching battle (or room) of its
 // namespace. It is level-triggered: each reconcile reads the reaction, its Jobs and the battles
 // it may still fire for from the cache, and converges. What fired is recorded on the
@@ -309,57 +313,123 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 			running++
 		}
 	}
-	created := 0
+
+	// Plan, in order of arrival, the battles this reconcile completes and their missing Jobs,
+	// within maxRunningJobs and maxJobsPerReconcile.
+	type firing struct {
+		br      *livev1alpha1.BattleResult
+		missing []*batchv1.Job
+		runs    int32
+		partial bool // not all its Jobs fit: it is not recorded yet
+		exist   int  // of missing, how many exist now (created, or found existing)
+		created int
+		err     error
+	}
+	var plan []*firing
+	planned, waiting := 0, int64(0)
+	var planErr error
 	for n, br := range due {
 		if !r.pending.Has(rx.UID, br.Name) {
 			continue // deleted since it was read: it gets no Job
 		}
+		runs := reaction.Runs(rx.Spec.RunFor, &br.Spec)
+		f := &firing{br: br, runs: int32(len(runs))}
 		complete := true
-		for _, run := range reaction.Runs(rx.Spec.RunFor, &br.Spec) {
-			name := reaction.JobName(rx.Name, br.Name, run.Room)
-			if _, ok := jobs[name]; ok {
+		for _, run := range runs {
+			if _, ok := jobs[reaction.JobName(rx.Name, br.Name, run.Room)]; ok {
 				continue
 			}
-			if (rx.Spec.MaxRunningJobs > 0 && running >= int(rx.Spec.MaxRunningJobs)) || created >= maxJobsPerReconcile {
+			if (rx.Spec.MaxRunningJobs > 0 && running >= int(rx.Spec.MaxRunningJobs)) || planned >= maxJobsPerReconcile {
 				complete = false
 				break
 			}
 			job, err := reaction.NewJob(rx, br, run)
 			if err != nil {
-				return last, created, int64(len(due) - n), &templateError{err}
+				planErr = &templateError{err}
+				break
 			}
 			job.Finalizers = append(job.Finalizers, reaction.Finalizer)
 			if err := controllerutil.SetControllerReference(rx, job, r.Client.Scheme()); err != nil {
-				return last, created, int64(len(due) - n), err
+				planErr = err
+				break
 			}
-			if err := r.Client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
-				if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
-					return last, created, int64(len(due) - n), &templateError{fmt.Errorf("the API server refused the Job: %w", err)}
-				}
-				return last, created, int64(len(due) - n), fmt.Errorf("creating Job %s: %w", name, err)
-			} else if err == nil {
-				logger.Info("Created Job", "job", klog.KObj(job), "battleResult", br.Name)
-				r.created.add(rx.UID, job, r.now())
-				created++
-				reactionJobsCreated.Inc()
-			}
-			jobs[name] = job
+			f.missing = append(f.missing, job)
+			planned++
 			running++
 		}
-		if !complete {
-			return last, created, int64(len(due) - n), nil
-		}
-		if err := r.record(ctx, rx, br, int32(len(reaction.Runs(rx.Spec.RunFor, &br.Spec)))); err != nil {
-			if apierrors.IsNotFound(err) {
-				r.pending.Settle(rx.UID, br.Name) // deleted meanwhile
-				continue
+		if planErr != nil || !complete {
+			waiting = int64(len(due) - n) // this battle included
+			if !complete && len(f.missing) > 0 {
+				f.partial = true // some of its Jobs now, the rest when slots free
+				plan = append(plan, f)
 			}
-			return last, created, int64(len(due) - n), err
+			break
 		}
-		r.pending.Settle(rx.UID, br.Name)
-		last = reaction.Later(last, rx, br)
+		plan = append(plan, f)
 	}
-	return last, created, 0, nil
+
+	// Create the Jobs and record the battles, several battles at once: each battle's Jobs, then
+	// its record, in that order.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, fireConcurrency)
+	for _, f := range plan {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			for _, job := range f.missing {
+				if err := r.Client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
+					if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
+						f.err = &templateError{fmt.Errorf("the API server refused the Job: %w", err)}
+					} else {
+						f.err = fmt.Errorf("creating Job %s: %w", job.Name, err)
+					}
+					return
+				} else if err == nil {
+					logger.Info("Created Job", "job", klog.KObj(job), "battleResult", f.br.Name)
+					r.created.add(rx.UID, job, r.now())
+					f.created++
+					reactionJobsCreated.Inc()
+				}
+				f.exist++
+			}
+			if !f.partial {
+				f.err = r.record(ctx, rx, f.br, f.runs)
+			}
+		}()
+	}
+	wg.Wait()
+
+	created := 0
+	var fireErr error
+	for _, f := range plan {
+		created += f.created
+		for _, job := range f.missing[:f.exist] {
+			jobs[job.Name] = job
+		}
+		switch {
+		case f.partial && f.err == nil:
+			// counted as waiting already
+		case f.partial:
+			if fireErr == nil {
+				fireErr = f.err
+			}
+		case f.err == nil:
+			r.pending.Settle(rx.UID, f.br.Name)
+			last = reaction.Later(last, rx, f.br)
+		case apierrors.IsNotFound(f.err):
+			r.pending.Settle(rx.UID, f.br.Name) // deleted meanwhile
+		default:
+			waiting++
+			if fireErr == nil {
+				fireErr = f.err
+			}
+		}
+	}
+	if fireErr == nil {
+		fireErr = planErr
+	}
+	return last, created, waiting, fireErr
 }
 
 // record stores on the BattleResult that the reaction fired for it: the reaction's own entry of

@@ -28,10 +28,6 @@ import (
 	"github.com/battleops/battle-operator/internal/retention"
 )
 
-// RoomStatsIndex is the BattleResult field index that lists, for each BattleResult, the names
-// of the RoomStats it counts in: one per room.
-const RoomStatsIndex = "battleops.roomStats"
-
 // ConditionReady is the condition every kind of this operator reports.
 const ConditionReady = "Ready"
 
@@ -57,9 +53,12 @@ type RoomStatsReconciler struct {
 
 // roomState is one room's tally and the battles retention asked it to fold.
 type roomState struct {
-	mu    sync.Mutex
-	tally *battle.RoomTally // nil until the first reconcile in this process
-	uid   types.UID         // of the RoomStats the tally was built for; "" when there was none
+	mu sync.Mutex
+	// tally counts the room's stored battles from the BattleResult events, the informer's
+	// initial list included; its base is the room's RoomStats' status.pruned once based.
+	tally *battle.RoomTally
+	based bool      // the base was read from the RoomStats of uid (or there was none)
+	uid   types.UID // of the RoomStats the base was read from; "" when there was none
 	spec  livev1alpha1.RoomStatsSpec
 	fold  []string
 }
@@ -108,9 +107,12 @@ func (r *RoomStatsReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 		return reconcile.Result{}, err
 	}
 	st := r.room(req.NamespacedName)
+	// The room's lock guards its tally, never an API call: the watch adds every new battle of
+	// the room under it, and must not wait for a write (a hot room is in every battle).
 	st.mu.Lock()
-	defer st.mu.Unlock()
-	if !exists && st.uid != "" {
+	uid := st.uid
+	st.mu.Unlock()
+	if !exists && uid != "" {
 		// The cache may not show the RoomStats this process created yet.
 		if err := r.Reader.Get(ctx, req.NamespacedName, &stats); err == nil {
 			exists = true
@@ -118,38 +120,59 @@ func (r *RoomStatsReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 			return reconcile.Result{}, err
 		}
 	}
-	if st.tally == nil || (exists && stats.UID != st.uid) || (!exists && st.uid != "") {
+
+	st.mu.Lock()
+	if st.tally == nil {
+		st.tally = battle.NewRoomTally(nil, nil) // a RoomStats without a stored battle
+	}
+	if !st.based || (exists && stats.UID != st.uid) || (!exists && st.uid != "") {
 		// First look at the room in this process, or its RoomStats was deleted or replaced:
-		// count the stored battles, from the pruned battles the RoomStats records (none for a
-		// new one: deleting a RoomStats resets it to the stored battles).
-		if err := r.rebuild(ctx, req.NamespacedName, st, exists, &stats); err != nil {
-			return reconcile.Result{}, err
+		// the base is what the RoomStats records (nothing for a new one: deleting a RoomStats
+		// resets it to the stored battles).
+		st.uid = ""
+		var pruned *livev1alpha1.PrunedBattles
+		if exists {
+			pruned, st.uid, st.spec = stats.Status.Pruned, stats.UID, stats.Spec
 		}
+		st.tally.Rebase(pruned)
+		st.based = true
 	}
 	fold := st.fold
 	st.fold = nil
+	st.tally.Fold(fold)
+	empty := st.tally.Stored() == 0 && st.tally.Pruned() == 0
+	spec := st.spec
+	var desired livev1alpha1.RoomStatsStatus
+	if exists {
+		desired = DesiredRoomStatsStatus(&stats, st.tally, r.Retention)
+	}
+	st.mu.Unlock()
+
 	stored := false
 	defer func() {
 		if !stored { // asked again next time: Fold skips what it has
+			st.mu.Lock()
 			st.fold = append(fold, st.fold...)
+			st.mu.Unlock()
 		}
 	}()
-	st.tally.Fold(fold)
 
 	if !exists {
-		if st.tally.Stored() == 0 && st.tally.Pruned() == 0 {
+		if empty {
 			return reconcile.Result{}, nil // no battle, no stats
 		}
-		stats = livev1alpha1.RoomStats{ObjectMeta: metav1.ObjectMeta{Name: req.Name, Namespace: req.Namespace}, Spec: st.spec}
+		stats = livev1alpha1.RoomStats{ObjectMeta: metav1.ObjectMeta{Name: req.Name, Namespace: req.Namespace}, Spec: spec}
 		if err := r.Client.Create(ctx, &stats); err != nil {
 			return reconcile.Result{}, fmt.Errorf("creating the room's statistics: %w", err)
 		}
+		st.mu.Lock()
 		st.uid = stats.UID
+		desired = DesiredRoomStatsStatus(&stats, st.tally, r.Retention)
+		st.mu.Unlock()
 		roomStatsWrites.WithLabelValues("create").Inc()
 		logger.Info("Created room statistics", "roomId", stats.Spec.RoomID, "sdkAppId", stats.Spec.SDKAppID)
 	}
 
-	desired := DesiredRoomStatsStatus(&stats, st.tally, r.Retention)
 	if !equalButFoldedDeleted(stats.Status, desired) {
 		// The whole status, with the object's resourceVersion: a conflict means a newer
 		// RoomStats, and the reconcile it triggers writes again. (A merge patch would leave
@@ -167,44 +190,16 @@ func (r *RoomStatsReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	stored = true
 	if r.OnFolded != nil && len(fold) > 0 {
 		var folded []string
+		st.mu.Lock()
 		for _, name := range fold {
 			if st.tally.Folded(name) {
 				folded = append(folded, name)
 			}
 		}
+		st.mu.Unlock()
 		r.OnFolded(req.NamespacedName, folded)
 	}
 	return reconcile.Result{}, nil
-}
-
-// rebuild counts the room from the cache: its stored BattleResults, and, when the RoomStats
-// exists, the pruned battles its status records.
-func (r *RoomStatsReconciler) rebuild(ctx context.Context, key types.NamespacedName, st *roomState, exists bool, stats *livev1alpha1.RoomStats) error {
-	var results livev1alpha1.BattleResultList
-	// Read-only: the cache's own objects; the tally keeps only a few fields of each.
-	if err := r.Client.List(ctx, &results, client.InNamespace(key.Namespace), client.MatchingFields{RoomStatsIndex: key.Name}, client.UnsafeDisableDeepCopy); err != nil {
-		return fmt.Errorf("listing the room's BattleResults: %w", err)
-	}
-	var battles []battle.RoomBattle
-	for i := range results.Items {
-		br := &results.Items[i]
-		for _, room := range br.Spec.Rooms {
-			if battle.RoomStatsName(br.Spec.SDKAppID, room.RoomID) != key.Name {
-				continue
-			}
-			st.spec = livev1alpha1.RoomStatsSpec{SDKAppID: br.Spec.SDKAppID, RoomID: room.RoomID}
-			if b, ok := battle.RoomBattleOf(br, room.RoomID); ok && br.DeletionTimestamp == nil {
-				battles = append(battles, b)
-			}
-		}
-	}
-	var pruned *livev1alpha1.PrunedBattles
-	st.uid = ""
-	if exists {
-		pruned, st.uid, st.spec = stats.Status.Pruned, stats.UID, stats.Spec
-	}
-	st.tally = battle.NewRoomTally(pruned, battles)
-	return nil
 }
 
 // equalButFoldedDeleted says whether stored needs no write to become desired: they are equal,
@@ -244,26 +239,10 @@ func DesiredRoomStatsStatus(stats *livev1alpha1.RoomStats, tally *battle.RoomTal
 	return desired
 }
 
-// roomStatsNames lists the RoomStats a BattleResult counts in.
-func roomStatsNames(obj client.Object) []string {
-	br, ok := obj.(*livev1alpha1.BattleResult)
-	if !ok {
-		return nil
-	}
-	names := make([]string, 0, len(br.Spec.Rooms))
-	for _, room := range br.Spec.Rooms {
-		names = append(names, battle.RoomStatsName(br.Spec.SDKAppID, room.RoomID))
-	}
-	return names
-}
-
-// SetupWithManager registers the field index and the watches: a RoomStats is reconciled when
-// it changes, when a BattleResult that includes its room is created or deleted (the event
-// also feeds the room's tally), and when retention asks it to fold battles.
-func (r *RoomStatsReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &livev1alpha1.BattleResult{}, RoomStatsIndex, roomStatsNames); err != nil {
-		return err
-	}
+// SetupWithManager registers the watches: a RoomStats is reconciled when it changes, when a
+// BattleResult that includes its room is created or deleted (the event also feeds the room's
+// tally), and when retention asks it to fold battles.
+func (r *RoomStatsReconciler) SetupWithManager(_ context.Context, mgr ctrl.Manager) error {
 	if r.Reader == nil {
 		r.Reader = mgr.GetAPIReader()
 	}
@@ -290,8 +269,9 @@ func (r *RoomStatsReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Man
 }
 
 // battleEvent adds a new BattleResult to the tallies of its rooms, or removes a deleted one,
-// and queues the rooms. A room without a tally yet counts from the cache on its first
-// reconcile, which already holds the BattleResult (the cache is written before events go out).
+// and queues the rooms. The events of the informer's initial list come before the first
+// reconcile (the controller starts once its sources are synced), so a room's tally counts
+// every stored battle by then.
 func (r *RoomStatsReconciler) battleEvent(obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request], created bool) {
 	br, ok := obj.(*livev1alpha1.BattleResult)
 	if !ok {
@@ -301,14 +281,16 @@ func (r *RoomStatsReconciler) battleEvent(obj client.Object, q workqueue.TypedRa
 		key := types.NamespacedName{Namespace: br.Namespace, Name: battle.RoomStatsName(br.Spec.SDKAppID, room.RoomID)}
 		st := r.room(key)
 		st.mu.Lock()
-		if st.tally != nil {
-			if created && br.DeletionTimestamp == nil {
-				if b, ok := battle.RoomBattleOf(br, room.RoomID); ok {
-					st.tally.Add(b)
-				}
-			} else if !created {
-				st.tally.Remove(br.Name)
-			}
+		if st.tally == nil {
+			st.tally = battle.NewRoomTally(nil, nil)
+		}
+		if st.uid == "" {
+			st.spec = livev1alpha1.RoomStatsSpec{SDKAppID: br.Spec.SDKAppID, RoomID: room.RoomID}
+		}
+		if !created {
+			st.tally.Remove(br.Name)
+		} else if b, ok := battle.RoomBattleOf(br, room.RoomID); ok && br.DeletionTimestamp == nil {
+			st.tally.Add(b)
 		}
 		st.mu.Unlock()
 		q.Add(reconcile.Request{NamespacedName: key})

@@ -3,6 +3,8 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -37,16 +39,67 @@ func CacheOptions() cache.Options {
 	}}
 }
 
-// trimBattleResult drops from a cached BattleResult what no controller reads.
+// trimBattleResult drops from a cached BattleResult what no controller reads, and makes the
+// strings that many battles repeat (namespace, app, room IDs, owners, results, reactions)
+// share one copy each. A stored
+// battle's cost in memory is then its own fields, not a copy of every room's names.
 func trimBattleResult(obj any) (any, error) {
-	if br, ok := obj.(*livev1alpha1.BattleResult); ok {
-		br.ManagedFields = nil
-		if _, ok := br.Annotations[corev1.LastAppliedConfigAnnotation]; ok {
-			delete(br.Annotations, corev1.LastAppliedConfigAnnotation)
-		}
-		br.Status.Conditions = nil
+	br, ok := obj.(*livev1alpha1.BattleResult)
+	if !ok {
+		return obj, nil
 	}
-	return obj, nil
+	br.ManagedFields = nil
+	if _, ok := br.Annotations[corev1.LastAppliedConfigAnnotation]; ok {
+		delete(br.Annotations, corev1.LastAppliedConfigAnnotation)
+	}
+	if len(br.Annotations) == 0 {
+		br.Annotations = nil
+	}
+	br.Status.Conditions = nil
+	br.Namespace = intern(br.Namespace)
+	spec := &br.Spec
+	spec.SDKAppID, spec.ClientIP, spec.OptPlatform = intern(spec.SDKAppID), intern(spec.ClientIP), intern(spec.OptPlatform)
+	spec.EndReason, spec.Outcome = intern(spec.EndReason), intern(spec.Outcome)
+	for i := range spec.Rooms {
+		room := &spec.Rooms[i]
+		room.RoomID, room.OwnerAccount, room.Result = intern(room.RoomID), intern(room.OwnerAccount), intern(room.Result)
+	}
+	for i := range spec.Winners {
+		spec.Winners[i] = intern(spec.Winners[i])
+	}
+	for i := range br.Status.Reactions {
+		rec := &br.Status.Reactions[i]
+		rec.Reaction, rec.UID = intern(rec.Reaction), intern(rec.UID)
+	}
+	return br, nil
+}
+
+// interned holds the shared copies of the strings battles repeat. It grows with the distinct
+// rooms, owners and apps, not with battles, and stops growing at maxInterned entries (a
+// string past that is kept as decoded).
+var interned = struct {
+	sync.Mutex
+	m map[string]string
+}{m: map[string]string{}}
+
+const maxInterned = 1 << 20
+
+// intern returns the one shared copy of s.
+func intern[S ~string](s S) S {
+	if s == "" {
+		return s
+	}
+	interned.Lock()
+	defer interned.Unlock()
+	if c, ok := interned.m[string(s)]; ok {
+		return S(c)
+	}
+	if len(interned.m) >= maxInterned {
+		return s
+	}
+	c := strings.Clone(string(s)) // not a slice of a larger decoded buffer
+	interned.m[c] = c
+	return S(c)
 }
 
 // Options are the controllers' settings.

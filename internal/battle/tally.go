@@ -39,7 +39,21 @@ type RoomTally struct {
 // NewRoomTally is a room whose pruned battles are pruned (nil: none) and whose stored battles are
 // stored. Battles that pruned.folded names are counted in the base only.
 func NewRoomTally(pruned *livev1alpha1.PrunedBattles, stored []RoomBattle) *RoomTally {
-	r := &RoomTally{folded: map[string]bool{}}
+	r := &RoomTally{}
+	r.Rebase(pruned)
+	r.battles = make([]RoomBattle, 0, len(stored))
+	for _, b := range stored {
+		r.Add(b)
+	}
+	return r
+}
+
+// Rebase replaces the base with pruned (nil: none), as a RoomStats records it, and keeps the
+// stored battles, except those pruned.folded names: they count in the base only. A room's
+// tally is fed by events from the start; its base is known once its RoomStats is read, and
+// is reset when the RoomStats is deleted or replaced.
+func (r *RoomTally) Rebase(pruned *livev1alpha1.PrunedBattles) {
+	r.base, r.pruned, r.folded = livev1alpha1.RoomStatsStatus{}, 0, map[string]bool{}
 	if pruned != nil {
 		r.base = statusOfPruned(pruned)
 		r.pruned = pruned.BattleResults
@@ -47,11 +61,10 @@ func NewRoomTally(pruned *livev1alpha1.PrunedBattles, stored []RoomBattle) *Room
 			r.folded[name] = true
 		}
 	}
-	r.battles = make([]RoomBattle, 0, len(stored))
-	for _, b := range stored {
-		r.Add(b)
+	if len(r.folded) > 0 {
+		r.battles = slices.DeleteFunc(r.battles, func(b RoomBattle) bool { return r.folded[b.BattleResult] })
 	}
-	return r
+	r.checkpointOK = false
 }
 
 // Add counts a stored battle. A battle it already counts, or that is folded into the base, is

@@ -100,6 +100,18 @@ func TestRoomTallyAgreesWithAFoldOfEverything(t *testing.T) {
 				if diff := cmp.Diff(got, restarted.Status()); diff != "" {
 					t.Fatalf("seed %d iteration %d step %d: a tally rebuilt from the stored status and battles differs (-running +rebuilt):\n%s", seed, iter, step, diff)
 				}
+				// As the controller does it: the informer's events first, in any order, then
+				// the base read from the RoomStats.
+				fed := NewRoomTally(nil, nil)
+				events := append(slices.Clone(stored), battlesNamed(got.Pruned)...)
+				r.Shuffle(len(events), func(i, j int) { events[i], events[j] = events[j], events[i] })
+				for _, b := range events {
+					fed.Add(b)
+				}
+				fed.Rebase(got.Pruned)
+				if diff := cmp.Diff(got, fed.Status()); diff != "" {
+					t.Fatalf("seed %d iteration %d step %d: a tally fed by events, then based on the stored status, differs (-running +fed):\n%s", seed, iter, step, diff)
+				}
 			}
 		}
 	}

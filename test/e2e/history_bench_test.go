@@ -56,7 +56,8 @@ import (
 // HISTORY_SENDERS (32), HISTORY_LOADERS (32), HISTORY_CEILING (3000 creates; 0 skips),
 // HISTORY_FAILOVER (1), HISTORY_BUDGET (10m, the cap of each load, settle and measurement),
 // HISTORY_MANAGER (a prebuilt manager binary instead of go build ./cmd), HISTORY_OUT (a file
-// that gets the progress and the table too).
+// that gets the progress and the table too), HISTORY_PROFILES (a directory that gets the
+// manager's heap profile after each step, heap-<stored>.pb.gz, for go tool pprof).
 func BenchmarkHistory(b *testing.B) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
@@ -98,6 +99,7 @@ type historyRun struct {
 	binary     string
 	args       []string // the manager's flags but its addresses
 	retention  string   // the retention flags passed, if the manager has them
+	pprof      bool     // the manager has --pprof-bind-address
 	mgr        *histManager
 	mgrLog     string
 	hotName    string
@@ -259,6 +261,7 @@ func (h *historyRun) setup(assets string) {
 		retention = append(retention, "--max-battle-results=0")
 	}
 	h.args = append(h.args, retention...)
+	h.pprof = strings.Contains(string(help), "-pprof-bind-address")
 	h.retention = strings.Join(retention, " ")
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -550,7 +553,7 @@ func (h *historyRun) watchJobs() {
 }
 
 func (h *historyRun) startManager() {
-	m, err := startHistManager(h.binary, h.args, h.mgrLog)
+	m, err := startHistManager(h.binary, h.args, h.mgrLog, h.cfg.profiles != "" && h.pprof)
 	if err != nil {
 		h.fatalf("starting the manager: %v", err)
 	}
@@ -815,6 +818,18 @@ func (h *historyRun) measure(row *histRow) {
 
 	time.Sleep(3 * time.Second)
 	row.rss, row.peak, _ = h.mgr.memory()
+	if h.cfg.profiles != "" {
+		path := filepath.Join(h.cfg.profiles, fmt.Sprintf("heap-%d.pb.gz", h.stored))
+		if err := h.mgr.heapProfile(path); err != nil {
+			row.notes = append(row.notes, "heap profile: "+err.Error())
+		} else if sums, err := scrapeSums(h.mgr.metrics); err == nil {
+			// Right after the profile's collection: what is live, and what the process holds.
+			h.logf("heap profile: %s; Go heap after GC: alloc %s, in use %s, idle %s (released %s), next GC at %s; stacks %s",
+				path, fmtMiB(int64(sums["go_memstats_heap_alloc_bytes"])), fmtMiB(int64(sums["go_memstats_heap_inuse_bytes"])),
+				fmtMiB(int64(sums["go_memstats_heap_idle_bytes"])), fmtMiB(int64(sums["go_memstats_heap_released_bytes"])),
+				fmtMiB(int64(sums["go_memstats_next_gc_bytes"])), fmtMiB(int64(sums["go_memstats_stack_inuse_bytes"])))
+		}
+	}
 	row.loadavg = loadAverage()
 	if sums, err := scrapeSums(h.env.ControlPlane.Etcd.URL.String() + "/metrics"); err == nil {
 		row.etcdTotal, row.etcdInUse = int64(sums["etcd_mvcc_db_total_size_in_bytes"]), int64(sums["etcd_mvcc_db_total_size_in_use_in_bytes"])

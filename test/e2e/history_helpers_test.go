@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -57,12 +58,14 @@ type histConfig struct {
 	phaseBudget time.Duration // HISTORY_BUDGET: the longest a load, a settle or a measurement may take
 	manager     string        // HISTORY_MANAGER: a prebuilt manager binary (default: go build ./cmd)
 	out         string        // HISTORY_OUT: a file that gets the progress and the table too
+	profiles    string        // HISTORY_PROFILES: a directory that gets the manager's heap profile after each step
 }
 
 func loadHistConfig() (histConfig, error) {
 	c := histConfig{steps: []int{0, 10_000, 30_000, 60_000, 100_000}, battles: 2000, senders: 32, loaders: 32,
 		ceiling: 3000, failover: true, phaseBudget: 10 * time.Minute,
-		manager: os.Getenv("HISTORY_MANAGER"), out: os.Getenv("HISTORY_OUT")}
+		manager: os.Getenv("HISTORY_MANAGER"), out: os.Getenv("HISTORY_OUT"),
+		profiles: os.Getenv("HISTORY_PROFILES")}
 	if v := os.Getenv("HISTORY_STEPS"); v != "" {
 		c.steps = nil
 		for _, f := range strings.Split(v, ",") {
@@ -182,13 +185,14 @@ func histFreeAddr() (string, error) {
 type histManager struct {
 	cmd                      *exec.Cmd
 	callback, metrics, probe string // base URLs
+	pprof                    string // base URL of /debug/pprof/, "" when not served
 	log                      *os.File
 	started                  time.Time
 	exited                   chan struct{}
 }
 
-func startHistManager(binary string, args []string, logPath string) (*histManager, error) {
-	var addrs [3]string
+func startHistManager(binary string, args []string, logPath string, pprof bool) (*histManager, error) {
+	var addrs [4]string
 	for i := range addrs {
 		a, err := histFreeAddr()
 		if err != nil {
@@ -205,6 +209,10 @@ func startHistManager(binary string, args []string, logPath string) (*histManage
 	m.cmd = exec.Command(binary, append(append([]string{}, args...),
 		"--callback-bind-address", addrs[0], "--metrics-bind-address", addrs[1], "--metrics-secure=false",
 		"--health-probe-bind-address", addrs[2])...)
+	if pprof {
+		m.pprof = "http://" + addrs[3] + "/debug/pprof/"
+		m.cmd.Args = append(m.cmd.Args, "--pprof-bind-address", addrs[3])
+	}
 	m.cmd.Stdout, m.cmd.Stderr = logFile, logFile
 	m.started = time.Now()
 	if err := m.cmd.Start(); err != nil {
@@ -255,6 +263,31 @@ func (m *histManager) stop() {
 		<-m.exited
 	}
 	_ = m.log.Close()
+}
+
+// heapProfile writes the manager's heap profile, after a garbage collection, to path.
+func (m *histManager) heapProfile(path string) error {
+	if m.pprof == "" {
+		return fmt.Errorf("the manager serves no pprof")
+	}
+	client := http.Client{Timeout: time.Minute}
+	resp, err := client.Get(m.pprof + "heap?gc=1")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", m.pprof, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // cpuSeconds is the user and system CPU time the process used so far.
