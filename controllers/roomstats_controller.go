@@ -17,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -61,6 +62,14 @@ type roomState struct {
 	uid   types.UID // of the RoomStats the base was read from; "" when there was none
 	spec  livev1alpha1.RoomStatsSpec
 	fold  []string
+	// written is the RoomStats as this process last wrote it, until the cache shows that
+	// write; writtenOver is the resourceVersion it replaced. A reconcile that reads the
+	// replaced version from the cache uses written instead of writing into a conflict.
+	written     *livev1alpha1.RoomStats
+	writtenOver string
+	// unwritten counts the battle events since the statistics of the last write were taken:
+	// the room's place in the queue (more first).
+	unwritten int
 }
 
 func (r *RoomStatsReconciler) room(key types.NamespacedName) *roomState {
@@ -97,7 +106,8 @@ func (r *RoomStatsReconciler) FoldPruned(ctx context.Context, room types.Namespa
 
 // Reconcile brings one room's statistics up to date.
 func (r *RoomStatsReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
-	defer observeRoomStatsReconcile(time.Now())
+	began := time.Now()
+	defer observeRoomStatsReconcile(began)
 	logger := log.FromContext(ctx)
 
 	var stats livev1alpha1.RoomStats
@@ -111,6 +121,14 @@ func (r *RoomStatsReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	// the room under it, and must not wait for a write (a hot room is in every battle).
 	st.mu.Lock()
 	uid := st.uid
+	if w := st.written; w != nil && exists && stats.UID == w.UID {
+		switch stats.ResourceVersion {
+		case st.writtenOver: // the cache is behind our last write
+			stats = *w.DeepCopy()
+		case w.ResourceVersion: // caught up
+			st.written = nil
+		}
+	}
 	st.mu.Unlock()
 	if !exists && uid != "" {
 		// The cache may not show the RoomStats this process created yet.
@@ -141,6 +159,7 @@ func (r *RoomStatsReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	st.fold = nil
 	st.tally.Fold(fold)
 	empty := st.tally.Stored() == 0 && st.tally.Pruned() == 0
+	taken := st.unwritten
 	spec := st.spec
 	var desired livev1alpha1.RoomStatsStatus
 	if exists {
@@ -178,16 +197,27 @@ func (r *RoomStatsReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 		// RoomStats, and the reconcile it triggers writes again. (A merge patch would leave
 		// zero counters out of a new status, and `kubectl get` would show them blank.)
 		stats.Status = desired
-		if err := r.Client.Status().Update(ctx, &stats); apierrors.IsConflict(err) {
+		over, writing := stats.ResourceVersion, time.Now()
+		err := r.Client.Status().Update(ctx, &stats)
+		if err == nil {
+			st.mu.Lock()
+			st.written, st.writtenOver = stats.DeepCopy(), over
+			st.mu.Unlock()
+		}
+		if apierrors.IsConflict(err) {
 			// The cache is behind a newer RoomStats (often our own last write): try again.
 			return reconcile.Result{RequeueAfter: 100 * time.Millisecond}, nil
 		} else if err != nil {
 			return reconcile.Result{}, fmt.Errorf("writing the room's statistics: %w", err)
 		}
 		roomStatsWrites.WithLabelValues("status").Inc()
-		logger.V(1).Info("Updated room statistics", "battles", desired.Battles, "wins", desired.Wins)
+		logger.V(1).Info("Updated room statistics", "battles", desired.Battles, "wins", desired.Wins,
+			"reconcile", time.Since(began).String(), "write", time.Since(writing).String())
 	}
 	stored = true
+	st.mu.Lock()
+	st.unwritten -= taken
+	st.mu.Unlock()
 	if r.OnFolded != nil && len(fold) > 0 {
 		var folded []string
 		st.mu.Lock()
@@ -257,11 +287,11 @@ func (r *RoomStatsReconciler) SetupWithManager(_ context.Context, mgr ctrl.Manag
 		For(&livev1alpha1.RoomStats{}).
 		Watches(&livev1alpha1.BattleResult{}, handler.Funcs{
 			CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-				r.battleEvent(e.Object, q, true)
+				r.battleEvent(e.Object, q, true, e.IsInInitialList)
 			},
 			// A BattleResult's spec never changes: status updates cannot change any room.
 			DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-				r.battleEvent(e.Object, q, false)
+				r.battleEvent(e.Object, q, false, false)
 			},
 		}).
 		WatchesRawSource(source.Channel(r.enqueue, &handler.EnqueueRequestForObject{})).
@@ -272,7 +302,12 @@ func (r *RoomStatsReconciler) SetupWithManager(_ context.Context, mgr ctrl.Manag
 // and queues the rooms. The events of the informer's initial list come before the first
 // reconcile (the controller starts once its sources are synced), so a room's tally counts
 // every stored battle by then.
-func (r *RoomStatsReconciler) battleEvent(obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request], created bool) {
+//
+// A room is queued with the number of its battles that are not in its statistics yet as its
+// priority: when writes fall behind, a busy room (a hot room is in every battle) goes ahead of
+// rooms with one new battle each, instead of waiting behind all of them. The initial list is
+// queued at low priority: it rarely needs a write.
+func (r *RoomStatsReconciler) battleEvent(obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request], created, initial bool) {
 	br, ok := obj.(*livev1alpha1.BattleResult)
 	if !ok {
 		return
@@ -292,7 +327,21 @@ func (r *RoomStatsReconciler) battleEvent(obj client.Object, q workqueue.TypedRa
 		} else if b, ok := battle.RoomBattleOf(br, room.RoomID); ok && br.DeletionTimestamp == nil {
 			st.tally.Add(b)
 		}
+		st.unwritten++
+		priority := st.unwritten
 		st.mu.Unlock()
-		q.Add(reconcile.Request{NamespacedName: key})
+		if initial {
+			priority = handler.LowPriority
+		}
+		enqueue(q, reconcile.Request{NamespacedName: key}, priority)
 	}
+}
+
+// enqueue adds req to q with priority, when q has priorities.
+func enqueue(q workqueue.TypedRateLimitingInterface[reconcile.Request], req reconcile.Request, priority int) {
+	if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok {
+		pq.AddWithOpts(priorityqueue.AddOpts{Priority: &priority}, req)
+		return
+	}
+	q.Add(req)
 }
