@@ -154,7 +154,9 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 	}
 
 	var jobList batchv1.JobList
-	if err := r.Client.List(ctx, &jobList, client.InNamespace(rx.Namespace), client.MatchingFields{JobOwnerIndex: rx.Name}); err != nil {
+	// Read-only: the cache's own objects, not a copy of every Job of the reaction on each
+	// reconcile (removeFinalizer copies the one it changes).
+	if err := r.Client.List(ctx, &jobList, client.InNamespace(rx.Namespace), client.MatchingFields{JobOwnerIndex: rx.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return reconcile.Result{}, err
 	}
 	jobs := map[string]*batchv1.Job{}
@@ -485,7 +487,8 @@ func templateRejected(rx *livev1alpha1.BattleReaction) bool {
 // belong to it (uid empty: the reaction is gone). Nothing counts them any more.
 func (r *BattleReactionReconciler) releaseStrays(ctx context.Context, key types.NamespacedName, uid types.UID) error {
 	var jobs batchv1.JobList
-	if err := r.Client.List(ctx, &jobs, client.InNamespace(key.Namespace), client.MatchingFields{JobOwnerIndex: key.Name}); err != nil {
+	// Read-only: the cache's own objects (removeFinalizer copies the one it changes).
+	if err := r.Client.List(ctx, &jobs, client.InNamespace(key.Namespace), client.MatchingFields{JobOwnerIndex: key.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return err
 	}
 	for i := range jobs.Items {
@@ -504,6 +507,7 @@ func (r *BattleReactionReconciler) removeFinalizer(ctx context.Context, job *bat
 	if !controllerutil.ContainsFinalizer(job, reaction.Finalizer) {
 		return nil
 	}
+	job = job.DeepCopy() // it may be the cache's own object
 	patch := client.MergeFromWithOptions(job.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(job, reaction.Finalizer)
 	if err := r.Client.Patch(ctx, job, patch); client.IgnoreNotFound(err) != nil {

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -281,7 +282,9 @@ func (r *RoomStatsReconciler) SetupWithManager(_ context.Context, mgr ctrl.Manag
 		Named("roomstats").
 		// Rooms are independent (a key is never reconciled twice at once, and each room's
 		// tally has its own lock): several at once keep up with a battle touching 3 rooms.
-		WithOptions(controller.Options{MaxConcurrentReconciles: 8}).
+		// Warm-up: a standby replica lists the BattleResults into its cache and feeds the
+		// tallies before it leads, so a fail-over does not wait for a list of the history.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 8, EnableWarmup: ptr.To(true)}).
 		// Every change of a RoomStats is reconciled, its own status writes included (they find
 		// nothing to change), so an edit by hand is undone.
 		For(&livev1alpha1.RoomStats{}).

@@ -999,6 +999,85 @@ func (h *historyRun) restart() {
 	}
 	h.failover = append(h.failover, line)
 	h.logf("restart 2: %s", line)
+	h.failOver(ctx)
+}
+
+// failOver runs two replicas with leader election, SIGKILLs the leader once the standby is
+// warm, and sends a matching battle through the standby's receiver at once: how long from the
+// death until the battle's Job exists, and what the new leader writes besides that battle.
+func (h *historyRun) failOver(ctx context.Context) {
+	h.mgr.stop()
+	args := append(append([]string{}, h.args...), "--leader-elect", "--leader-election-namespace", histNamespace,
+		"--leader-election-id", "history-failover")
+	start := func() *histManager {
+		m, err := startHistManager(h.binary, args, h.mgrLog, false)
+		if err != nil {
+			h.fatalf("starting a replica: %v", err)
+		}
+		if err := m.waitReady(ctx); err != nil {
+			h.fatalf("%v", err)
+		}
+		return m
+	}
+	leading := func(m *histManager) bool {
+		sums, err := scrapeSums(m.metrics)
+		return err == nil && sums["leader_election_master_status"] > 0
+	}
+	leader := start()
+	for !leading(leader) && ctx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+	}
+	standby := start()
+	h.mgr = standby
+	// The standby lists the history into its cache (controller warm-up) while the leader leads.
+	time.Sleep(30 * time.Second)
+	standbyRSS, _, _ := standby.memory()
+	writes, err := h.watchWrites(ctx)
+	if err != nil {
+		h.failover = append(h.failover, "  could not watch the writes: "+err.Error())
+		return
+	}
+
+	killed := time.Now()
+	_ = leader.cmd.Process.Kill()
+	<-leader.exited
+	_ = leader.log.Close()
+	i := h.next
+	h.next++
+	var a histAnswer
+	h.send(newHistHTTPClient(1), i, true, &a)
+	line := fmt.Sprintf("Fail-over with %s stored: two replicas (--leader-elect, default lease 15 s), the standby warm for 30 s (RSS %s); the leader SIGKILLed and a matching battle sent to the standby at once, ",
+		fmtCount(h.stored+1), fmtMiB(standbyRSS))
+	if !a.ok() {
+		h.failover = append(h.failover, line+fmt.Sprintf("not answered OK (HTTP %d ErrorCode %d %s)", a.status, a.code, a.err))
+		return
+	}
+	h.stored++
+	line += fmt.Sprintf("answered in %s; ", fmtDur(a.answered.Sub(a.sent)))
+	var led time.Time
+	for ctx.Err() == nil && !h.managerGone() {
+		if led.IsZero() && leading(standby) {
+			led = time.Now()
+		}
+		if t, ok := h.jobs.get(a.br); ok {
+			line += fmt.Sprintf("the standby leads %s after the death, and the battle's Job exists %s after it", fmtDur(led.Sub(killed)), fmtDur(t.Sub(killed)))
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, ok := h.jobs.get(a.br); !ok {
+		line += fmt.Sprintf("no Job %s after the death", fmtDur(time.Since(killed)))
+	}
+	if !led.IsZero() {
+		end := led.Add(20 * time.Second)
+		select {
+		case <-time.After(time.Until(end)):
+		case <-ctx.Done():
+		}
+		line += fmt.Sprintf("; writes from the death until 20 s after the new leader took over (the new battle makes 1 BattleResult create and 1 record, 1 Job and its updates, its 3 rooms' RoomStats and the reaction's status): %s", writes.summary(killed, end))
+	}
+	h.failover = append(h.failover, line)
+	h.logf("fail-over: %s", line)
 }
 
 func (h *historyRun) rowText(r histRow) string {

@@ -1,0 +1,159 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
+	"github.com/battleops/battle-operator/internal/battle"
+)
+
+// BenchmarkEtcdBytesPerBattle measures what a stored BattleResult costs etcd, for battles of 2,
+// 3 and 10 rooms: ETCD_BATTLES (5000) battles of each size, shaped as the receiver stores them,
+// are created in a namespace of their own, and the growth of etcd's in-use database size
+// (etcd_mvcc_db_total_size_in_use_in_bytes, which a compaction and a defragmentation would
+// leave: creates leave no old revisions) is divided by their number. It prints a table; it
+// fails only when the control plane cannot run.
+func BenchmarkEtcdBytesPerBattle(b *testing.B) {
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		b.Skip("KUBEBUILDER_ASSETS is not set: run `make bench`, or set it to the folder hack/build-controlplane.sh prints")
+	}
+	if b.N > 1 {
+		b.Skip("runs once (-benchtime 1x)")
+	}
+	n := 5000
+	if v := os.Getenv("ETCD_BATTLES"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 100 {
+			b.Fatalf("ETCD_BATTLES=%q: want a number of at least 100", v)
+		}
+	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		b.Fatal(err)
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assets,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		b.Fatalf("starting the control plane: %v", err)
+	}
+	b.Cleanup(func() { _ = env.Stop() })
+	scheme := k8sruntime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		b.Fatal(err)
+	}
+	if err := livev1alpha1.AddToScheme(scheme); err != nil {
+		b.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		b.Fatal(err)
+	}
+	metricsURL := env.ControlPlane.Etcd.URL.String() + "/metrics"
+	inUse := func() int64 {
+		sums, err := scrapeSums(metricsURL)
+		if err != nil {
+			b.Fatalf("etcd metrics: %v", err)
+		}
+		return int64(sums["etcd_mvcc_db_total_size_in_use_in_bytes"])
+	}
+
+	var s strings.Builder
+	fmt.Fprintf(&s, "\n### etcd bytes per stored BattleResult (%d of each size; %s)\n\n", n, machine())
+	fmt.Fprintf(&s, "| rooms per battle | JSON as stored (one battle) | etcd in use, growth per battle |\n|---:|---:|---:|\n")
+	for _, rooms := range []int{2, 3, 10} {
+		ctx := context.Background()
+		ns := fmt.Sprintf("etcd-%d-rooms", rooms)
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(2 * time.Second) // let the namespace's own writes settle
+		before := inUse()
+		var next, failed atomic.Int64
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+					br, err := roomsObject(ns, i, rooms)
+					if err == nil {
+						err = c.Create(ctx, br)
+					}
+					if err != nil {
+						failed.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if failed.Load() > 0 {
+			b.Fatalf("%d of %d creates failed", failed.Load(), n)
+		}
+		time.Sleep(2 * time.Second)
+		after := inUse()
+		one, err := roomsObject(ns, 0, rooms)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(one), one); err != nil {
+			b.Fatal(err)
+		}
+		raw, err := json.Marshal(one) // as etcd holds a custom resource: JSON, managedFields included
+		if err != nil {
+			b.Fatal(err)
+		}
+		stored := len(raw)
+		perBattle := float64(after-before) / float64(n)
+		fmt.Fprintf(&s, "| %d | %d B | %.0f B |\n", rooms, stored, perBattle)
+		b.ReportMetric(perBattle, fmt.Sprintf("etcd-B/battle-%drooms", rooms))
+	}
+	fmt.Fprintln(os.Stdout, s.String())
+}
+
+// roomsObject is battle i of the given number of rooms, as the receiver stores it.
+func roomsObject(ns string, i, rooms int) (*livev1alpha1.BattleResult, error) {
+	room := func(k int) string {
+		return fmt.Sprintf(`{"RoomId":"room-%04d","Score":%d,"Owner_Account":%d}`, (i*7+k)%2000, (i*37+k*53)%1000, 144115245442327522+int64(k))
+	}
+	var to []string
+	for k := 1; k < rooms; k++ {
+		to = append(to, room(k))
+	}
+	end := int64(histEpoch + i)
+	body := fmt.Appendf(nil, `{"CallbackCommand":"Live.CallbackAfterEndBattle","BattleId":"etcd/%d/%d","Duration":300000,"CreateTime":%d,"StartTime":%d,"EndTime":%d,"OpType":0,"FromRoomInfo":%s,"ToRoomList":[%s],"EventTime":%d}`,
+		rooms, i, end-310, end-300, end, room(0), strings.Join(to, ","), end*1000+7)
+	parsed, err := battle.Parse(body)
+	if err != nil {
+		return nil, err
+	}
+	ended, err := parsed.EndBattle()
+	if err != nil {
+		return nil, err
+	}
+	return &livev1alpha1.BattleResult{
+		ObjectMeta: metav1.ObjectMeta{Name: battle.Name(ended.BattleID), Namespace: ns},
+		Spec:       battle.Spec(ended, histDelivery),
+	}, nil
+}
