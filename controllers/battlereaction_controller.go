@@ -45,9 +45,28 @@ const (
 // maxJobsPerReconcile bounds the Jobs one reconcile creates; the rest follow in the next.
 const maxJobsPerReconcile = 200
 
+// maxFireRounds bounds the rounds of firing one reconcile makes before it writes the status.
+const maxFireRounds = 4
+
 // fireConcurrency is how many battles one reconcile fires for at once (their Jobs and records
 // are API calls; one at a time, a burst of matching battles queues behind them).
-const fireConcurrency = 8
+const fireConcurrency = 16
+
+// inParallel calls fn(0) to fn(n-1), at most fireConcurrency at once, and returns when all
+// have returned.
+func inParallel(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, fireConcurrency)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fn(i)
+		}()
+	}
+	wg.Wait()
+}
 
 // BattleReactionReconciler runs a reaction's Job once per matching battle (or room) of its
 // namespace. It is level-triggered: each reconcile reads the reaction, its Jobs and the battles
@@ -140,6 +159,7 @@ func (e *expectations) fill(uid types.UID, jobs map[string]*batchv1.Job, now tim
 // Reconcile brings one reaction up to date.
 func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	logger := log.FromContext(ctx)
+	began := time.Now()
 	var rx livev1alpha1.BattleReaction
 	if err := r.Client.Get(ctx, req.NamespacedName, &rx); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -235,7 +255,20 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 	default:
 		var fired *livev1alpha1.FiredBattle
 		var created int
-		fired, created, status.WaitingBattles, fireErr = r.fire(ctx, windowed, matcher, jobs)
+		firing := time.Now()
+		// Battles that arrived while this round fired get their Jobs in the next round, before
+		// the status write: they do not wait for it (a few rounds at most, then the status).
+		for round := 1; ; round++ {
+			last, n, waiting, err := r.fire(ctx, windowed, matcher, jobs)
+			fired, created, status.WaitingBattles, fireErr = reaction.LaterFired(fired, last), created+n, waiting, err
+			if err != nil || n == 0 || round == maxFireRounds || !r.pending.Arrivals(rx.UID) {
+				break
+			}
+		}
+		if created > 0 {
+			logger.V(1).Info("Fired", "jobsCreated", created, "waiting", status.WaitingBattles,
+				"beforeFiring", firing.Sub(began).String(), "firing", time.Since(firing).String())
+		}
 		// lastFired only moves forward: what is stored, what this process saw fire, what fired now.
 		status.LastFired = reaction.LaterFired(status.LastFired, r.pending.Fired(rx.UID, fired))
 		if created > 0 {
@@ -370,37 +403,32 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 		plan = append(plan, f)
 	}
 
-	// Create the Jobs and record the battles, several battles at once: each battle's Jobs, then
-	// its record, in that order.
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, fireConcurrency)
-	for _, f := range plan {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			for _, job := range f.missing {
-				if err := r.Client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
-					if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
-						f.err = &templateError{fmt.Errorf("the API server refused the Job: %w", err)}
-					} else {
-						f.err = fmt.Errorf("creating Job %s: %w", job.Name, err)
-					}
-					return
-				} else if err == nil {
-					logger.Info("Created Job", "job", klog.KObj(job), "battleResult", f.br.Name)
-					r.created.add(rx.UID, job, r.now())
-					f.created++
-					reactionJobsCreated.Inc()
+	// First every battle's Jobs, then the records, each step for several battles at once: a
+	// battle's Job does not wait for the records of the battles before it.
+	inParallel(len(plan), func(i int) {
+		f := plan[i]
+		for _, job := range f.missing {
+			if err := r.Client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
+				if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
+					f.err = &templateError{fmt.Errorf("the API server refused the Job: %w", err)}
+				} else {
+					f.err = fmt.Errorf("creating Job %s: %w", job.Name, err)
 				}
-				f.exist++
+				return
+			} else if err == nil {
+				logger.Info("Created Job", "job", klog.KObj(job), "battleResult", f.br.Name)
+				r.created.add(rx.UID, job, r.now())
+				f.created++
+				reactionJobsCreated.Inc()
 			}
-			if !f.partial {
-				f.err = r.record(ctx, rx, f.br, f.runs)
-			}
-		}()
-	}
-	wg.Wait()
+			f.exist++
+		}
+	})
+	inParallel(len(plan), func(i int) {
+		if f := plan[i]; f.err == nil && !f.partial {
+			f.err = r.record(ctx, rx, f.br, f.runs)
+		}
+	})
 
 	created := 0
 	var fireErr error

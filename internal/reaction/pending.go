@@ -194,6 +194,14 @@ func (p *Pending) Fired(uid types.UID, fired *livev1alpha1.FiredBattle) *livev1a
 	return e.last
 }
 
+// Arrivals says whether battles arrived for the reaction since its last Take.
+func (p *Pending) Arrivals(uid types.UID) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := p.reactions[uid]
+	return e != nil && len(e.inbox) > 0
+}
+
 // Len is how many battles the reaction's index holds: waiting and in the inbox.
 func (p *Pending) Len(uid types.UID) int {
 	p.mu.Lock()

@@ -42,8 +42,14 @@ func TestPending(t *testing.T) {
 		p.Arrived("u", pendingKey, "br-1")
 		p.Arrived("u", pendingKey, "br-2")
 		p.Arrived("u", pendingKey, "br-2") // a duplicate event
+		if !p.Arrivals("u") || p.Arrivals("v") {
+			t.Error("Arrivals: want true for the reaction battles arrived for, false for another")
+		}
 		if diff := cmp.Diff(map[string]bool{"br-1": false, "br-2": false}, p.Take("u")); diff != "" {
 			t.Errorf("take (-want +got):\n%s", diff)
+		}
+		if p.Arrivals("u") {
+			t.Error("Arrivals after Take: want false, nothing arrived since")
 		}
 		p.Matched("u", "br-2")
 		p.Settle("u", "br-1")
