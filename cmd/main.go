@@ -57,6 +57,8 @@ func main() {
 		maxSkew, callbackTimeout           time.Duration
 		maxBodyBytes                       int64
 		leaderElectionID, leaderElectionNS string
+		leaseDuration, renewDeadline       time.Duration
+		retryPeriod                        time.Duration
 		battleRetention                    time.Duration
 		maxBattleResults                   int
 		pruneRate                          float64
@@ -68,6 +70,9 @@ func main() {
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "0", "The address Go's pprof profiles are served on (/debug/pprof/), e.g. localhost:6060, plain HTTP without authentication. 0 turns it off.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader among replicas; only the leader runs the controllers. Every replica receives callbacks.")
 	flag.StringVar(&leaderElectionID, "leader-election-id", "battle-operator.live.battleops.io", "The name of the leader election Lease.")
+	flag.DurationVar(&leaseDuration, "leader-elect-lease-duration", 15*time.Second, "How long a standby waits for a leader that stopped renewing its lease (a killed leader) before it takes over.")
+	flag.DurationVar(&renewDeadline, "leader-elect-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew its lease before it gives up leading (and exits).")
+	flag.DurationVar(&retryPeriod, "leader-elect-retry-period", 2*time.Second, "How often the leader renews its lease and standbys try to take it.")
 	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "The namespace of the leader election Lease (default: the manager's own).")
 	flag.StringVar(&callbackAddr, "callback-bind-address", ":8082", "The address the Tencent callback receiver listens on.")
 	flag.StringVar(&callbackPath, "callback-path", "/callback", "The URL path Tencent is configured to POST callbacks to.")
@@ -89,6 +94,7 @@ func main() {
 	if err := run(runOptions{
 		metricsAddr: metricsAddr, probeAddr: probeAddr, pprofAddr: pprofAddr, secureMetrics: secureMetrics, enableHTTP2: enableHTTP2,
 		leaderElect: leaderElect, leaderElectionID: leaderElectionID, leaderElectionNS: leaderElectionNS,
+		leaseDuration: leaseDuration, renewDeadline: renewDeadline, retryPeriod: retryPeriod,
 		callbackAddr: callbackAddr, callbackPath: callbackPath, callbackCertDir: callbackCertDir,
 		sdkAppIDs: sdkAppIDs, battleNamespace: battleNamespace, tokenFile: tokenFile,
 		maxSkew: maxSkew, maxBodyBytes: maxBodyBytes, callbackTimeout: callbackTimeout,
@@ -107,6 +113,8 @@ type runOptions struct {
 	secureMetrics, enableHTTP2         bool
 	leaderElect                        bool
 	leaderElectionID, leaderElectionNS string
+	leaseDuration, renewDeadline       time.Duration
+	retryPeriod                        time.Duration
 	callbackAddr, callbackPath         string
 	callbackCertDir                    string
 	sdkAppIDs                          []string
@@ -140,6 +148,9 @@ func run(o runOptions) error {
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        o.leaderElectionID,
 		LeaderElectionNamespace: o.leaderElectionNS,
+		LeaseDuration:           &o.leaseDuration,
+		RenewDeadline:           &o.renewDeadline,
+		RetryPeriod:             &o.retryPeriod,
 		// The process ends when the manager stops, so handing the lease over at once is safe,
 		// and a rolling update does not leave the controllers idle for a lease duration.
 		LeaderElectionReleaseOnCancel: true,

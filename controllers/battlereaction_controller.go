@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -578,7 +579,10 @@ func (r *BattleReactionReconciler) SetupWithManager(ctx context.Context, mgr ctr
 		Named("battlereaction").
 		// Reactions are independent; their shared state (expectations, the pending index) is
 		// locked. Several at once keep one reaction's Jobs from waiting behind the others.
-		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
+		// Warm-up: a standby replica starts its sources before it leads (the BattleResults,
+		// Jobs and reactions in its cache; an index of pending battles is built only by a
+		// leader's scan, so the standby keeps nothing per battle for it).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4, EnableWarmup: ptr.To(true)}).
 		For(&livev1alpha1.BattleReaction{}).
 		// Jobs of a deleted reaction still map to its name, so their finalizers are released.
 		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(namesInNamespace(jobOwner))).

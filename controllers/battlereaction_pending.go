@@ -49,6 +49,7 @@ func (r *BattleReactionReconciler) due(ctx context.Context, rx *livev1alpha1.Bat
 	var last *livev1alpha1.FiredBattle
 	hash, start := rx.Status.Criteria.Hash, reaction.WindowStart(rx)
 	if !r.pending.Current(rx.UID, hash, start) {
+		r.pending.Scanning(rx.UID, client.ObjectKeyFromObject(rx))
 		var list livev1alpha1.BattleResultList
 		// Read-only: the cache's own objects, not copies, since a namespace may hold many battles.
 		if err := r.Client.List(ctx, &list, client.InNamespace(rx.Namespace), client.UnsafeDisableDeepCopy); err != nil {

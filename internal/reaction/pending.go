@@ -18,10 +18,12 @@ import (
 // examined yet (the inbox). A battle that does not match, is recorded, or is gone leaves it:
 // nothing is kept for the battles a reaction has settled.
 //
-// The index of a reaction is built by one scan of the namespace (Reset) for its criteria and
-// window start; after that, Arrived feeds it from the BattleResult watch. A battle arriving
-// while the scan runs is kept in the inbox unless the scan listed it, so it is neither lost nor
-// examined twice. It is safe for concurrent use: the watch writes while a reconcile reads.
+// The index of a reaction is built by one scan of the namespace (Scanning, then Reset) for its
+// criteria and window start; after that, Arrived feeds it from the BattleResult watch. A
+// battle arriving while the scan runs is kept in the inbox unless the scan listed it, so it is
+// neither lost nor examined twice. A battle arriving before any scan is not kept: the first
+// scan lists it from the cache. So a replica that does not lead (it never scans) keeps
+// nothing for the battles it sees. It is safe for concurrent use: the watch writes while a reconcile reads.
 type Pending struct {
 	mu        sync.Mutex
 	reactions map[types.UID]*pendingReaction
@@ -29,8 +31,9 @@ type Pending struct {
 
 type pendingReaction struct {
 	key types.NamespacedName
-	// built says waiting holds the result of a scan for the criteria hash and window start.
-	built bool
+	// built says waiting holds the result of a scan for the criteria hash and window start;
+	// scanning that a scan started (arrivals are kept from then on).
+	built, scanning bool
 	hash  string
 	start time.Time
 	// waiting maps a battle's name to whether it is known to match (false: not examined yet).
@@ -53,12 +56,24 @@ func (p *Pending) entry(uid types.UID, key types.NamespacedName) *pendingReactio
 	return e
 }
 
+// Scanning says that a scan of the reaction's namespace starts: battles arriving from now on are
+// kept for the reaction until Reset sorts them out.
+func (p *Pending) Scanning(uid types.UID, key types.NamespacedName) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.entry(uid, key).scanning = true
+}
+
 // Arrived records that a battle of the reaction's namespace arrived: the reaction's next
-// reconcile examines it.
+// reconcile examines it. Before the reaction's first scan it does nothing (the scan lists the
+// battle).
 func (p *Pending) Arrived(uid types.UID, key types.NamespacedName, name string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	e := p.entry(uid, key)
+	e := p.reactions[uid]
+	if e == nil || (!e.built && !e.scanning) {
+		return
+	}
 	if e.inbox == nil {
 		e.inbox = map[string]struct{}{}
 	}
@@ -103,7 +118,7 @@ func (p *Pending) Reset(uid types.UID, key types.NamespacedName, hash string, st
 		}
 	}
 	e := p.entry(uid, key)
-	e.key, e.built, e.hash, e.start = key, true, hash, start.Time
+	e.key, e.built, e.scanning, e.hash, e.start = key, true, false, hash, start.Time
 	e.waiting = make(map[string]bool, len(due))
 	for _, name := range due {
 		e.waiting[name] = true

@@ -63,6 +63,11 @@ func TestPending(t *testing.T) {
 	})
 	t.Run("A battle arriving during the scan stays in the inbox unless the scan listed it.", func(t *testing.T) {
 		var p Pending
+		p.Arrived("u", pendingKey, "br-before") // before the scan: the scan lists it
+		if p.Len("u") != 0 {
+			t.Errorf("a battle that arrived before any scan is held (%d)", p.Len("u"))
+		}
+		p.Scanning("u", pendingKey)
 		p.Arrived("u", pendingKey, "br-listed")  // in the cache when the scan listed it
 		p.Arrived("u", pendingKey, "br-missed")  // reached the cache after the list
 		p.Arrived("u", pendingKey, "br-matches") // listed, and found matching
@@ -96,6 +101,7 @@ func TestPending(t *testing.T) {
 		if p.Len("old") != 0 || p.Current("old", "h", start) {
 			t.Error("the old incarnation's index is kept")
 		}
+		p.Scanning("other", types.NamespacedName{Namespace: "growth", Name: "other"})
 		p.Arrived("other", types.NamespacedName{Namespace: "growth", Name: "other"}, "br-c")
 		p.Forget(pendingKey)
 		if p.Len("new") != 0 || p.Len("other") != 1 {
