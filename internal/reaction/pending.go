@@ -34,8 +34,8 @@ type pendingReaction struct {
 	// built says waiting holds the result of a scan for the criteria hash and window start;
 	// scanning that a scan started (arrivals are kept from then on).
 	built, scanning bool
-	hash  string
-	start time.Time
+	hash            string
+	start           time.Time
 	// waiting maps a battle's name to whether it is known to match (false: not examined yet).
 	waiting map[string]bool
 	// inbox holds the battles that arrived since the last Take.
