@@ -1056,7 +1056,7 @@ func (h *historyRun) failOver(ctx context.Context) {
 	h.next++
 	var a histAnswer
 	h.send(newHistHTTPClient(1), i, true, &a)
-	line := fmt.Sprintf("Fail-over with %s stored: two replicas (--leader-elect, default lease 15 s), the standby warm after %s (RSS %s); the leader SIGKILLed and a matching battle sent to the standby at once, ",
+	line := fmt.Sprintf("Fail-over with %s stored: two replicas (--leader-elect, default lease), the standby warm after %s (RSS %s); the leader SIGKILLed and a matching battle sent to the standby at once, ",
 		fmtCount(h.stored+1), fmtDur(time.Since(warming)), fmtMiB(standbyRSS))
 	if !a.ok() {
 		h.failover = append(h.failover, line+fmt.Sprintf("not answered OK (HTTP %d ErrorCode %d %s)", a.status, a.code, a.err))
