@@ -57,7 +57,8 @@ type RoomStatsReconciler struct {
 type roomState struct {
 	mu sync.Mutex
 	// tally counts the room's stored battles from the BattleResult events, the informer's
-	// initial list included; its base is the room's RoomStats' status.pruned once based.
+	// initial list included; its base is the room's RoomStats' status.pruned once based. It
+	// exists from the room state's creation (room).
 	tally *battle.RoomTally
 	based bool      // the base was read from the RoomStats of uid (or there was none)
 	uid   types.UID // of the RoomStats the base was read from; "" when there was none
@@ -81,7 +82,7 @@ func (r *RoomStatsReconciler) room(key types.NamespacedName) *roomState {
 	}
 	st := r.rooms[key]
 	if st == nil {
-		st = &roomState{}
+		st = &roomState{tally: battle.NewRoomTally(nil, nil)}
 		r.rooms[key] = st
 	}
 	return st
@@ -141,9 +142,6 @@ func (r *RoomStatsReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	}
 
 	st.mu.Lock()
-	if st.tally == nil {
-		st.tally = battle.NewRoomTally(nil, nil) // a RoomStats without a stored battle
-	}
 	if !st.based || (exists && stats.UID != st.uid) || (!exists && st.uid != "") {
 		// First look at the room in this process, or its RoomStats was deleted or replaced:
 		// the base is what the RoomStats records (nothing for a new one: deleting a RoomStats
@@ -319,9 +317,6 @@ func (r *RoomStatsReconciler) battleEvent(obj client.Object, q workqueue.TypedRa
 		key := types.NamespacedName{Namespace: br.Namespace, Name: battle.RoomStatsName(br.Spec.SDKAppID, room.RoomID)}
 		st := r.room(key)
 		st.mu.Lock()
-		if st.tally == nil {
-			st.tally = battle.NewRoomTally(nil, nil)
-		}
 		if st.uid == "" {
 			st.spec = livev1alpha1.RoomStatsSpec{SDKAppID: br.Spec.SDKAppID, RoomID: room.RoomID}
 		}
