@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -52,22 +54,6 @@ const maxFireRounds = 4
 // fireConcurrency is how many battles one reconcile fires for at once (their Jobs and records
 // are API calls; one at a time, a burst of matching battles queues behind them).
 const fireConcurrency = 16
-
-// inParallel calls fn(0) to fn(n-1), at most fireConcurrency at once, and returns when all
-// have returned.
-func inParallel(n int, fn func(i int)) {
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, fireConcurrency)
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			fn(i)
-		}()
-	}
-	wg.Wait()
-}
 
 // BattleReactionReconciler runs a reaction's Job once per matching battle (or room) of its
 // namespace. It is level-triggered: each reconcile reads the reaction, its Jobs and the battles
@@ -405,31 +391,42 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 	}
 
 	// First every battle's Jobs, then the records, each step for several battles at once: a
-	// battle's Job does not wait for the records of the battles before it.
-	inParallel(len(plan), func(i int) {
-		f := plan[i]
-		for _, job := range f.missing {
-			if err := r.Client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
-				if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
+	// battle's Job does not wait for the records of the battles before it. Each battle keeps
+	// its own error.
+	var creates errgroup.Group
+	creates.SetLimit(fireConcurrency)
+	for _, f := range plan {
+		creates.Go(func() error {
+			for _, job := range f.missing {
+				if err := r.Client.Create(ctx, job); apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
 					f.err = &templateError{fmt.Errorf("the API server refused the Job: %w", err)}
-				} else {
+					return nil
+				} else if err != nil && !apierrors.IsAlreadyExists(err) {
 					f.err = fmt.Errorf("creating Job %s: %w", job.Name, err)
+					return nil
+				} else if err == nil {
+					logger.Info("Created Job", "job", klog.KObj(job), "battleResult", f.br.Name)
+					r.created.add(rx.UID, job, r.now())
+					f.created++
+					reactionJobsCreated.Inc()
 				}
-				return
-			} else if err == nil {
-				logger.Info("Created Job", "job", klog.KObj(job), "battleResult", f.br.Name)
-				r.created.add(rx.UID, job, r.now())
-				f.created++
-				reactionJobsCreated.Inc()
+				f.exist++
 			}
-			f.exist++
+			return nil
+		})
+	}
+	_ = creates.Wait()
+	var records errgroup.Group
+	records.SetLimit(fireConcurrency)
+	for _, f := range plan {
+		if f.err == nil && !f.partial {
+			records.Go(func() error {
+				f.err = r.record(ctx, rx, f.br, f.runs)
+				return nil
+			})
 		}
-	})
-	inParallel(len(plan), func(i int) {
-		if f := plan[i]; f.err == nil && !f.partial {
-			f.err = r.record(ctx, rx, f.br, f.runs)
-		}
-	})
+	}
+	_ = records.Wait()
 
 	created := 0
 	var fireErr error
@@ -439,28 +436,21 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 			jobs[job.Name] = job
 		}
 		switch {
-		case f.partial && f.err == nil:
-			// counted as waiting already
-		case f.partial:
-			if fireErr == nil {
-				fireErr = f.err
+		case f.err != nil && !apierrors.IsNotFound(f.err):
+			if !f.partial {
+				waiting++ // a partial battle is counted in waiting already
 			}
-		case f.err == nil:
+			fireErr = cmp.Or(fireErr, f.err)
+		case f.partial:
+			// waits for the rest of its Jobs
+		default: // recorded, or deleted meanwhile
 			r.pending.Settle(rx.UID, f.br.Name)
-			last = reaction.Later(last, rx, f.br)
-		case apierrors.IsNotFound(f.err):
-			r.pending.Settle(rx.UID, f.br.Name) // deleted meanwhile
-		default:
-			waiting++
-			if fireErr == nil {
-				fireErr = f.err
+			if f.err == nil {
+				last = reaction.Later(last, rx, f.br)
 			}
 		}
 	}
-	if fireErr == nil {
-		fireErr = planErr
-	}
-	return last, created, waiting, fireErr
+	return last, created, waiting, cmp.Or(fireErr, planErr)
 }
 
 // record stores on the BattleResult that the reaction fired for it: the reaction's own entry of
