@@ -15,13 +15,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
-	"github.com/battleops/battle-operator/internal/battle"
 )
 
 // BenchmarkEtcdBytesPerBattle measures what a stored BattleResult costs etcd, for battles of 2,
@@ -59,11 +56,8 @@ func BenchmarkEtcdBytesPerBattle(b *testing.B) {
 		b.Fatalf("starting the control plane: %v", err)
 	}
 	b.Cleanup(func() { _ = env.Stop() })
-	scheme := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		b.Fatal(err)
-	}
-	if err := livev1alpha1.AddToScheme(scheme); err != nil {
+	scheme, err := benchScheme()
+	if err != nil {
 		b.Fatal(err)
 	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
@@ -144,16 +138,5 @@ func roomsObject(ns string, i, rooms int) (*livev1alpha1.BattleResult, error) {
 	end := int64(histEpoch + i)
 	body := fmt.Appendf(nil, `{"CallbackCommand":"Live.CallbackAfterEndBattle","BattleId":"etcd/%d/%d","Duration":300000,"CreateTime":%d,"StartTime":%d,"EndTime":%d,"OpType":0,"FromRoomInfo":%s,"ToRoomList":[%s],"EventTime":%d}`,
 		rooms, i, end-310, end-300, end, room(0), strings.Join(to, ","), end*1000+7)
-	parsed, err := battle.Parse(body)
-	if err != nil {
-		return nil, err
-	}
-	ended, err := parsed.EndBattle()
-	if err != nil {
-		return nil, err
-	}
-	return &livev1alpha1.BattleResult{
-		ObjectMeta: metav1.ObjectMeta{Name: battle.Name(ended.BattleID), Namespace: ns},
-		Spec:       battle.Spec(ended, histDelivery),
-	}, nil
+	return storedAs(ns, body)
 }

@@ -23,9 +23,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -227,11 +225,8 @@ func (h *historyRun) setup(assets string) {
 	}
 	cfg := rest.CopyConfig(admin.Config())
 	cfg.QPS = -1 // no client-side throttling
-	scheme := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		b.Fatal(err)
-	}
-	if err := livev1alpha1.AddToScheme(scheme); err != nil {
+	scheme, err := benchScheme()
+	if err != nil {
 		b.Fatal(err)
 	}
 	if h.c, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme}); err != nil {

@@ -26,6 +26,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/internal/battle"
@@ -156,9 +158,15 @@ func histBody(i int, match bool) []byte {
 		histBattleID(i), end-310, end-300, end, opType, room(0), room(1), room(2), end*1000+7)
 }
 
-// histObject is battle i as the receiver stores it: the same decoding, outcome and name.
+// histObject is battle i as the receiver stores it.
 func histObject(ns string, i int) (*livev1alpha1.BattleResult, error) {
-	parsed, err := battle.Parse(histBody(i, false))
+	return storedAs(ns, histBody(i, false))
+}
+
+// storedAs is a battle-end body as the receiver stores it in ns: the same decoding, outcome
+// and name.
+func storedAs(ns string, body []byte) (*livev1alpha1.BattleResult, error) {
+	parsed, err := battle.Parse(body)
 	if err != nil {
 		return nil, err
 	}
@@ -170,6 +178,15 @@ func histObject(ns string, i int) (*livev1alpha1.BattleResult, error) {
 		ObjectMeta: metav1.ObjectMeta{Name: battle.Name(ended.BattleID), Namespace: ns},
 		Spec:       battle.Spec(ended, histDelivery),
 	}, nil
+}
+
+// benchScheme is the scheme of the benchmarks' clients: Kubernetes' kinds and battle-operator's.
+func benchScheme() (*k8sruntime.Scheme, error) {
+	scheme := k8sruntime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	return scheme, livev1alpha1.AddToScheme(scheme)
 }
 
 func histFreeAddr() (string, error) {
