@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
+	"github.com/battleops/battle-operator/internal/battlestore"
 	"github.com/battleops/battle-operator/internal/reaction"
 )
 
@@ -66,7 +67,9 @@ const fireConcurrency = 16
 // criteria or window change, then fed by the BattleResult watch: an arriving battle costs each
 // reaction of its namespace the examination of that battle, not of every battle stored.
 type BattleReactionReconciler struct {
-	Client   client.Client
+	Client client.Client
+	// Battles are the stored BattleResults.
+	Battles  *battlestore.Store
 	Recorder events.EventRecorder
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
@@ -179,23 +182,14 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 
 	// Prune finished Jobs beyond the history limits, once their battle's record is stored. Only
 	// the Jobs beyond the limits are looked up, each by its battle's name.
-	var pruneErr error
 	prune := reaction.JobsToDelete(owned, ptrOr(rx.Spec.SuccessfulJobsHistoryLimit, 3), ptrOr(rx.Spec.FailedJobsHistoryLimit, 1),
 		func(job *batchv1.Job) bool {
-			var br livev1alpha1.BattleResult
-			err := r.Client.Get(ctx, types.NamespacedName{Namespace: rx.Namespace, Name: job.Labels[reaction.LabelBattleResult]}, &br, client.UnsafeDisableDeepCopy)
-			switch {
-			case apierrors.IsNotFound(err):
+			br, ok := r.Battles.Get(rx.Namespace, job.Labels[reaction.LabelBattleResult])
+			if !ok {
 				return true // the battle is gone: nothing can run for it again
-			case err != nil:
-				pruneErr = err
-				return false
 			}
-			return reaction.Recorded(&br, rx.Name, string(rx.UID))
+			return reaction.Recorded(br, rx.Name, string(rx.UID))
 		})
-	if pruneErr != nil {
-		return reconcile.Result{}, pruneErr
-	}
 	for _, job := range prune {
 		if err := r.Client.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
 			return reconcile.Result{}, fmt.Errorf("pruning Job %s: %w", job.Name, err)
@@ -576,6 +570,6 @@ func (r *BattleReactionReconciler) SetupWithManager(ctx context.Context, mgr ctr
 		For(&livev1alpha1.BattleReaction{}).
 		// Jobs of a deleted reaction still map to its name, so their finalizers are released.
 		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(namesInNamespace(jobOwner))).
-		Watches(&livev1alpha1.BattleResult{}, r.battleEvents()).
+		WatchesRawSource(r.Battles.Source(r.battleEvents())).
 		Complete(r)
 }

@@ -2,11 +2,10 @@ package controllers
 
 import (
 	"context"
+	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -41,7 +40,7 @@ func init() {
 // battle it found recorded. It examines the battles of the reaction's index (those that
 // arrived since the last reconcile and those still waiting), after building the index by one
 // scan of the namespace when it is missing or was built for other criteria or another window.
-// The battles returned are the cache's own objects: read them, never change them.
+// The battles returned are copies, decoded from the store.
 func (r *BattleReactionReconciler) due(ctx context.Context, rx *livev1alpha1.BattleReaction, matcher *reaction.Matcher) ([]*livev1alpha1.BattleResult, *livev1alpha1.FiredBattle, error) {
 	examined := 0
 	defer func() { reactionBattlesExamined.Observe(float64(examined)) }()
@@ -50,28 +49,28 @@ func (r *BattleReactionReconciler) due(ctx context.Context, rx *livev1alpha1.Bat
 	hash, start := rx.Status.Criteria.Hash, reaction.WindowStart(rx)
 	if !r.pending.Current(rx.UID, hash, start) {
 		r.pending.Scanning(rx.UID, client.ObjectKeyFromObject(rx))
-		var list livev1alpha1.BattleResultList
-		// Read-only: the cache's own objects, not copies, since a namespace may hold many battles.
-		if err := r.Client.List(ctx, &list, client.InNamespace(rx.Namespace), client.UnsafeDisableDeepCopy); err != nil {
-			return nil, nil, err
-		}
-		examined += len(list.Items)
-		sel := reaction.Select(rx, matcher, list.Items)
+		// The store decodes one battle at a time: a namespace may hold many. The names seen
+		// are the ones the scan examined; a battle arriving meanwhile is in the index's arrivals.
+		var listed []string
+		sel := reaction.Select(rx, matcher, func(yield func(*livev1alpha1.BattleResult) bool) {
+			for br := range r.Battles.Range(rx.Namespace) {
+				listed = append(listed, br.Name)
+				if !yield(br) {
+					return
+				}
+			}
+		})
+		stored := len(listed)
+		examined += stored
 		r.reportFailed(ctx, rx, sel.Failed)
 		names := make([]string, len(sel.Due))
 		for i, br := range sel.Due {
 			names[i] = br.Name
 		}
-		r.pending.Reset(rx.UID, client.ObjectKeyFromObject(rx), hash, start, names, func(yield func(string) bool) {
-			for i := range list.Items {
-				if !yield(list.Items[i].Name) {
-					return
-				}
-			}
-		})
+		r.pending.Reset(rx.UID, client.ObjectKeyFromObject(rx), hash, start, names, slices.Values(listed))
 		reactionScans.Inc()
 		last = sel.Last
-		log.FromContext(ctx).V(1).Info("Scanned the namespace's battles", "battles", len(list.Items), "waiting", len(names))
+		log.FromContext(ctx).V(1).Info("Scanned the namespace's battles", "battles", stored, "waiting", len(names))
 	}
 
 	candidates := r.pending.Take(rx.UID)
@@ -79,13 +78,10 @@ func (r *BattleReactionReconciler) due(ctx context.Context, rx *livev1alpha1.Bat
 	battles := make([]*livev1alpha1.BattleResult, 0, len(candidates))
 	var gone []string
 	for name := range candidates {
-		br := &livev1alpha1.BattleResult{}
-		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: rx.Namespace, Name: name}, br, client.UnsafeDisableDeepCopy); err != nil {
-			if apierrors.IsNotFound(err) {
-				gone = append(gone, name)
-				continue
-			}
-			return nil, last, err
+		br, ok := r.Battles.Get(rx.Namespace, name)
+		if !ok {
+			gone = append(gone, name)
+			continue
 		}
 		battles = append(battles, br)
 	}

@@ -3,7 +3,6 @@ package controllers
 import (
 	"fmt"
 	"testing"
-	"unsafe"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -57,38 +56,3 @@ func TestBusyRoomGoesFirst(t *testing.T) {
 	}
 }
 
-// TestCachedBattleResultIsTrimmedAndSharesRepeatedStrings: the cache transform drops
-// managedFields, the last-applied annotation and status conditions, and two battles of the
-// same room hold one copy of its ID, app and owner.
-func TestCachedBattleResultIsTrimmedAndSharesRepeatedStrings(t *testing.T) {
-	decoded := func(i int) *livev1alpha1.BattleResult {
-		br := queueBattle(i, "other")
-		// As decoded from the watch: every string its own copy.
-		br.Spec.Rooms[1].RoomID = livev1alpha1.RoomID(string([]byte("hot")))
-		br.Spec.Rooms[1].OwnerAccount = string([]byte("144115212"))
-		br.Spec.SDKAppID = string([]byte("1400000001"))
-		br.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "receiver"}}
-		br.Annotations = map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{}"}
-		br.Status.Conditions = []metav1.Condition{{Type: "Recorded"}}
-		return br
-	}
-	trimmed := func(i int) *livev1alpha1.BattleResult {
-		out, err := trimBattleResult(decoded(i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out.(*livev1alpha1.BattleResult)
-	}
-	a, b := trimmed(1), trimmed(2)
-	if a.ManagedFields != nil || a.Annotations != nil || a.Status.Conditions != nil {
-		t.Errorf("kept managedFields %v, annotations %v, conditions %v", a.ManagedFields, a.Annotations, a.Status.Conditions)
-	}
-	same := func(x, y string) bool { return unsafe.StringData(x) == unsafe.StringData(y) }
-	if !same(string(a.Spec.Rooms[1].RoomID), string(b.Spec.Rooms[1].RoomID)) ||
-		!same(a.Spec.Rooms[1].OwnerAccount, b.Spec.Rooms[1].OwnerAccount) || !same(a.Spec.SDKAppID, b.Spec.SDKAppID) {
-		t.Error("two battles of the same room hold their own copies of its ID, owner or app")
-	}
-	if a.Spec.Rooms[1].RoomID != "hot" || a.Spec.SDKAppID != "1400000001" || a.Name != "br-1" {
-		t.Errorf("the transform changed values: room %q, app %q, name %q", a.Spec.Rooms[1].RoomID, a.Spec.SDKAppID, a.Name)
-	}
-}

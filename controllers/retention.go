@@ -10,14 +10,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
-	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/internal/battle"
+	"github.com/battleops/battle-operator/internal/battlestore"
 	"github.com/battleops/battle-operator/internal/reaction"
 	"github.com/battleops/battle-operator/internal/retention"
 )
@@ -29,8 +28,9 @@ import (
 // finishes the job. Battles go in the statistics' order (end time, then BattleId), so pruning
 // never changes a room's numbers.
 type Retention struct {
-	Client   client.Client
-	Cache    cache.Cache
+	Client client.Client
+	// Battles are the stored BattleResults.
+	Battles  *battlestore.Store
 	Recorder events.EventRecorder
 	Stats    *RoomStatsReconciler
 	Policy   retention.Policy
@@ -65,35 +65,21 @@ func (p *Retention) Start(ctx context.Context) error {
 	logger := log.FromContext(ctx).WithName("retention")
 	p.byNS, p.inFlight = map[string]*retention.Ordered{}, map[types.NamespacedName]*pruning{}
 	p.Stats.OnFolded = p.folded
-	informer, err := p.Cache.GetInformer(ctx, &livev1alpha1.BattleResult{})
-	if err != nil {
-		return err
-	}
-	reg, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) {
-			if br, ok := obj.(*livev1alpha1.BattleResult); ok {
-				p.mu.Lock()
-				p.ordered(br.Namespace).Add(retention.Battle{Name: br.Name, EndTime: br.Spec.EndTime, BattleID: br.Spec.BattleID, Created: br.CreationTimestamp.Time})
-				p.mu.Unlock()
-			}
+	remove := p.Battles.AddHandler(battlestore.Handler{
+		OnAdd: func(br *livev1alpha1.BattleResult, _ bool) {
+			p.mu.Lock()
+			p.ordered(br.Namespace).Add(retention.Battle{Name: br.Name, EndTime: br.Spec.EndTime, BattleID: br.Spec.BattleID, Created: br.CreationTimestamp.Time})
+			p.mu.Unlock()
 		},
-		DeleteFunc: func(obj any) {
-			if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-				obj = tomb.Obj
-			}
-			if br, ok := obj.(*livev1alpha1.BattleResult); ok {
-				p.mu.Lock()
-				p.ordered(br.Namespace).Remove(br.Name)
-				delete(p.inFlight, types.NamespacedName{Namespace: br.Namespace, Name: br.Name})
-				p.mu.Unlock()
-			}
+		OnDelete: func(br *livev1alpha1.BattleResult) {
+			p.mu.Lock()
+			p.ordered(br.Namespace).Remove(br.Name)
+			delete(p.inFlight, types.NamespacedName{Namespace: br.Namespace, Name: br.Name})
+			p.mu.Unlock()
 		},
 	})
-	if err != nil {
-		return err
-	}
-	defer func() { _ = informer.RemoveEventHandler(reg) }()
-	if !toolscache.WaitForCacheSync(ctx.Done(), reg.HasSynced) {
+	defer remove()
+	if err := p.Battles.WaitForSync(ctx); err != nil {
 		return nil
 	}
 	interval := p.Interval
@@ -239,10 +225,7 @@ func (p *Retention) start(ctx context.Context, ns string, limit int) (int, error
 		if br, ok := results[name]; ok {
 			return br
 		}
-		br := &livev1alpha1.BattleResult{}
-		if err := p.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, br); err != nil {
-			br = nil
-		}
+		br, _ := p.Battles.Get(ns, name)
 		results[name] = br
 		return br
 	}

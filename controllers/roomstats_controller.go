@@ -27,6 +27,7 @@ import (
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/internal/battle"
+	"github.com/battleops/battle-operator/internal/battlestore"
 	"github.com/battleops/battle-operator/internal/retention"
 )
 
@@ -42,6 +43,8 @@ type RoomStatsReconciler struct {
 	Client client.Client
 	// Reader reads from the API server, for the rare question the cache may answer late.
 	Reader client.Reader
+	// Battles are the stored BattleResults; their events feed the rooms' tallies.
+	Battles *battlestore.Store
 	// Retention is what retention prunes, shown in each RoomStats' Ready condition.
 	Retention retention.Policy
 	// OnFolded is told, after the status holding them is stored, which battles a room folded
@@ -286,7 +289,7 @@ func (r *RoomStatsReconciler) SetupWithManager(_ context.Context, mgr ctrl.Manag
 		// Every change of a RoomStats is reconciled, its own status writes included (they find
 		// nothing to change), so an edit by hand is undone.
 		For(&livev1alpha1.RoomStats{}).
-		Watches(&livev1alpha1.BattleResult{}, handler.Funcs{
+		WatchesRawSource(r.Battles.Source(handler.Funcs{
 			CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 				r.battleEvent(e.Object, q, true, e.IsInInitialList)
 			},
@@ -294,7 +297,7 @@ func (r *RoomStatsReconciler) SetupWithManager(_ context.Context, mgr ctrl.Manag
 			DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 				r.battleEvent(e.Object, q, false, false)
 			},
-		}).
+		})).
 		WatchesRawSource(source.Channel(r.enqueue, &handler.EnqueueRequestForObject{})).
 		Complete(r)
 }

@@ -1,6 +1,7 @@
 package reaction
 
 import (
+	"iter"
 	"sort"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
@@ -20,12 +21,12 @@ type Selection struct {
 // Select decides which battles a reaction fires for, from every battle of its namespace: the
 // scan that builds a reaction's Pending index. It is Examine over all of them, every
 // expression evaluated. The battles are read, never changed.
-func Select(rx *livev1alpha1.BattleReaction, m *Matcher, battles []livev1alpha1.BattleResult) Selection {
-	all := make([]*livev1alpha1.BattleResult, len(battles))
-	for i := range battles {
-		all[i] = &battles[i]
+func Select(rx *livev1alpha1.BattleReaction, m *Matcher, battles iter.Seq[*livev1alpha1.BattleResult]) Selection {
+	var s Selection
+	for br := range battles {
+		s.examine(rx, m, br, nil)
 	}
-	s, _ := Examine(rx, m, all, nil)
+	s.sort()
 	return s
 }
 
@@ -36,37 +37,44 @@ func Select(rx *livev1alpha1.BattleReaction, m *Matcher, battles []livev1alpha1.
 // deleted, outside its window, not matching (the expression failed included), or getting no
 // run. The battles are read, never changed.
 func Examine(rx *livev1alpha1.BattleReaction, m *Matcher, battles []*livev1alpha1.BattleResult, known func(name string) bool) (s Selection, settled []string) {
-	start := WindowStart(rx)
-	uid := string(rx.UID)
 	for _, br := range battles {
-		if Recorded(br, rx.Name, uid) {
-			s.Last = Later(s.Last, rx, br)
+		if s.examine(rx, m, br, known) {
 			settled = append(settled, br.Name)
-			continue
 		}
-		if br.DeletionTimestamp != nil || !CountsFrom(start, br.CreationTimestamp) {
-			settled = append(settled, br.Name)
-			continue
-		}
-		ok := known != nil && known(br.Name)
-		if !ok {
-			var err error
-			if ok, err = m.Matches(&br.Spec); err != nil {
-				if s.Failed == nil {
-					s.Failed = map[*livev1alpha1.BattleResult]error{}
-				}
-				s.Failed[br] = err
-				ok = false
-			}
-		}
-		if !ok || len(Runs(rx.Spec.RunFor, &br.Spec)) == 0 {
-			settled = append(settled, br.Name)
-			continue
-		}
-		s.Due = append(s.Due, br)
 	}
-	sort.Slice(s.Due, func(i, j int) bool { return arrivedBefore(s.Due[i], s.Due[j]) })
+	s.sort()
 	return s, settled
+}
+
+// examine adds br to the selection when it is due, and says whether the reaction is done with it.
+func (s *Selection) examine(rx *livev1alpha1.BattleReaction, m *Matcher, br *livev1alpha1.BattleResult, known func(name string) bool) (settled bool) {
+	if Recorded(br, rx.Name, string(rx.UID)) {
+		s.Last = Later(s.Last, rx, br)
+		return true
+	}
+	if br.DeletionTimestamp != nil || !CountsFrom(WindowStart(rx), br.CreationTimestamp) {
+		return true
+	}
+	ok := known != nil && known(br.Name)
+	if !ok {
+		var err error
+		if ok, err = m.Matches(&br.Spec); err != nil {
+			if s.Failed == nil {
+				s.Failed = map[*livev1alpha1.BattleResult]error{}
+			}
+			s.Failed[br] = err
+			ok = false
+		}
+	}
+	if !ok || len(Runs(rx.Spec.RunFor, &br.Spec)) == 0 {
+		return true
+	}
+	s.Due = append(s.Due, br)
+	return false
+}
+
+func (s *Selection) sort() {
+	sort.Slice(s.Due, func(i, j int) bool { return arrivedBefore(s.Due[i], s.Due[j]) })
 }
 
 // arrivedBefore orders battles by arrival: creation time, then name.

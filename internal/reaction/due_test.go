@@ -2,6 +2,7 @@ package reaction
 
 import (
 	"fmt"
+	"iter"
 	"testing"
 	"time"
 
@@ -64,7 +65,7 @@ func TestSelect(t *testing.T) {
 	}
 	t.Run("Battles in the window, not recorded by this reaction, matching, in arrival order.", func(t *testing.T) {
 		rx, m := selectReaction(livev1alpha1.RunForEachWinner, "battle.rooms[1].score >= 0")
-		s := Select(rx, m, battles)
+		s := Select(rx, m, pointers(battles))
 		if diff := cmp.Diff([]string{"br-a", "br-b", "br-c"}, battleNames(s.Due)); diff != "" {
 			t.Errorf("due (-want +got):\n%s", diff)
 		}
@@ -82,7 +83,7 @@ func TestSelect(t *testing.T) {
 	})
 	t.Run("A draw gets no Job for EachWinner but one for Battle.", func(t *testing.T) {
 		rx, m := selectReaction(livev1alpha1.RunForBattle, "")
-		s := Select(rx, m, battles)
+		s := Select(rx, m, pointers(battles))
 		if diff := cmp.Diff([]string{"br-a", "br-b", "br-draw", "br-one-room", "br-c"}, battleNames(s.Due)); diff != "" {
 			t.Errorf("due (-want +got):\n%s", diff)
 		}
@@ -90,21 +91,21 @@ func TestSelect(t *testing.T) {
 	t.Run("startingAfter earlier takes in battles stored before the reaction.", func(t *testing.T) {
 		rx, m := selectReaction(livev1alpha1.RunForBattle, "")
 		rx.Spec.StartingAfter = &metav1.Time{Time: selectEpoch.Add(-time.Minute)}
-		if got := battleNames(Select(rx, m, battles).Due); len(got) == 0 || got[0] != "br-before-window" {
+		if got := battleNames(Select(rx, m, pointers(battles)).Due); len(got) == 0 || got[0] != "br-before-window" {
 			t.Errorf("due = %v, want br-before-window first", got)
 		}
 	})
 	t.Run("An edit of the criteria moves the window.", func(t *testing.T) {
 		rx, m := selectReaction(livev1alpha1.RunForBattle, "")
 		rx.Status.Criteria = &livev1alpha1.CriteriaRecord{Hash: "x", Since: &metav1.Time{Time: selectEpoch.Add(5 * time.Second)}}
-		if diff := cmp.Diff([]string{"br-draw", "br-one-room", "br-c"}, battleNames(Select(rx, m, battles).Due)); diff != "" {
+		if diff := cmp.Diff([]string{"br-draw", "br-one-room", "br-c"}, battleNames(Select(rx, m, pointers(battles)).Due)); diff != "" {
 			t.Errorf("due (-want +got):\n%s", diff)
 		}
 	})
 	t.Run("The battles are not changed.", func(t *testing.T) {
 		before := fmt.Sprintf("%+v", battles)
 		rx, m := selectReaction(livev1alpha1.RunForEachRoom, "battle.durationMs > 0")
-		Select(rx, m, battles)
+		Select(rx, m, pointers(battles))
 		if fmt.Sprintf("%+v", battles) != before {
 			t.Errorf("Select changed its input")
 		}
@@ -129,9 +130,20 @@ func BenchmarkSelect(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if s := Select(rx, m, battles); len(s.Due) != n/2 {
+		if s := Select(rx, m, pointers(battles)); len(s.Due) != n/2 {
 			b.Fatalf("%d due, want %d", len(s.Due), n/2)
 		}
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "battles/s")
+}
+
+// pointers yields a pointer to each battle, as the store's Range does.
+func pointers(battles []livev1alpha1.BattleResult) iter.Seq[*livev1alpha1.BattleResult] {
+	return func(yield func(*livev1alpha1.BattleResult) bool) {
+		for i := range battles {
+			if !yield(&battles[i]) {
+				return
+			}
+		}
+	}
 }

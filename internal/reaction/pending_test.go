@@ -174,7 +174,7 @@ func TestExamine(t *testing.T) {
 
 	t.Run("It selects what Select selects from the same battles, and settles the rest.", func(t *testing.T) {
 		s, settled := Examine(rx, m, ptrs, nil)
-		want := Select(rx, m, battles)
+		want := Select(rx, m, pointers(battles))
 		if diff := cmp.Diff(battleNames(want.Due), battleNames(s.Due)); diff != "" {
 			t.Errorf("due (-select +examine):\n%s", diff)
 		}
@@ -231,7 +231,7 @@ func TestArrivalCostDoesNotFollowHistory(t *testing.T) {
 	rx, m, battles, fresh := arrivalWorld(5000)
 	stored := battles[:len(battles)-1]
 	var p Pending
-	sel := Select(rx, m, stored)
+	sel := Select(rx, m, pointers(stored))
 	p.Reset(rx.UID, pendingKey, "h", WindowStart(rx), battleNames(sel.Due), func(yield func(string) bool) {
 		for i := range stored {
 			if !yield(stored[i].Name) {
@@ -275,7 +275,7 @@ func BenchmarkArrival(b *testing.B) {
 	b.Run("scan", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if s := Select(rx, m, battles); len(s.Due) != 1 {
+			if s := Select(rx, m, pointers(battles)); len(s.Due) != 1 {
 				b.Fatalf("%d due, want 1", len(s.Due))
 			}
 		}
