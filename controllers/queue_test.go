@@ -55,4 +55,3 @@ func TestBusyRoomGoesFirst(t *testing.T) {
 		t.Errorf("last out %v, want the room of the initial list %v", last, key("listed"))
 	}
 }
-
