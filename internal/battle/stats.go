@@ -3,10 +3,12 @@ package battle
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"math"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -18,11 +20,33 @@ type RoomBattle struct {
 	BattleResult string
 	BattleID     string
 	EndTime      int64
-	EndedAt      *metav1.Time
+	// EndedAt is spec.endedAt in Unix seconds (the API's resolution), NoEndedAt when the
+	// battle has none: a number, not a pointer to a time each battle would keep alive.
+	EndedAt      int64
 	EndReason    livev1alpha1.EndReason
 	Result       livev1alpha1.RoomResult
 	Score        int64
 	OwnerAccount string
+}
+
+// NoEndedAt is RoomBattle.EndedAt of a battle without spec.endedAt.
+const NoEndedAt = math.MinInt64
+
+// UnixOf is t in Unix seconds, NoEndedAt for nil.
+func UnixOf(t *metav1.Time) int64 {
+	if t == nil {
+		return NoEndedAt
+	}
+	return t.Unix()
+}
+
+// TimeOf is the time of Unix seconds sec in UTC, nil for NoEndedAt.
+func TimeOf(sec int64) *metav1.Time {
+	if sec == NoEndedAt {
+		return nil
+	}
+	t := metav1.NewTime(time.Unix(sec, 0).UTC())
+	return &t
 }
 
 // RoomBattleOf returns what br says about room roomID, and false when the room was not in it.
@@ -33,7 +57,7 @@ func RoomBattleOf(br *livev1alpha1.BattleResult, roomID livev1alpha1.RoomID) (Ro
 				BattleResult: br.Name,
 				BattleID:     br.Spec.BattleID,
 				EndTime:      br.Spec.EndTime,
-				EndedAt:      br.Spec.EndedAt,
+				EndedAt:      UnixOf(br.Spec.EndedAt),
 				EndReason:    br.Spec.EndReason,
 				Result:       r.Result,
 				Score:        r.Score,
@@ -116,7 +140,7 @@ func foldSorted(from livev1alpha1.RoomStatsStatus, sorted []RoomBattle) livev1al
 		s.LastBattle = &livev1alpha1.LastBattle{
 			BattleResult: b.BattleResult,
 			BattleID:     b.BattleID,
-			EndedAt:      b.EndedAt,
+			EndedAt:      TimeOf(b.EndedAt),
 			EndReason:    b.EndReason,
 			Result:       b.Result,
 			Score:        b.Score,

@@ -20,7 +20,7 @@ func roomBattle(id string, end int64, reason v1.EndReason, result v1.RoomResult,
 		BattleResult: "br-" + id,
 		BattleID:     id,
 		EndTime:      end,
-		EndedAt:      endedAt(end),
+		EndedAt:      end,
 		EndReason:    reason,
 		Result:       result,
 		Score:        score,
@@ -57,7 +57,7 @@ func lastBattle(b RoomBattle) *v1.LastBattle {
 	return &v1.LastBattle{
 		BattleResult: b.BattleResult,
 		BattleID:     b.BattleID,
-		EndedAt:      b.EndedAt,
+		EndedAt:      TimeOf(b.EndedAt),
 		EndReason:    b.EndReason,
 		Result:       b.Result,
 		Score:        b.Score,
@@ -492,7 +492,7 @@ func TestRoomBattleOf(t *testing.T) {
 			roomID: "room-1",
 			want: RoomBattle{
 				BattleResult: "br-0f4b86e17f06af2a840841950c7eb1fe", BattleID: "kJ8v2Qw+Lm4/Zx7Rt1Yp0Nc3Hs5Ua9Eb6Df8Gi2Kj4=",
-				EndTime: 1700000300, EndedAt: endedAt(1700000300), EndReason: v1.EndReasonTimeUp,
+				EndTime: 1700000300, EndedAt: 1700000300, EndReason: v1.EndReasonTimeUp,
 				Result: v1.RoomResultWin, Score: 12, OwnerAccount: "host-1",
 			},
 			wantOK: true,
@@ -502,7 +502,7 @@ func TestRoomBattleOf(t *testing.T) {
 			roomID: "房间3",
 			want: RoomBattle{
 				BattleResult: "br-0f4b86e17f06af2a840841950c7eb1fe", BattleID: "kJ8v2Qw+Lm4/Zx7Rt1Yp0Nc3Hs5Ua9Eb6Df8Gi2Kj4=",
-				EndTime: 1700000300, EndedAt: endedAt(1700000300), EndReason: v1.EndReasonTimeUp,
+				EndTime: 1700000300, EndedAt: 1700000300, EndReason: v1.EndReasonTimeUp,
 				Result: v1.RoomResultLoss, Score: -1, OwnerAccount: "",
 			},
 			wantOK: true,
@@ -518,6 +518,22 @@ func TestRoomBattleOf(t *testing.T) {
 			wantOK: false,
 		},
 	}
+	// A battle without endedAt (an EndTime RFC 3339 cannot write) keeps none, and its room's
+	// last battle shows none.
+	t.Run("no endedAt", func(t *testing.T) {
+		none := br.DeepCopy()
+		none.Spec.EndedAt = nil
+		got, ok := RoomBattleOf(none, "room-1")
+		if !ok || got.EndedAt != NoEndedAt {
+			t.Fatalf("RoomBattleOf without endedAt: %+v, %v", got, ok)
+		}
+		if last := Fold(v1.RoomStatsStatus{}, []RoomBattle{got}).LastBattle; last == nil || last.EndedAt != nil {
+			t.Errorf("lastBattle %+v, want one without endedAt", last)
+		}
+		if at := TimeOf(UnixOf(br.Spec.EndedAt)); !at.Equal(br.Spec.EndedAt) {
+			t.Errorf("endedAt %v read back as %v", br.Spec.EndedAt, at)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, ok := RoomBattleOf(br, tt.roomID)

@@ -93,6 +93,7 @@ type historyRun struct {
 
 	root, dir  string
 	env        *envtest.Environment
+	restConfig *rest.Config // the admin's, for the API server's own endpoints
 	c          client.WithWatch
 	binary     string
 	args       []string // the manager's flags but its addresses
@@ -225,6 +226,7 @@ func (h *historyRun) setup(assets string) {
 	}
 	cfg := rest.CopyConfig(admin.Config())
 	cfg.QPS = -1 // no client-side throttling
+	h.restConfig = cfg
 	scheme, err := benchScheme()
 	if err != nil {
 		b.Fatal(err)
@@ -692,6 +694,10 @@ func (h *historyRun) measure(row *histRow) {
 	if err != nil {
 		h.fatalf("reading the manager's CPU time: %v", err)
 	}
+	if h.cfg.profiles != "" {
+		done := h.cpuProfiles(ctx)
+		defer done()
+	}
 	first := h.next
 	answers := make([]histAnswer, n)
 	var next atomic.Int64
@@ -1152,4 +1158,62 @@ func (h *historyRun) report() {
 	for _, w := range h.out {
 		_, _ = io.WriteString(w, s.String())
 	}
+}
+
+// cpuProfiles records 10 s of CPU profile of the manager and of the API server, from now, into
+// the profiles directory (cpu-manager-<stored>.pb.gz, cpu-apiserver-<stored>.pb.gz); the
+// returned function waits for both.
+func (h *historyRun) cpuProfiles(ctx context.Context) func() {
+	const query = "profile?seconds=10"
+	targets := map[string]struct {
+		url    string
+		client func() (*http.Client, error)
+	}{
+		"apiserver": {strings.TrimSuffix(h.restConfig.Host, "/") + "/debug/pprof/" + query, func() (*http.Client, error) { return rest.HTTPClientFor(h.restConfig) }},
+	}
+	if h.mgr.pprof != "" {
+		targets["manager"] = struct {
+			url    string
+			client func() (*http.Client, error)
+		}{h.mgr.pprof + query, func() (*http.Client, error) { return &http.Client{}, nil }}
+	}
+	var wg sync.WaitGroup
+	for name, target := range targets {
+		path := filepath.Join(h.cfg.profiles, fmt.Sprintf("cpu-%s-%d.pb.gz", name, h.stored))
+		wg.Go(func() {
+			if err := fetchTo(ctx, target.client, target.url, path); err != nil {
+				h.logf("CPU profile of the %s: %v", name, err)
+			}
+		})
+	}
+	return wg.Wait
+}
+
+// fetchTo writes what a GET of url answers to path.
+func fetchTo(ctx context.Context, newClient func() (*http.Client, error), url, path string) error {
+	c, err := newClient()
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }

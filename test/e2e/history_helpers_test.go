@@ -10,7 +10,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math"
 	"net"
 	"net/http"
@@ -287,24 +286,9 @@ func (m *histManager) heapProfile(path string) error {
 	if m.pprof == "" {
 		return fmt.Errorf("the manager serves no pprof")
 	}
-	client := http.Client{Timeout: time.Minute}
-	resp, err := client.Get(m.pprof + "heap?gc=1")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", m.pprof, resp.Status)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return fetchTo(ctx, func() (*http.Client, error) { return &http.Client{}, nil }, m.pprof+"heap?gc=1", path)
 }
 
 // cpuSeconds is the user and system CPU time the process used so far.
