@@ -236,19 +236,22 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 	default:
 		var fired *livev1alpha1.FiredBattle
 		var created int
-		firing := time.Now()
-		// Battles that arrived while this round fired get their Jobs in the next round, before
-		// the status write: they do not wait for it (a few rounds at most, then the status).
+		firingStarted := time.Now()
+		// Battles that arrived while a round created Jobs get theirs in the next round, before
+		// the records and the status write: they wait for neither (a few rounds at most).
+		firings := map[string]*firing{}
 		for round := 1; ; round++ {
-			last, n, waiting, err := r.fire(ctx, windowed, matcher, jobs)
+			last, n, waiting, err := r.createJobs(ctx, windowed, matcher, jobs, firings)
 			fired, created, status.WaitingBattles, fireErr = reaction.LaterFired(fired, last), created+n, waiting, err
 			if err != nil || n == 0 || round == maxFireRounds || !r.pending.Arrivals(rx.UID) {
 				break
 			}
 		}
+		last, failed, err := r.recordAll(ctx, windowed, firings)
+		fired, status.WaitingBattles, fireErr = reaction.LaterFired(fired, last), status.WaitingBattles+failed, cmp.Or(fireErr, err)
 		if created > 0 {
 			logger.V(1).Info("Fired", "jobsCreated", created, "waiting", status.WaitingBattles,
-				"beforeFiring", firing.Sub(began).String(), "firing", time.Since(firing).String())
+				"beforeFiring", firingStarted.Sub(began).String(), "firing", time.Since(firingStarted).String())
 		}
 		// lastFired only moves forward: what is stored, what this process saw fire, what fired now.
 		status.LastFired = reaction.LaterFired(status.LastFired, r.pending.Fired(rx.UID, fired))
@@ -308,12 +311,22 @@ type templateError struct{ err error }
 
 func (e *templateError) Error() string { return e.err.Error() }
 
-// fire creates the Jobs of the battles that count and match, in order of arrival, and records
-// each battle whose Jobs all exist. It returns the last battle fired for (by arrival, among
-// those it saw recorded), how many Jobs it created, and how many matching battles still wait
-// for Jobs.
-func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.BattleReaction, matcher *reaction.Matcher,
-	jobs map[string]*batchv1.Job) (*livev1alpha1.FiredBattle, int, int64, error) {
+// firing is one battle a reconcile creates Jobs for, then records.
+type firing struct {
+	br      *livev1alpha1.BattleResult
+	runs    int32
+	partial bool // not all its Jobs fit: it is not recorded yet
+	created int
+	err     error
+}
+
+// createJobs creates the missing Jobs of the battles that count and match, in order of
+// arrival, within maxRunningJobs and maxJobsPerReconcile, and adds each battle it planned to
+// firings (by name) for recordAll; a battle already there is not planned again. It returns the
+// last battle fired for (by arrival, among those it saw recorded), how many Jobs it created,
+// and how many matching battles still wait for Jobs.
+func (r *BattleReactionReconciler) createJobs(ctx context.Context, rx *livev1alpha1.BattleReaction, matcher *reaction.Matcher,
+	jobs map[string]*batchv1.Job, firings map[string]*firing) (*livev1alpha1.FiredBattle, int, int64, error) {
 	logger := log.FromContext(ctx)
 	due, last, err := r.due(ctx, rx, matcher)
 	if err != nil {
@@ -330,32 +343,27 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 		}
 	}
 
-	// Plan, in order of arrival, the battles this reconcile completes and their missing Jobs,
-	// within maxRunningJobs and maxJobsPerReconcile.
-	type firing struct {
-		br      *livev1alpha1.BattleResult
+	// Plan, in order of arrival, the battles this round completes and their missing Jobs.
+	type planned struct {
+		*firing
 		missing []*batchv1.Job
-		runs    int32
-		partial bool // not all its Jobs fit: it is not recorded yet
-		exist   int  // of missing, how many exist now (created, or found existing)
-		created int
-		err     error
+		exist   int // of missing, how many exist now (created, or found existing)
 	}
-	var plan []*firing
-	planned, waiting := 0, int64(0)
+	var plan []*planned
+	jobsPlanned, waiting := 0, int64(0)
 	var planErr error
 	for n, br := range due {
-		if !r.pending.Has(rx.UID, br.Name) {
-			continue // deleted since it was read: it gets no Job
+		if f := firings[br.Name]; (f != nil && !f.partial) || !r.pending.Has(rx.UID, br.Name) {
+			continue // planned complete in an earlier round, or deleted since it was read
 		}
 		runs := reaction.Runs(rx.Spec.RunFor, &br.Spec)
-		f := &firing{br: br, runs: int32(len(runs))}
+		p := &planned{firing: &firing{br: br, runs: int32(len(runs))}}
 		complete := true
 		for _, run := range runs {
 			if _, ok := jobs[reaction.JobName(rx.Name, br.Name, run.Room)]; ok {
 				continue
 			}
-			if (rx.Spec.MaxRunningJobs > 0 && running >= int(rx.Spec.MaxRunningJobs)) || planned >= maxJobsPerReconcile {
+			if (rx.Spec.MaxRunningJobs > 0 && running >= int(rx.Spec.MaxRunningJobs)) || jobsPlanned >= maxJobsPerReconcile {
 				complete = false
 				break
 			}
@@ -369,50 +377,76 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 				planErr = err
 				break
 			}
-			f.missing = append(f.missing, job)
-			planned++
+			p.missing = append(p.missing, job)
+			jobsPlanned++
 			running++
 		}
 		if planErr != nil || !complete {
-			waiting = int64(len(due) - n) // this battle included
-			if !complete && len(f.missing) > 0 {
-				f.partial = true // some of its Jobs now, the rest when slots free
-				plan = append(plan, f)
+			for _, rest := range due[n:] { // this battle included
+				if f := firings[rest.Name]; f == nil || f.partial {
+					waiting++
+				}
+			}
+			if !complete && len(p.missing) > 0 {
+				p.partial = true // some of its Jobs now, the rest when slots free
+				plan = append(plan, p)
 			}
 			break
 		}
-		plan = append(plan, f)
+		plan = append(plan, p)
 	}
 
-	// First every battle's Jobs, then the records, each step for several battles at once: a
-	// battle's Job does not wait for the records of the battles before it. Each battle keeps
-	// its own error.
+	// Every battle's Jobs, several battles at once: a battle's Job does not wait for the
+	// battles before it. Each battle keeps its own error.
 	var creates errgroup.Group
 	creates.SetLimit(fireConcurrency)
-	for _, f := range plan {
+	for _, p := range plan {
 		creates.Go(func() error {
-			for _, job := range f.missing {
+			for _, job := range p.missing {
 				if err := r.Client.Create(ctx, job); apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
-					f.err = &templateError{fmt.Errorf("the API server refused the Job: %w", err)}
+					p.err = &templateError{fmt.Errorf("the API server refused the Job: %w", err)}
 					return nil
 				} else if err != nil && !apierrors.IsAlreadyExists(err) {
-					f.err = fmt.Errorf("creating Job %s: %w", job.Name, err)
+					p.err = fmt.Errorf("creating Job %s: %w", job.Name, err)
 					return nil
 				} else if err == nil {
-					logger.Info("Created Job", "job", klog.KObj(job), "battleResult", f.br.Name)
+					logger.Info("Created Job", "job", klog.KObj(job), "battleResult", p.br.Name)
 					r.created.add(rx.UID, job, r.now())
-					f.created++
+					p.created++
 					reactionJobsCreated.Inc()
 				}
-				f.exist++
+				p.exist++
 			}
 			return nil
 		})
 	}
 	_ = creates.Wait()
+
+	created := 0
+	var createErr error
+	for _, p := range plan {
+		created += p.created
+		for _, job := range p.missing[:p.exist] {
+			jobs[job.Name] = job
+		}
+		if before := firings[p.br.Name]; before != nil {
+			p.created += before.created
+		}
+		firings[p.br.Name] = p.firing
+		if p.err != nil {
+			createErr = cmp.Or(createErr, p.err)
+		}
+	}
+	return last, created, waiting, cmp.Or(createErr, planErr)
+}
+
+// recordAll records each battle of firings whose Jobs all exist, several at once, and takes
+// the recorded ones out of the reaction's index. It returns the last battle recorded (by
+// arrival), how many battles failed (they wait, and are tried again), and the first error.
+func (r *BattleReactionReconciler) recordAll(ctx context.Context, rx *livev1alpha1.BattleReaction, firings map[string]*firing) (*livev1alpha1.FiredBattle, int64, error) {
 	var records errgroup.Group
 	records.SetLimit(fireConcurrency)
-	for _, f := range plan {
+	for _, f := range firings {
 		if f.err == nil && !f.partial {
 			records.Go(func() error {
 				f.err = r.record(ctx, rx, f.br, f.runs)
@@ -422,19 +456,16 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 	}
 	_ = records.Wait()
 
-	created := 0
-	var fireErr error
-	for _, f := range plan {
-		created += f.created
-		for _, job := range f.missing[:f.exist] {
-			jobs[job.Name] = job
-		}
+	var last *livev1alpha1.FiredBattle
+	var failed int64
+	var err error
+	for _, f := range firings {
 		switch {
 		case f.err != nil && !apierrors.IsNotFound(f.err):
 			if !f.partial {
-				waiting++ // a partial battle is counted in waiting already
+				failed++ // a partial battle is counted in waiting already
 			}
-			fireErr = cmp.Or(fireErr, f.err)
+			err = cmp.Or(err, f.err)
 		case f.partial:
 			// waits for the rest of its Jobs
 		default: // recorded, or deleted meanwhile
@@ -444,7 +475,7 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 			}
 		}
 	}
-	return last, created, waiting, cmp.Or(fireErr, planErr)
+	return last, failed, err
 }
 
 // record stores on the BattleResult that the reaction fired for it: the reaction's own entry of

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -55,7 +57,10 @@ import (
 // HISTORY_FAILOVER (1), HISTORY_BUDGET (10m, the cap of each load, settle and measurement),
 // HISTORY_MANAGER (a prebuilt manager binary instead of go build ./cmd), HISTORY_OUT (a file
 // that gets the progress and the table too), HISTORY_PROFILES (a directory that gets the
-// manager's heap profile after each step, heap-<stored>.pb.gz, for go tool pprof).
+// manager's heap profile after each step, heap-<stored>.pb.gz, and 10 s CPU profiles of the
+// manager and the API server at the start of each measurement, cpu-manager-<stored>.pb.gz and
+// cpu-apiserver-<stored>.pb.gz, for go tool pprof), HISTORY_APISERVER_ARGS (more kube-apiserver
+// flags, e.g. --feature-gates=DetectCacheInconsistency=false).
 func BenchmarkHistory(b *testing.B) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
@@ -106,6 +111,7 @@ type historyRun struct {
 	next       int      // the number of the next battle
 	stored     int      // BattleResults in the namespace
 	assetsNote string
+	assets     string // the folder of the control plane's binaries
 	loadBefore string // the machine's load average when the run began
 
 	ceiling  float64  // creates/s
@@ -198,12 +204,16 @@ func (h *historyRun) setup(assets string) {
 		b.Cleanup(func() { _ = f.Close() })
 		h.out, h.progress = append(h.out, f), append(h.progress, f)
 	}
-	h.assetsNote = filepath.Base(assets)
+	h.assets, h.assetsNote = assets, filepath.Base(assets)
 
 	h.env = &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
+	}
+	for _, f := range h.cfg.apiserver {
+		name, value, _ := strings.Cut(strings.TrimPrefix(f, "--"), "=")
+		h.env.ControlPlane.GetAPIServer().Configure().Append(name, value)
 	}
 	// 100,000 battles and their statistics' revisions must not meet etcd's default 2 GiB quota.
 	h.env.ControlPlane.Etcd = &envtest.Etcd{}
@@ -698,6 +708,7 @@ func (h *historyRun) measure(row *histRow) {
 		done := h.cpuProfiles(ctx)
 		defer done()
 	}
+	checks0, checksErr := h.battleResultChecks(ctx)
 	first := h.next
 	answers := make([]histAnswer, n)
 	var next atomic.Int64
@@ -809,6 +820,9 @@ func (h *historyRun) measure(row *histRow) {
 		row.capped = true
 		row.notes = append(row.notes, fmt.Sprintf("the manager was not idle when the budget ran out (hot room %s of %s, %.0f queued or in work)", fmtCount(hot), fmtCount(h.stored), busy))
 	}
+	if checks1, err := h.battleResultChecks(ctx); err == nil && checksErr == nil && checks1 > checks0 {
+		row.notes = append(row.notes, fmt.Sprintf("the API server checked its cache of BattleResults against etcd %.0f time(s) during the step (a list of every BattleResult from etcd, every 5 to 7.5 minutes: apiserver_storage_consistency_checks_total)", checks1-checks0))
+	}
 	if cpu1, err := h.mgr.cpuSeconds(); err == nil && len(stored) > 0 {
 		row.cpuPer1000 = (cpu1 - cpu0) / float64(len(stored)) * 1000
 	}
@@ -832,6 +846,11 @@ func (h *historyRun) measure(row *histRow) {
 		}
 	}
 	row.loadavg = loadAverage()
+	if pid := pidOf(filepath.Join(h.assets, "kube-apiserver")); pid > 0 {
+		if rss, _, err := procMemory(pid); err == nil {
+			row.notes = append(row.notes, "the API server's RSS then "+fmtMiB(rss))
+		}
+	}
 	if sums, err := scrapeSums(h.env.ControlPlane.Etcd.URL.String() + "/metrics"); err == nil {
 		row.etcdTotal, row.etcdInUse = int64(sums["etcd_mvcc_db_total_size_in_bytes"]), int64(sums["etcd_mvcc_db_total_size_in_use_in_bytes"])
 	} else {
@@ -1216,4 +1235,40 @@ func fetchTo(ctx context.Context, newClient func() (*http.Client, error), url, p
 		return err
 	}
 	return f.Close()
+}
+
+// battleResultChecks is how many times the API server has checked its watch cache of
+// BattleResults against etcd (DetectCacheInconsistency, on by default since Kubernetes 1.34):
+// each check lists and decodes every BattleResult from etcd.
+func (h *historyRun) battleResultChecks(ctx context.Context) (float64, error) {
+	c, err := rest.HTTPClientFor(h.restConfig)
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(h.restConfig.Host, "/")+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	var n float64
+	for _, m := range families["apiserver_storage_consistency_checks_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "resource" && l.GetValue() == "battleresults" {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return n, nil
 }

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -60,13 +61,19 @@ type histConfig struct {
 	manager     string        // HISTORY_MANAGER: a prebuilt manager binary (default: go build ./cmd)
 	out         string        // HISTORY_OUT: a file that gets the progress and the table too
 	profiles    string        // HISTORY_PROFILES: a directory that gets the manager's heap profile after each step
+	apiserver   []string      // HISTORY_APISERVER_ARGS: more kube-apiserver flags, --name=value separated by spaces
 }
 
 func loadHistConfig() (histConfig, error) {
 	c := histConfig{steps: []int{0, 10_000, 30_000, 60_000, 100_000}, battles: 2000, senders: 32, loaders: 32,
 		ceiling: 3000, failover: true, phaseBudget: 10 * time.Minute,
 		manager: os.Getenv("HISTORY_MANAGER"), out: os.Getenv("HISTORY_OUT"),
-		profiles: os.Getenv("HISTORY_PROFILES")}
+		profiles: os.Getenv("HISTORY_PROFILES"), apiserver: strings.Fields(os.Getenv("HISTORY_APISERVER_ARGS"))}
+	for _, f := range c.apiserver {
+		if name, _, ok := strings.Cut(strings.TrimPrefix(f, "--"), "="); !ok || name == "" || !strings.HasPrefix(f, "--") {
+			return c, fmt.Errorf("HISTORY_APISERVER_ARGS: %q is not --name=value", f)
+		}
+	}
 	if v := os.Getenv("HISTORY_STEPS"); v != "" {
 		c.steps = nil
 		for _, f := range strings.Split(v, ",") {
@@ -313,7 +320,12 @@ func (m *histManager) cpuSeconds() (float64, error) {
 
 // memory is the process's resident set and its peak, in bytes.
 func (m *histManager) memory() (rss, peak int64, err error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", m.cmd.Process.Pid))
+	return procMemory(m.cmd.Process.Pid)
+}
+
+// procMemory is a process's resident memory now (VmRSS) and at its peak (VmHWM).
+func procMemory(pid int) (rss, peak int64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -458,4 +470,23 @@ func loadAverage() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// pidOf is the process running the program at path, 0 when none.
+func pidOf(path string) int {
+	want, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return 0
+	}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && exe == want {
+			return pid
+		}
+	}
+	return 0
 }
