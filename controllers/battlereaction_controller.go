@@ -237,17 +237,21 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 		var fired *livev1alpha1.FiredBattle
 		var created int
 		firingStarted := time.Now()
-		// Battles that arrived while a round created Jobs get theirs in the next round, before
-		// the records and the status write: they wait for neither (a few rounds at most).
+		// Battles that arrived while a round created Jobs get theirs in the next round, while
+		// the records of the rounds before are written: they wait for neither the records nor
+		// the status write (a few rounds at most).
 		firings := map[string]*firing{}
+		var records errgroup.Group
+		records.SetLimit(fireConcurrency)
 		for round := 1; ; round++ {
-			last, n, waiting, err := r.createJobs(ctx, windowed, matcher, jobs, firings)
+			last, n, waiting, err := r.createJobs(ctx, windowed, matcher, jobs, firings, &records)
 			fired, created, status.WaitingBattles, fireErr = reaction.LaterFired(fired, last), created+n, waiting, err
 			if err != nil || n == 0 || round == maxFireRounds || !r.pending.Arrivals(rx.UID) {
 				break
 			}
 		}
-		last, failed, err := r.recordAll(ctx, windowed, firings)
+		_ = records.Wait()
+		last, failed, err := r.recorded(windowed, firings)
 		fired, status.WaitingBattles, fireErr = reaction.LaterFired(fired, last), status.WaitingBattles+failed, cmp.Or(fireErr, err)
 		if created > 0 {
 			logger.V(1).Info("Fired", "jobsCreated", created, "waiting", status.WaitingBattles,
@@ -321,12 +325,13 @@ type firing struct {
 }
 
 // createJobs creates the missing Jobs of the battles that count and match, in order of
-// arrival, within maxRunningJobs and maxJobsPerReconcile, and adds each battle it planned to
-// firings (by name) for recordAll; a battle already there is not planned again. It returns the
-// last battle fired for (by arrival, among those it saw recorded), how many Jobs it created,
-// and how many matching battles still wait for Jobs.
+// arrival, within maxRunningJobs and maxJobsPerReconcile, adds each battle it planned to
+// firings (by name; a battle planned whole in an earlier round is not planned again), and
+// starts in records the record of each battle whose Jobs now all exist. It returns the last
+// battle fired for (by arrival, among those it saw recorded), how many Jobs it created, and
+// how many matching battles still wait for Jobs.
 func (r *BattleReactionReconciler) createJobs(ctx context.Context, rx *livev1alpha1.BattleReaction, matcher *reaction.Matcher,
-	jobs map[string]*batchv1.Job, firings map[string]*firing) (*livev1alpha1.FiredBattle, int, int64, error) {
+	jobs map[string]*batchv1.Job, firings map[string]*firing, records *errgroup.Group) (*livev1alpha1.FiredBattle, int, int64, error) {
 	logger := log.FromContext(ctx)
 	due, last, err := r.due(ctx, rx, matcher)
 	if err != nil {
@@ -433,29 +438,25 @@ func (r *BattleReactionReconciler) createJobs(ctx context.Context, rx *livev1alp
 			p.created += before.created
 		}
 		firings[p.br.Name] = p.firing
-		if p.err != nil {
+		switch {
+		case p.err != nil:
 			createErr = cmp.Or(createErr, p.err)
-		}
-	}
-	return last, created, waiting, cmp.Or(createErr, planErr)
-}
-
-// recordAll records each battle of firings whose Jobs all exist, several at once, and takes
-// the recorded ones out of the reaction's index. It returns the last battle recorded (by
-// arrival), how many battles failed (they wait, and are tried again), and the first error.
-func (r *BattleReactionReconciler) recordAll(ctx context.Context, rx *livev1alpha1.BattleReaction, firings map[string]*firing) (*livev1alpha1.FiredBattle, int64, error) {
-	var records errgroup.Group
-	records.SetLimit(fireConcurrency)
-	for _, f := range firings {
-		if f.err == nil && !f.partial {
+		case !p.partial:
+			// Only this goroutine writes f.err from now on; recorded reads it after records.Wait.
+			f := p.firing
 			records.Go(func() error {
 				f.err = r.record(ctx, rx, f.br, f.runs)
 				return nil
 			})
 		}
 	}
-	_ = records.Wait()
+	return last, created, waiting, cmp.Or(createErr, planErr)
+}
 
+// recorded takes the battles of firings that are recorded (their records written and waited
+// for) out of the reaction's index. It returns the last battle recorded (by arrival), how many
+// battles failed (they wait, and are tried again), and the first error.
+func (r *BattleReactionReconciler) recorded(rx *livev1alpha1.BattleReaction, firings map[string]*firing) (*livev1alpha1.FiredBattle, int64, error) {
 	var last *livev1alpha1.FiredBattle
 	var failed int64
 	var err error
