@@ -1,15 +1,18 @@
 package controllers
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
+	"github.com/battleops/battle-operator/internal/battlestore"
 )
 
-// The controllers' metrics. None has a per-object label: reactions and rooms are created by
+// The controllers' metrics. None has a per-object label (the namespace of the stored
+// BattleResults is bounded by the apps the receiver is configured with): reactions and rooms are created by
 // users and by battles, so their number is unbounded; each reaction's own counts are in its
 // status (jobsStarted, jobsSucceeded, jobsFailed), each room's in its RoomStats.
 var (
@@ -40,8 +43,30 @@ var (
 	}, []string{"reason"})
 )
 
+// storedBattleCount reports how many BattleResults the battle store of this process holds, per
+// namespace: what retention keeps, and what memory and etcd grow with (docs/sizing.md).
+type storedBattleCount struct {
+	store atomic.Pointer[battlestore.Store]
+}
+
+var (
+	battleResultsStored = &storedBattleCount{}
+	storedDesc          = prometheus.NewDesc("battleops_battleresults_stored",
+		"BattleResults stored, per namespace, as this replica's battle store holds them (--max-battle-results caps it).", []string{"namespace"}, nil)
+)
+
+func (c *storedBattleCount) Describe(ch chan<- *prometheus.Desc) { ch <- storedDesc }
+
+func (c *storedBattleCount) Collect(ch chan<- prometheus.Metric) {
+	if s := c.store.Load(); s != nil {
+		for ns, n := range s.Counts() {
+			ch <- prometheus.MustNewConstMetric(storedDesc, prometheus.GaugeValue, float64(n), ns)
+		}
+	}
+}
+
 func init() {
-	metrics.Registry.MustRegister(reactionJobsCreated, reactionJobsFinished, roomStatsReconcileDuration, roomStatsWrites, battleResultsPruned)
+	metrics.Registry.MustRegister(reactionJobsCreated, reactionJobsFinished, roomStatsReconcileDuration, roomStatsWrites, battleResultsPruned, battleResultsStored)
 	// Every series exists from the start, so a rate over a fresh process is not "no data".
 	for _, result := range []string{"succeeded", "failed"} {
 		reactionJobsFinished.WithLabelValues(result)

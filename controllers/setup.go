@@ -60,6 +60,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if err := mgr.Add(battles); err != nil {
 		return fmt.Errorf("adding the BattleResults' store: %w", err)
 	}
+	battleResultsStored.store.Store(battles)
 	stats := &RoomStatsReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Battles: battles, Retention: opts.Retention}
 	if err := stats.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the RoomStats controller: %w", err)

@@ -123,6 +123,17 @@ func (s *Store) Len(namespace string) int {
 	return len(s.byNS[namespace])
 }
 
+// Counts is the number of battles stored in each namespace that has any.
+func (s *Store) Counts() map[string]int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]int, len(s.byNS))
+	for ns, m := range s.byNS {
+		out[ns] = len(m)
+	}
+	return out
+}
+
 // Range yields a copy of every battle of namespace, one at a time (a namespace may hold
 // many: they are never all decoded at once), in no order. Battles stored or deleted meanwhile
 // may or may not be seen.

@@ -254,6 +254,7 @@ func (d *devRun) testMetricsCountWhatHappened(t *testing.T) {
 	})
 	wantExactly(t, delta(before, after, "battleops_battleresult"), map[string]float64{
 		"battleops_battleresults_created_total":                       battles,
+		`battleops_battleresults_stored{namespace="default"}`:         battles, // what the manager's store holds
 		`battleops_battleresult_duplicates_total{kind="identical"}`:   1,
 		`battleops_battleresult_duplicates_total{kind="conflicting"}`: 1,
 	})
