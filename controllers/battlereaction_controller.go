@@ -77,6 +77,8 @@ type BattleReactionReconciler struct {
 	// created remembers the Jobs this process created that the cache may not show yet, so a
 	// reconcile running on a stale cache neither exceeds maxRunningJobs nor miscounts.
 	created expectations
+	// writes remembers each reaction's last status write until the cache shows it.
+	writes ownWrites
 
 	// pending holds, per reaction, the battles it may still have to fire for.
 	pending reaction.Pending
@@ -150,15 +152,17 @@ func (e *expectations) fill(uid types.UID, jobs map[string]*batchv1.Job, now tim
 func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	logger := log.FromContext(ctx)
 	began := time.Now()
-	var rx livev1alpha1.BattleReaction
-	if err := r.Client.Get(ctx, req.NamespacedName, &rx); err != nil {
+	var cached livev1alpha1.BattleReaction
+	if err := r.Client.Get(ctx, req.NamespacedName, &cached); err != nil {
 		if apierrors.IsNotFound(err) {
 			// The reaction is gone; the garbage collector deletes its Jobs. Let them go.
 			r.pending.Forget(req.NamespacedName)
+			r.writes.forget(req.NamespacedName)
 			return reconcile.Result{}, r.releaseStrays(ctx, req.NamespacedName, "")
 		}
 		return reconcile.Result{}, err
 	}
+	rx := *r.writes.latest(&cached) // our last status write, when the cache does not show it yet
 	if err := r.releaseStrays(ctx, req.NamespacedName, rx.UID); err != nil {
 		return reconcile.Result{}, err
 	}
@@ -278,18 +282,21 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 	meta.SetStatusCondition(&status.Conditions, ready)
 
 	if !equality.Semantic.DeepEqual(&rx.Status, status) {
-		before := rx.Status
+		before, over := rx.Status, rx.ResourceVersion
 		rx.Status = *status
 		if err := r.Client.Status().Update(ctx, &rx); err != nil {
 			switch {
 			case apierrors.IsConflict(err):
-				// The cache is behind our own last write; the event of that write brings us back.
+				// A newer reaction than the cache and our own last write show (an edit): the event
+				// of that version brings us back.
+				logger.V(1).Info("The status write conflicted; reconciling again in a second")
 				return reconcile.Result{RequeueAfter: time.Second}, nil
 			case apierrors.IsNotFound(err):
 				return reconcile.Result{}, nil // deleted meanwhile: its deletion event releases its Jobs
 			}
 			return reconcile.Result{}, fmt.Errorf("writing the reaction's status: %w", err)
 		}
+		r.writes.wrote(&rx, over)
 		countFinishedJobs(&before, status)
 	}
 	// The counts of the Jobs leaving are stored: their finalizers may go.
