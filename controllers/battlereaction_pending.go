@@ -113,6 +113,9 @@ func (r *BattleReactionReconciler) reportFailed(ctx context.Context, rx *livev1a
 func (r *BattleReactionReconciler) battleEvents() handler.EventHandler {
 	return handler.Funcs{
 		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if !e.IsInInitialList {
+				log.FromContext(ctx).V(1).Info("Battle arrived", "battleResult", e.Object.GetName())
+			}
 			for _, rx := range r.reactionsOf(ctx, e.Object.GetNamespace()) {
 				key := client.ObjectKeyFromObject(rx)
 				if !e.IsInInitialList {

@@ -3,11 +3,14 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"net"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -52,7 +55,12 @@ type Options struct {
 
 // Setup adds every controller of battle-operator to the manager.
 func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
-	watcher, err := client.NewWithWatch(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient()})
+	// The store's watch gets a connection of its own (a dialer of its own makes client-go build
+	// a new transport): on the manager's shared HTTP/2 connection, the watch of every battle
+	// queued behind the manager's hundreds of writes a second, and fell seconds behind.
+	cfg := rest.CopyConfig(mgr.GetConfig())
+	cfg.Dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	watcher, err := client.NewWithWatch(cfg, client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
 	if err != nil {
 		return fmt.Errorf("creating the BattleResults' client: %w", err)
 	}

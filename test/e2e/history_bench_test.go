@@ -709,6 +709,7 @@ func (h *historyRun) measure(row *histRow) {
 		defer done()
 	}
 	checks0, checksErr := h.battleResultChecks(ctx)
+	seenBattles, stopWatch := h.watchBattleResults(ctx)
 	first := h.next
 	answers := make([]histAnswer, n)
 	var next atomic.Int64
@@ -811,6 +812,22 @@ func (h *historyRun) measure(row *histRow) {
 		}
 	}
 	row.jobP99 = percentile(jobLatencies, 0.99)
+
+	// When a watch of the benchmark's own saw each battle: a watch that falls behind delays
+	// every controller, and one outside the manager tells whether the API server's watches
+	// fall behind, not only the manager's.
+	stopWatch()
+	var watchLags []time.Duration
+	for name, a := range stored {
+		if t, ok := seenBattles.get(name); ok {
+			watchLags = append(watchLags, t.Sub(a.answered))
+		}
+	}
+	if len(watchLags) > 0 {
+		row.notes = append(row.notes, fmt.Sprintf("a watch of BattleResults by the benchmark saw them %s (p50) and %s (p99) after their answers",
+			fmtDur(percentile(watchLags, 0.50)), fmtDur(percentile(watchLags, 0.99))))
+	}
+
 	if row.jobsSeen < row.jobsWant {
 		row.capped = true
 	}
@@ -1271,4 +1288,37 @@ func (h *historyRun) battleResultChecks(ctx context.Context) (float64, error) {
 		}
 	}
 	return n, nil
+}
+
+// watchBattleResults records when a watch of the history's namespace, started now, first sees
+// each BattleResult, until the returned function stops it.
+func (h *historyRun) watchBattleResults(ctx context.Context) (*seenSet, func()) {
+	seen := &seenSet{at: map[string]time.Time{}}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	// A one-item list gives the current resourceVersion without reading the history.
+	var list livev1alpha1.BattleResultList
+	if err := h.c.List(ctx, &list, client.InNamespace(histNamespace), client.Limit(1)); err != nil {
+		cancel()
+		close(done)
+		return seen, func() {}
+	}
+	w, err := h.c.Watch(ctx, &livev1alpha1.BattleResultList{}, &client.ListOptions{Namespace: histNamespace,
+		Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
+	if err != nil {
+		cancel()
+		close(done)
+		return seen, func() {}
+	}
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			if ev.Type == watch.Added {
+				if br, ok := ev.Object.(*livev1alpha1.BattleResult); ok {
+					seen.add(br.Name, time.Now())
+				}
+			}
+		}
+	}()
+	return seen, func() { w.Stop(); cancel(); <-done }
 }
