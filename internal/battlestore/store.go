@@ -116,13 +116,6 @@ func (s *Store) Get(namespace, name string) (*livev1alpha1.BattleResult, bool) {
 	return mustDecode(namespace, name, rec), true
 }
 
-// Len is the number of battles stored in namespace.
-func (s *Store) Len(namespace string) int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.byNS[namespace])
-}
-
 // Counts is the number of battles stored in each namespace that has any.
 func (s *Store) Counts() map[string]int {
 	s.mu.RLock()
@@ -141,17 +134,6 @@ func (s *Store) Range(namespace string) iter.Seq[*livev1alpha1.BattleResult] {
 	return func(yield func(*livev1alpha1.BattleResult) bool) {
 		for name, rec := range s.snapshot(namespace) {
 			if !yield(mustDecode(namespace, name, rec)) {
-				return
-			}
-		}
-	}
-}
-
-// Names yields the name of every battle of namespace, in no order.
-func (s *Store) Names(namespace string) iter.Seq[string] {
-	return func(yield func(string) bool) {
-		for name := range s.snapshot(namespace) {
-			if !yield(name) {
 				return
 			}
 		}
