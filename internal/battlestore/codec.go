@@ -24,7 +24,7 @@ import (
 // generateName.
 //
 // Encoded, a battle of 2 or 3 rooms is about 200 bytes (the fixtures: 196 to 215 bytes with 2
-// rooms, 286 with 4), against about 1,100 bytes as a decoded Go object. The name and namespace
+// rooms, 286 with 4), against about 1,000 bytes as a decoded Go object. The name and namespace
 // are the store's keys, not part of the record.
 
 // enums are the strings the record writes as one byte: the values of the API's enumerations.

@@ -1,6 +1,7 @@
 package battlestore
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
@@ -263,10 +264,19 @@ func TestRecordIsSmall(t *testing.T) {
 		}
 		objects[i] = br
 	}
+	// The object as a watch decodes it from JSON, each with its own strings: what a typed
+	// cache would hold.
 	objectBytes := heapOf(func() any {
 		out := make([]*livev1alpha1.BattleResult, n)
 		for i, br := range objects {
-			out[i] = br.DeepCopy()
+			raw, err := json.Marshal(br)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[i] = &livev1alpha1.BattleResult{}
+			if err := json.Unmarshal(raw, out[i]); err != nil {
+				t.Fatal(err)
+			}
 		}
 		return out
 	})
