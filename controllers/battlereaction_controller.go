@@ -78,7 +78,7 @@ type BattleReactionReconciler struct {
 	// reconcile running on a stale cache neither exceeds maxRunningJobs nor miscounts.
 	created expectations
 	// writes remembers each reaction's last status write until the cache shows it.
-	writes ownWrites
+	writes ownWrites[*livev1alpha1.BattleReaction]
 
 	// pending holds, per reaction, the battles it may still have to fire for.
 	pending reaction.Pending

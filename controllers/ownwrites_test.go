@@ -17,7 +17,7 @@ func TestOwnWritesStandInForAStaleCache(t *testing.T) {
 		return &livev1alpha1.BattleReaction{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "rx", UID: "rx-1", ResourceVersion: rv},
 			Status: livev1alpha1.BattleReactionStatus{JobsStarted: jobs}}
 	}
-	var w ownWrites
+	var w ownWrites[*livev1alpha1.BattleReaction]
 	if got := w.latest(version("10", 1)); got.ResourceVersion != "10" {
 		t.Fatalf("nothing written: got %s, want the cache's", got.ResourceVersion)
 	}

@@ -51,8 +51,10 @@ type RoomStatsReconciler struct {
 	// into status.pruned (may be nil).
 	OnFolded func(room types.NamespacedName, battleResults []string)
 
-	mu      sync.Mutex
-	rooms   map[types.NamespacedName]*roomState
+	mu    sync.Mutex
+	rooms map[types.NamespacedName]*roomState
+	// writes remembers each RoomStats' last status write until the cache shows it.
+	writes  ownWrites[*livev1alpha1.RoomStats]
 	enqueue chan event.GenericEvent
 }
 
@@ -67,11 +69,6 @@ type roomState struct {
 	uid   types.UID // of the RoomStats the base was read from; "" when there was none
 	spec  livev1alpha1.RoomStatsSpec
 	fold  []string
-	// written is the RoomStats as this process last wrote it, until the cache shows that
-	// write; writtenOver is the resourceVersion it replaced. A reconcile that reads the
-	// replaced version from the cache uses written instead of writing into a conflict.
-	written     *livev1alpha1.RoomStats
-	writtenOver string
 	// unwritten counts the battle events since the statistics of the last write were taken:
 	// the room's place in the queue (more first).
 	unwritten int
@@ -121,19 +118,14 @@ func (r *RoomStatsReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	if err != nil && !apierrors.IsNotFound(err) {
 		return reconcile.Result{}, err
 	}
+	if exists {
+		stats = *r.writes.latest(&stats) // our last write, when the cache does not show it yet
+	}
 	st := r.room(req.NamespacedName)
 	// The room's lock guards its tally, never an API call: the watch adds every new battle of
 	// the room under it, and must not wait for a write (a hot room is in every battle).
 	st.mu.Lock()
 	uid := st.uid
-	if w := st.written; w != nil && exists && stats.UID == w.UID {
-		switch stats.ResourceVersion {
-		case st.writtenOver: // the cache is behind our last write
-			stats = *w.DeepCopy()
-		case w.ResourceVersion: // caught up
-			st.written = nil
-		}
-	}
 	st.mu.Unlock()
 	if !exists && uid != "" {
 		// The cache may not show the RoomStats this process created yet.
@@ -202,9 +194,7 @@ func (r *RoomStatsReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 		over, writing := stats.ResourceVersion, time.Now()
 		err := r.Client.Status().Update(ctx, &stats)
 		if err == nil {
-			st.mu.Lock()
-			st.written, st.writtenOver = stats.DeepCopy(), over
-			st.mu.Unlock()
+			r.writes.wrote(&stats, over)
 		}
 		if apierrors.IsConflict(err) {
 			// The cache is behind a newer RoomStats (often our own last write): try again.
