@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -49,11 +50,12 @@ const (
 // maxJobsPerReconcile bounds the Jobs one reconcile creates; the rest follow in the next.
 const maxJobsPerReconcile = 200
 
-// maxFireRounds bounds the rounds of firing one reconcile makes before it writes the status.
-const maxFireRounds = 4
+// fireWindow bounds how long one reconcile keeps firing for battles that arrive while its
+// writes are in flight; the next reconcile carries on.
+const fireWindow = 10 * time.Second
 
-// fireConcurrency is how many battles one reconcile fires for at once (their Jobs and records
-// are API calls; one at a time, a burst of matching battles queues behind them).
+// fireConcurrency is how many battles one reconcile creates Jobs for, and records, at once
+// (API calls; one at a time, a burst of matching battles queues behind them).
 const fireConcurrency = 16
 
 // BattleReactionReconciler runs a reaction's Job once per matching battle (or room) of its
@@ -151,7 +153,6 @@ func (e *expectations) fill(uid types.UID, jobs map[string]*batchv1.Job, now tim
 // Reconcile brings one reaction up to date.
 func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	logger := log.FromContext(ctx)
-	began := time.Now()
 	var cached livev1alpha1.BattleReaction
 	if err := r.Client.Get(ctx, req.NamespacedName, &cached); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -201,20 +202,17 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 		logger.V(1).Info("Pruned Job", "job", klog.KObj(job))
 	}
 
-	status := rx.Status.DeepCopy()
-	status.ObservedGeneration = rx.Generation
-	if hash := reaction.CriteriaHash(&rx.Spec); status.Criteria == nil {
-		status.Criteria = &livev1alpha1.CriteriaRecord{Hash: hash}
-	} else if status.Criteria.Hash != hash {
+	criteria := rx.Status.Criteria
+	if hash := reaction.CriteriaHash(&rx.Spec); criteria == nil {
+		criteria = &livev1alpha1.CriteriaRecord{Hash: hash}
+	} else if criteria.Hash != hash {
 		since := reaction.LastEdit(&rx)
 		if since == nil {
 			now := metav1.NewTime(r.now())
 			since = &now
 		}
-		status.Criteria = &livev1alpha1.CriteriaRecord{Hash: hash, Since: since}
+		criteria = &livev1alpha1.CriteriaRecord{Hash: hash, Since: since}
 	}
-	windowed := rx.DeepCopy()
-	windowed.Status.Criteria = status.Criteria
 
 	ready := metav1.Condition{Type: ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonActive,
 		Message: "Runs a Job for every matching battle", ObservedGeneration: rx.Generation}
@@ -222,7 +220,6 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 		ready.Reason, ready.Message = ReasonSuspended, "Suspended: matching battles wait until spec.suspend is false"
 	}
 	matcher, err := reaction.Compile(rx.Spec.Match)
-	var fireErr error
 	switch {
 	case err != nil:
 		// Fixing the expression changes the criteria, so their window starts anew: the index is
@@ -238,69 +235,68 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 		r.pending.Drop(rx.UID)
 		ready = *meta.FindStatusCondition(rx.Status.Conditions, ConditionReady)
 	default:
-		var fired *livev1alpha1.FiredBattle
-		var created int
-		firingStarted := time.Now()
-		// Battles that arrived while a round created Jobs get theirs in the next round, while
-		// the records of the rounds before are written: they wait for neither the records nor
-		// the status write (a few rounds at most).
-		firings := map[string]*firing{}
-		var records errgroup.Group
-		records.SetLimit(fireConcurrency)
-		for round := 1; ; round++ {
-			last, n, waiting, err := r.createJobs(ctx, windowed, matcher, jobs, firings, &records)
-			fired, created, status.WaitingBattles, fireErr = reaction.LaterFired(fired, last), created+n, waiting, err
-			if err != nil || n == 0 || round == maxFireRounds || !r.pending.Arrivals(rx.UID) {
-				break
-			}
-		}
-		_ = records.Wait()
-		last, failed, err := r.recorded(windowed, firings)
-		fired, status.WaitingBattles, fireErr = reaction.LaterFired(fired, last), status.WaitingBattles+failed, cmp.Or(fireErr, err)
-		if created > 0 {
-			logger.V(1).Info("Fired", "jobsCreated", created, "waiting", status.WaitingBattles,
-				"beforeFiring", firingStarted.Sub(began).String(), "firing", time.Since(firingStarted).String())
-		}
-		// lastFired only moves forward: what is stored, what this process saw fire, what fired now.
-		status.LastFired = reaction.LaterFired(status.LastFired, r.pending.Fired(rx.UID, fired))
-		if created > 0 {
-			owned = owned[:0]
-			for _, job := range jobs {
-				owned = append(owned, job)
-			}
-		}
-		var invalid *templateError
-		if errors.As(fireErr, &invalid) {
-			ready = r.invalid(&rx, ReasonInvalidJobTemplate, invalid.Error())
-			fireErr = nil
-		}
+		return r.fire(ctx, &rx, criteria, matcher, jobs, owned, ready)
 	}
 
+	status, _, release := r.compose(&rx, criteria, ready, owned, nil)
+	if !equality.Semantic.DeepEqual(&rx.Status, status) {
+		if err := r.writeStatus(ctx, &rx, status); err != nil {
+			return statusWriteFailed(ctx, err)
+		}
+	}
+	return r.release(ctx, release)
+}
+
+// compose is the reaction's status: rx's, for its generation and criteria, with the Ready
+// condition, the counts of its Jobs (owned) and, when it fired, what firing found. It returns
+// the counts and the Jobs whose finalizers may go once that status is stored.
+func (r *BattleReactionReconciler) compose(rx *livev1alpha1.BattleReaction, criteria *livev1alpha1.CriteriaRecord, ready metav1.Condition,
+	owned []*batchv1.Job, fired *fireState) (*livev1alpha1.BattleReactionStatus, reaction.Counts, []*batchv1.Job) {
+	status := rx.Status.DeepCopy()
+	status.ObservedGeneration = rx.Generation
+	status.Criteria = criteria
+	if fired != nil {
+		status.WaitingBattles = fired.waiting + fired.failed
+		// lastFired only moves forward: what is stored, what this process saw fire, what fired now.
+		status.LastFired = reaction.LaterFired(status.LastFired, r.pending.Fired(rx.UID, fired.last))
+	}
 	accounting, counts, release := reaction.Account(rx.Status.Accounting, owned)
 	status.Accounting = accounting
 	status.JobsStarted, status.JobsSucceeded, status.JobsFailed, status.JobsRunning = counts.Started, counts.Succeeded, counts.Failed, counts.Running
 	meta.SetStatusCondition(&status.Conditions, ready)
+	return status, counts, release
+}
 
-	if !equality.Semantic.DeepEqual(&rx.Status, status) {
-		before, over := rx.Status, rx.ResourceVersion
-		rx.Status = *status
-		if err := r.Client.Status().Update(ctx, &rx); err != nil {
-			switch {
-			case apierrors.IsConflict(err):
-				// A newer reaction than the cache and our own last write show (an edit): the event
-				// of that version brings us back.
-				logger.V(1).Info("The status write conflicted; reconciling again in a second")
-				return reconcile.Result{RequeueAfter: time.Second}, nil
-			case apierrors.IsNotFound(err):
-				return reconcile.Result{}, nil // deleted meanwhile: its deletion event releases its Jobs
-			}
-			return reconcile.Result{}, fmt.Errorf("writing the reaction's status: %w", err)
-		}
-		r.writes.wrote(&rx, over)
-		countFinishedJobs(&before, status)
+// writeStatus writes status as rx's; on success rx is the reaction as written.
+func (r *BattleReactionReconciler) writeStatus(ctx context.Context, rx *livev1alpha1.BattleReaction, status *livev1alpha1.BattleReactionStatus) error {
+	next := rx.DeepCopy()
+	next.Status = *status
+	if err := r.Client.Status().Update(ctx, next); err != nil {
+		return err
 	}
-	// The counts of the Jobs leaving are stored: their finalizers may go.
-	for _, job := range release {
+	r.writes.wrote(next, rx.ResourceVersion)
+	countFinishedJobs(&rx.Status, status)
+	*rx = *next
+	return nil
+}
+
+// statusWriteFailed is how a reconcile ends whose status write failed.
+func statusWriteFailed(ctx context.Context, err error) (reconcile.Result, error) {
+	switch {
+	case apierrors.IsConflict(err):
+		// A newer reaction than the cache and our own last write show (an edit): the event of
+		// that version brings us back.
+		log.FromContext(ctx).V(1).Info("The status write conflicted; reconciling again in a second")
+		return reconcile.Result{RequeueAfter: time.Second}, nil
+	case apierrors.IsNotFound(err):
+		return reconcile.Result{}, nil // deleted meanwhile: its deletion event releases its Jobs
+	}
+	return reconcile.Result{}, fmt.Errorf("writing the reaction's status: %w", err)
+}
+
+// release removes the finalizers of Jobs whose counts are stored.
+func (r *BattleReactionReconciler) release(ctx context.Context, jobs []*batchv1.Job) (reconcile.Result, error) {
+	for _, job := range jobs {
 		if err := r.removeFinalizer(ctx, job); err != nil {
 			if apierrors.IsConflict(err) {
 				return reconcile.Result{RequeueAfter: time.Second}, nil
@@ -308,10 +304,139 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 			return reconcile.Result{}, err
 		}
 	}
+	return reconcile.Result{}, nil
+}
+
+// fireState is what firing found, for the status.
+type fireState struct {
+	last    *livev1alpha1.FiredBattle // the latest battle fired for, by arrival
+	waiting int64                     // matching battles waiting for Jobs
+	failed  int64                     // battles whose record failed (they wait too)
+}
+
+// fire runs the reaction's Jobs for the battles due and writes its status. It works in rounds:
+// a round examines the battles that arrived, creates their Jobs and starts their records. The
+// records and the status write are in flight while the next rounds run, so a battle arriving
+// meanwhile gets its Jobs after one create, not after the writes before it. Firing ends when
+// nothing is in flight and the status is stored, or after fireWindow (the next reconcile
+// carries on).
+func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.BattleReaction, criteria *livev1alpha1.CriteriaRecord,
+	matcher *reaction.Matcher, jobs map[string]*batchv1.Job, owned []*batchv1.Job, ready metav1.Condition) (reconcile.Result, error) {
+	logger := log.FromContext(ctx)
+	began := time.Now()
+	windowed := rx.DeepCopy()
+	windowed.Status.Criteria = criteria
+
+	var (
+		state    fireState
+		firings  = map[string]*firing{}
+		recorded = make(chan *firing)
+		slots    = make(chan struct{}, fireConcurrency)
+		records  int // in flight
+		created  int
+		rounds   int
+		fireErr  error
+		stopped  bool
+	)
+	record := func(f *firing) {
+		records++
+		go func() {
+			slots <- struct{}{}
+			f.err = r.record(ctx, windowed, f.br, f.runs)
+			<-slots
+			recorded <- f
+		}()
+	}
+	round := func() {
+		rounds++
+		last, n, waiting, err := r.createJobs(ctx, windowed, matcher, jobs, firings, record)
+		state.last, state.waiting, created = reaction.LaterFired(state.last, last), waiting, created+n
+		var invalid *templateError
+		if errors.As(err, &invalid) {
+			ready, err = r.invalid(rx, ReasonInvalidJobTemplate, invalid.Error()), nil
+			stopped = true
+		}
+		fireErr = cmp.Or(fireErr, err)
+	}
+
+	type written struct {
+		rx  *livev1alpha1.BattleReaction // as written
+		err error
+	}
+	var (
+		writing  chan written // the status write in flight
+		writeErr error
+		release  []*batchv1.Job
+		counts   reaction.Counts
+	)
+	deadline := began.Add(fireWindow)
+	round()
+	for {
+		stopped = stopped || fireErr != nil || writeErr != nil || ctx.Err() != nil || !time.Now().Before(deadline)
+		if !stopped && r.pending.Arrivals(rx.UID) {
+			round()
+			continue
+		}
+		if records == 0 && writing == nil {
+			if writeErr != nil {
+				break
+			}
+			if created > 0 {
+				owned = owned[:0]
+				for _, job := range jobs {
+					owned = append(owned, job)
+				}
+			}
+			var status *livev1alpha1.BattleReactionStatus
+			status, counts, release = r.compose(rx, criteria, ready, owned, &state)
+			if equality.Semantic.DeepEqual(&rx.Status, status) {
+				break
+			}
+			writing = make(chan written, 1)
+			go func(rx *livev1alpha1.BattleReaction) {
+				err := r.writeStatus(ctx, rx, status)
+				writing <- written{rx, err}
+			}(rx.DeepCopy())
+		}
+		var arrived <-chan struct{}
+		if !stopped {
+			arrived = r.pending.Notify(rx.UID)
+		}
+		select {
+		case f := <-recorded:
+			records--
+			if f.err != nil && !apierrors.IsNotFound(f.err) {
+				state.failed++ // it waits, and is tried again
+				fireErr = cmp.Or(fireErr, f.err)
+				continue
+			}
+			// Recorded, or deleted meanwhile.
+			r.pending.Settle(rx.UID, f.br.Name)
+			if f.err == nil {
+				state.last = reaction.Later(state.last, windowed, f.br)
+			}
+		case w := <-writing:
+			writing = nil
+			if writeErr = w.err; writeErr == nil {
+				*rx = *w.rx
+			}
+		case <-arrived:
+		}
+	}
+	if created > 0 {
+		logger.V(1).Info("Fired", "jobsCreated", created, "rounds", rounds, "waiting", state.waiting+state.failed,
+			"firing", time.Since(began).String())
+	}
+	if writeErr != nil {
+		return statusWriteFailed(ctx, writeErr)
+	}
+	if result, err := r.release(ctx, release); err != nil || !result.IsZero() {
+		return result, err
+	}
 	if fireErr != nil {
 		return reconcile.Result{}, fireErr
 	}
-	if ready.Reason == ReasonActive && status.WaitingBattles > 0 && (rx.Spec.MaxRunningJobs == 0 || counts.Running < int64(rx.Spec.MaxRunningJobs)) {
+	if ready.Reason == ReasonActive && state.waiting+state.failed > 0 && (rx.Spec.MaxRunningJobs == 0 || counts.Running < int64(rx.Spec.MaxRunningJobs)) {
 		return reconcile.Result{RequeueAfter: time.Second}, nil // more than one reconcile's worth
 	}
 	return reconcile.Result{}, nil
@@ -334,11 +459,11 @@ type firing struct {
 // createJobs creates the missing Jobs of the battles that count and match, in order of
 // arrival, within maxRunningJobs and maxJobsPerReconcile, adds each battle it planned to
 // firings (by name; a battle planned whole in an earlier round is not planned again), and
-// starts in records the record of each battle whose Jobs now all exist. It returns the last
+// starts with record the record of each battle whose Jobs now all exist. It returns the last
 // battle fired for (by arrival, among those it saw recorded), how many Jobs it created, and
 // how many matching battles still wait for Jobs.
 func (r *BattleReactionReconciler) createJobs(ctx context.Context, rx *livev1alpha1.BattleReaction, matcher *reaction.Matcher,
-	jobs map[string]*batchv1.Job, firings map[string]*firing, records *errgroup.Group) (*livev1alpha1.FiredBattle, int, int64, error) {
+	jobs map[string]*batchv1.Job, firings map[string]*firing, record func(*firing)) (*livev1alpha1.FiredBattle, int, int64, error) {
 	logger := log.FromContext(ctx)
 	due, last, err := r.due(ctx, rx, matcher)
 	if err != nil {
@@ -449,47 +574,19 @@ func (r *BattleReactionReconciler) createJobs(ctx context.Context, rx *livev1alp
 		case p.err != nil:
 			createErr = cmp.Or(createErr, p.err)
 		case !p.partial:
-			// Only this goroutine writes f.err from now on; recorded reads it after records.Wait.
-			f := p.firing
-			records.Go(func() error {
-				f.err = r.record(ctx, rx, f.br, f.runs)
-				return nil
-			})
+			record(p.firing)
 		}
 	}
 	return last, created, waiting, cmp.Or(createErr, planErr)
-}
-
-// recorded takes the battles of firings that are recorded (their records written and waited
-// for) out of the reaction's index. It returns the last battle recorded (by arrival), how many
-// battles failed (they wait, and are tried again), and the first error.
-func (r *BattleReactionReconciler) recorded(rx *livev1alpha1.BattleReaction, firings map[string]*firing) (*livev1alpha1.FiredBattle, int64, error) {
-	var last *livev1alpha1.FiredBattle
-	var failed int64
-	var err error
-	for _, f := range firings {
-		switch {
-		case f.err != nil && !apierrors.IsNotFound(f.err):
-			if !f.partial {
-				failed++ // a partial battle is counted in waiting already
-			}
-			err = cmp.Or(err, f.err)
-		case f.partial:
-			// waits for the rest of its Jobs
-		default: // recorded, or deleted meanwhile
-			r.pending.Settle(rx.UID, f.br.Name)
-			if f.err == nil {
-				last = reaction.Later(last, rx, f.br)
-			}
-		}
-	}
-	return last, failed, err
 }
 
 // record stores on the BattleResult that the reaction fired for it: the reaction's own entry of
 // status.reactions, applied server-side under a field manager of its own, so reactions never
 // overwrite each other's entries.
 func (r *BattleReactionReconciler) record(ctx context.Context, rx *livev1alpha1.BattleReaction, br *livev1alpha1.BattleResult, jobs int32) error {
+	if hook := beforeRecord.Load(); hook != nil {
+		(*hook)(ctx, br)
+	}
 	entry := map[string]any{
 		"reaction": rx.Name,
 		"uid":      string(rx.UID),
@@ -508,6 +605,10 @@ func (r *BattleReactionReconciler) record(ctx context.Context, rx *livev1alpha1.
 	}
 	return nil
 }
+
+// beforeRecord, when set, runs before each record is written: a test holds records back with
+// it, to see what does not wait for them.
+var beforeRecord atomic.Pointer[func(context.Context, *livev1alpha1.BattleResult)]
 
 // fieldManager is the reaction's own field manager on BattleResults.
 func fieldManager(name string) string {

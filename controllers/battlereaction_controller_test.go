@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -700,4 +701,71 @@ func TestReactionCriteriaEditedWhileManagerIsDown(t *testing.T) {
 	}
 	waitForJobs(t, app.namespace, rx.Name, []string{reaction.JobName(rx.Name, battle.Name(win.id), nil)})
 	waitForCounts(t, rx, counts{Started: 1, Running: 1})
+}
+
+// TestBattleArrivingWhileRecordsAreWrittenGetsItsJob: a battle that arrives while the reaction's
+// records of earlier battles are still being written gets its Job without waiting for them (the
+// Job is created in the same reconcile, while the writes are in flight), and both battles are
+// recorded once the writes go through.
+func TestBattleArrivingWhileRecordsAreWrittenGetsItsJob(t *testing.T) {
+	app := newTestApp(t)
+	rx := createReaction(t, newReaction(app.namespace, "no-waiting", func(s *livev1alpha1.BattleReactionSpec) {
+		s.Match.Outcomes = []livev1alpha1.Outcome{livev1alpha1.OutcomeDraw}
+	}))
+	first := battle.Name(fixtureBattleIDs["end-battle-official-example.json"])
+	second := battle.Name(fixtureBattleIDs["end-battle-draw.json"])
+
+	// Hold back the record of the first battle until the second battle's Job exists.
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	hook := func(ctx context.Context, br *livev1alpha1.BattleResult) {
+		if br.Namespace != app.namespace || br.Name != first {
+			return
+		}
+		once.Do(func() { close(held) })
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+	}
+	beforeRecord.Store(&hook)
+	defer beforeRecord.Store(nil)
+	var released sync.Once
+	releaseRecords := func() { released.Do(func() { close(release) }) }
+	defer releaseRecords()
+
+	app.send(t, readFixture(t, "end-battle-official-example.json"))
+	waitForJobs(t, app.namespace, rx.Name, []string{reaction.JobName(rx.Name, first, nil)})
+	select {
+	case <-held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first battle's record was never attempted")
+	}
+
+	app.send(t, readFixture(t, "end-battle-draw.json"))
+	waitForJobs(t, app.namespace, rx.Name, []string{reaction.JobName(rx.Name, first, nil), reaction.JobName(rx.Name, second, nil)})
+	var br livev1alpha1.BattleResult
+	if err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: app.namespace, Name: first}, &br); err != nil {
+		t.Fatal(err)
+	}
+	if len(br.Status.Reactions) != 0 {
+		t.Fatalf("the first battle was recorded while its record was held: %+v", br.Status.Reactions)
+	}
+
+	releaseRecords()
+	eventually(t, "both battles recorded", func(ctx context.Context) error {
+		for _, name := range []string{first, second} {
+			var br livev1alpha1.BattleResult
+			if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: app.namespace, Name: name}, &br); err != nil {
+				return err
+			}
+			if !reaction.Recorded(&br, rx.Name, string(rx.UID)) {
+				return fmt.Errorf("BattleResult %s not recorded: %+v", name, br.Status.Reactions)
+			}
+		}
+		return nil
+	})
+	if got := waitForCounts(t, rx, counts{Started: 2, Running: 2}); got.Status.LastFired == nil {
+		t.Error("lastFired is not set")
+	}
 }

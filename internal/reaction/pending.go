@@ -42,6 +42,8 @@ type pendingReaction struct {
 	inbox map[string]struct{}
 	// last is the latest battle (by arrival) this process saw the reaction fire for.
 	last *livev1alpha1.FiredBattle
+	// notify is closed at the next arrival (Notify).
+	notify chan struct{}
 }
 
 func (p *Pending) entry(uid types.UID, key types.NamespacedName) *pendingReaction {
@@ -78,6 +80,10 @@ func (p *Pending) Arrived(uid types.UID, key types.NamespacedName, name string) 
 		e.inbox = map[string]struct{}{}
 	}
 	e.inbox[name] = struct{}{}
+	if e.notify != nil {
+		close(e.notify)
+		e.notify = nil
+	}
 }
 
 // Gone drops a battle that was deleted from the reaction's index, and says whether the index
@@ -215,6 +221,31 @@ func (p *Pending) Arrivals(uid types.UID) bool {
 	defer p.mu.Unlock()
 	e := p.reactions[uid]
 	return e != nil && len(e.inbox) > 0
+}
+
+// closed is a channel that is always closed.
+var closed = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// Notify returns a channel that is closed when a battle arrives for the reaction: at once if one
+// arrived since the last Take. It is nil (never ready) for a reaction the index does not keep
+// arrivals for.
+func (p *Pending) Notify(uid types.UID) <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := p.reactions[uid]
+	switch {
+	case e == nil || (!e.built && !e.scanning):
+		return nil
+	case len(e.inbox) > 0:
+		return closed
+	case e.notify == nil:
+		e.notify = make(chan struct{})
+	}
+	return e.notify
 }
 
 // Len is how many battles the reaction's index holds: waiting and in the inbox.

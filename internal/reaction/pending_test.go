@@ -61,6 +61,40 @@ func TestPending(t *testing.T) {
 			t.Errorf("take after settling all = %v (len %d), want nothing kept", got, p.Len("u"))
 		}
 	})
+	t.Run("Notify is ready once a battle arrives, and at once while arrivals wait to be taken.", func(t *testing.T) {
+		var p Pending
+		if p.Notify("u") != nil {
+			t.Error("Notify before any scan: want nil, nothing is kept")
+		}
+		p.Reset("u", pendingKey, "h", start, nil, listed())
+		ready := func(c <-chan struct{}) bool {
+			select {
+			case <-c:
+				return true
+			default:
+				return false
+			}
+		}
+		first, second := p.Notify("u"), p.Notify("u")
+		if ready(first) || ready(second) {
+			t.Fatal("Notify ready before any arrival")
+		}
+		p.Arrived("v", pendingKey, "br-other") // another reaction's arrival
+		if ready(first) {
+			t.Fatal("Notify ready for another reaction's arrival")
+		}
+		p.Arrived("u", pendingKey, "br-1")
+		if !ready(first) || !ready(second) {
+			t.Fatal("Notify not ready after an arrival")
+		}
+		if !ready(p.Notify("u")) {
+			t.Error("Notify not ready at once while an arrival waits to be taken")
+		}
+		p.Take("u")
+		if ready(p.Notify("u")) {
+			t.Error("Notify ready after Take, nothing arrived since")
+		}
+	})
 	t.Run("A battle arriving during the scan stays in the inbox unless the scan listed it.", func(t *testing.T) {
 		var p Pending
 		p.Arrived("u", pendingKey, "br-before") // before the scan: the scan lists it
