@@ -22,7 +22,6 @@ import (
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/controllers"
 	"github.com/battleops/battle-operator/internal/receiver"
-	"github.com/battleops/battle-operator/internal/retention"
 )
 
 var (
@@ -44,71 +43,8 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
-func main() {
-	var (
-		metricsAddr, probeAddr             string
-		pprofAddr                          string
-		secureMetrics, enableHTTP2         bool
-		leaderElect                        bool
-		callbackAddr, callbackPath         string
-		callbackCertDir                    string
-		sdkAppIDs                          listFlag
-		battleNamespace, tokenFile         string
-		maxSkew, callbackTimeout           time.Duration
-		maxBodyBytes                       int64
-		leaderElectionID, leaderElectionNS string
-		leaseDuration, renewDeadline       time.Duration
-		retryPeriod                        time.Duration
-		battleRetention                    time.Duration
-		maxBattleResults                   int
-		pruneRate                          float64
-	)
-	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to, e.g. :8443. 0 turns it off.")
-	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS, to clients with a token allowed to get /metrics (TokenReview, SubjectAccessReview). false serves plain HTTP to anyone.")
-	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Offer HTTP/2 on the HTTPS metrics endpoint and callback receiver. Off: HTTP/1.1 only.")
-	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the health and readiness probes bind to.")
-	flag.StringVar(&pprofAddr, "pprof-bind-address", "0", "The address Go's pprof profiles are served on (/debug/pprof/), e.g. localhost:6060, plain HTTP without authentication. 0 turns it off.")
-	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader among replicas; only the leader runs the controllers. Every replica receives callbacks.")
-	flag.StringVar(&leaderElectionID, "leader-election-id", "battle-operator.live.battleops.io", "The name of the leader election Lease.")
-	flag.DurationVar(&leaseDuration, "leader-elect-lease-duration", 10*time.Second, "How long a standby waits for a leader that stopped renewing its lease (a killed leader) before it takes over.")
-	flag.DurationVar(&renewDeadline, "leader-elect-renew-deadline", 7*time.Second, "How long the leader keeps trying to renew its lease before it gives up leading (and exits).")
-	flag.DurationVar(&retryPeriod, "leader-elect-retry-period", 2*time.Second, "How often the leader renews its lease and standbys try to take it.")
-	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "The namespace of the leader election Lease (default: the manager's own).")
-	flag.StringVar(&callbackAddr, "callback-bind-address", ":8082", "The address the Tencent callback receiver listens on.")
-	flag.StringVar(&callbackPath, "callback-path", "/callback", "The URL path Tencent is configured to POST callbacks to.")
-	flag.StringVar(&callbackCertDir, "callback-cert-dir", "", "A directory holding tls.crt and tls.key. When set, the receiver serves HTTPS only, and picks up a renewed certificate.")
-	flag.Var(&sdkAppIDs, "sdk-app-id", "Accepted SDKAppIDs, comma-separated, each ID or ID=NAMESPACE (required).")
-	flag.StringVar(&battleNamespace, "battle-namespace", "default", "The namespace for the BattleResults of SDKAppIDs given without one.")
-	flag.StringVar(&tokenFile, "callback-token-file", "", "A file holding the callback token. When set, callbacks must carry a valid Sign and RequestTime.")
-	flag.DurationVar(&maxSkew, "callback-max-skew", 60*time.Second, "How far a callback's RequestTime may be from now.")
-	flag.Int64Var(&maxBodyBytes, "callback-max-body-bytes", 1<<20, "Larger callback bodies are refused with 413.")
-	flag.DurationVar(&callbackTimeout, "callback-timeout", 1500*time.Millisecond, "The budget for storing a battle, retries included, before answering 503. Tencent waits 2s.")
-	flag.DurationVar(&battleRetention, "battle-retention", 24*time.Hour, "Delete BattleResults that arrived longer ago than this (by creationTimestamp); their rooms' RoomStats keep what they counted. 0 keeps them forever.")
-	flag.IntVar(&maxBattleResults, "max-battle-results", 100000, "Keep at most this many BattleResults per namespace; past it the earliest go first, whatever their age. 0: no cap.")
-	flag.Float64Var(&pruneRate, "prune-rate", 50, "How many BattleResults retention deletes per second at most.")
-	zapOpts := zap.Options{}
-	zapOpts.BindFlags(flag.CommandLine)
-	flag.Parse()
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
-
-	if err := run(runOptions{
-		metricsAddr: metricsAddr, probeAddr: probeAddr, pprofAddr: pprofAddr, secureMetrics: secureMetrics, enableHTTP2: enableHTTP2,
-		leaderElect: leaderElect, leaderElectionID: leaderElectionID, leaderElectionNS: leaderElectionNS,
-		leaseDuration: leaseDuration, renewDeadline: renewDeadline, retryPeriod: retryPeriod,
-		callbackAddr: callbackAddr, callbackPath: callbackPath, callbackCertDir: callbackCertDir,
-		sdkAppIDs: sdkAppIDs, battleNamespace: battleNamespace, tokenFile: tokenFile,
-		maxSkew: maxSkew, maxBodyBytes: maxBodyBytes, callbackTimeout: callbackTimeout,
-		controllers: controllers.Options{
-			Retention: retention.Policy{MaxAge: battleRetention, MaxCount: maxBattleResults},
-			PruneRate: pruneRate,
-		},
-	}); err != nil {
-		setupLog.Error(err, "Manager stopped")
-		os.Exit(1)
-	}
-}
-
-type runOptions struct {
+// options are the manager's settings; bindFlags binds each to its flag.
+type options struct {
 	metricsAddr, probeAddr, pprofAddr  string
 	secureMetrics, enableHTTP2         bool
 	leaderElect                        bool
@@ -117,14 +53,55 @@ type runOptions struct {
 	retryPeriod                        time.Duration
 	callbackAddr, callbackPath         string
 	callbackCertDir                    string
-	sdkAppIDs                          []string
+	sdkAppIDs                          listFlag
 	battleNamespace, tokenFile         string
 	maxSkew, callbackTimeout           time.Duration
 	maxBodyBytes                       int64
 	controllers                        controllers.Options
 }
 
-func run(o runOptions) error {
+// bindFlags defines the manager's flags on fs, each writing its option, with its default.
+func (o *options) bindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to, e.g. :8443. 0 turns it off.")
+	fs.BoolVar(&o.secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS, to clients with a token allowed to get /metrics (TokenReview, SubjectAccessReview). false serves plain HTTP to anyone.")
+	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "Offer HTTP/2 on the HTTPS metrics endpoint and callback receiver. Off: HTTP/1.1 only.")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "The address the health and readiness probes bind to.")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "The address Go's pprof profiles are served on (/debug/pprof/), e.g. localhost:6060, plain HTTP without authentication. 0 turns it off.")
+	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader among replicas; only the leader runs the controllers. Every replica receives callbacks.")
+	fs.StringVar(&o.leaderElectionID, "leader-election-id", "battle-operator.live.battleops.io", "The name of the leader election Lease.")
+	fs.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", 10*time.Second, "How long a standby waits for a leader that stopped renewing its lease (a killed leader) before it takes over.")
+	fs.DurationVar(&o.renewDeadline, "leader-elect-renew-deadline", 7*time.Second, "How long the leader keeps trying to renew its lease before it gives up leading (and exits).")
+	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", 2*time.Second, "How often the leader renews its lease and standbys try to take it.")
+	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "The namespace of the leader election Lease (default: the manager's own).")
+	fs.StringVar(&o.callbackAddr, "callback-bind-address", ":8082", "The address the Tencent callback receiver listens on.")
+	fs.StringVar(&o.callbackPath, "callback-path", "/callback", "The URL path Tencent is configured to POST callbacks to.")
+	fs.StringVar(&o.callbackCertDir, "callback-cert-dir", "", "A directory holding tls.crt and tls.key. When set, the receiver serves HTTPS only, and picks up a renewed certificate.")
+	fs.Var(&o.sdkAppIDs, "sdk-app-id", "Accepted SDKAppIDs, comma-separated, each ID or ID=NAMESPACE (required).")
+	fs.StringVar(&o.battleNamespace, "battle-namespace", "default", "The namespace for the BattleResults of SDKAppIDs given without one.")
+	fs.StringVar(&o.tokenFile, "callback-token-file", "", "A file holding the callback token. When set, callbacks must carry a valid Sign and RequestTime.")
+	fs.DurationVar(&o.maxSkew, "callback-max-skew", 60*time.Second, "How far a callback's RequestTime may be from now.")
+	fs.Int64Var(&o.maxBodyBytes, "callback-max-body-bytes", 1<<20, "Larger callback bodies are refused with 413.")
+	fs.DurationVar(&o.callbackTimeout, "callback-timeout", 1500*time.Millisecond, "The budget for storing a battle, retries included, before answering 503. Tencent waits 2s.")
+	fs.DurationVar(&o.controllers.Retention.MaxAge, "battle-retention", 24*time.Hour, "Delete BattleResults that arrived longer ago than this (by creationTimestamp); their rooms' RoomStats keep what they counted. 0 keeps them forever.")
+	fs.IntVar(&o.controllers.Retention.MaxCount, "max-battle-results", 100000, "Keep at most this many BattleResults per namespace; past it the earliest go first, whatever their age. 0: no cap.")
+	fs.Float64Var(&o.controllers.PruneRate, "prune-rate", 50, "How many BattleResults retention deletes per second at most.")
+}
+
+func main() {
+	var o options
+	o.bindFlags(flag.CommandLine)
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+
+	if err := run(o); err != nil {
+		setupLog.Error(err, "Manager stopped")
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
 	apps, err := receiver.ParseApps(o.sdkAppIDs, o.battleNamespace)
 	if err != nil {
 		return err

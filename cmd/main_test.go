@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,11 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/battleops/battle-operator/controllers"
+	"github.com/battleops/battle-operator/internal/retention"
 )
 
 // fakeAuthAPIServer answers TokenReviews (the token "reader-token" is the user "prometheus",
@@ -159,10 +164,31 @@ func TestInsecureMetricsArePlainHTTP(t *testing.T) {
 	addr := startMetrics(t, metricsOptions("127.0.0.1:0", false, false), &rest.Config{Host: "https://127.0.0.1:1"})
 	got := scrape(t, "http://"+addr+"/metrics", "")
 	for _, want := range []string{"battleops_battleresults_created_total", "battleops_reaction_jobs_created_total",
-		`battleops_reaction_jobs_finished_total{result="failed"}`, `battleops_roomstats_writes_total{operation="status"}`,
-		"battleops_roomstats_reconcile_duration_seconds_bucket"} {
+		`battleops_reaction_jobs_finished_total{result="failed"}`, `battleops_roomstats_writes_total{operation="status"}`} {
 		if got.status != http.StatusOK || !strings.Contains(got.body, want) {
 			t.Errorf("plain HTTP: %d, want 200 and %s:\n%.300s", got.status, want, got.body)
 		}
+	}
+}
+
+// TestFlagsBindIntoOptions: each flag writes its option, the rest keep their defaults.
+func TestFlagsBindIntoOptions(t *testing.T) {
+	var o options
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	o.bindFlags(fs)
+	if err := fs.Parse([]string{"--sdk-app-id=1400000001,1400000002=other", "--sdk-app-id", "1400000003",
+		"--battle-retention=2h", "--max-battle-results=500", "--prune-rate=7.5", "--leader-elect", "--callback-timeout=900ms"}); err != nil {
+		t.Fatal(err)
+	}
+	want := options{
+		metricsAddr: "0", probeAddr: ":8081", pprofAddr: "0", secureMetrics: true, leaderElect: true,
+		leaderElectionID: "battle-operator.live.battleops.io", leaseDuration: 10 * time.Second, renewDeadline: 7 * time.Second,
+		retryPeriod: 2 * time.Second, callbackAddr: ":8082", callbackPath: "/callback",
+		sdkAppIDs: listFlag{"1400000001", "1400000002=other", "1400000003"}, battleNamespace: "default",
+		maxSkew: time.Minute, maxBodyBytes: 1 << 20, callbackTimeout: 900 * time.Millisecond,
+		controllers: controllers.Options{Retention: retention.Policy{MaxAge: 2 * time.Hour, MaxCount: 500}, PruneRate: 7.5},
+	}
+	if diff := cmp.Diff(want, o, cmp.AllowUnexported(options{})); diff != "" {
+		t.Errorf("options (-want +got):\n%s", diff)
 	}
 }

@@ -7,7 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sync"
+	"maps"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -38,14 +39,6 @@ import (
 
 // JobOwnerIndex is the Job field index holding the name of the BattleReaction that controls it.
 const JobOwnerIndex = "battleops.reactionOwner"
-
-// Ready condition reasons of a BattleReaction.
-const (
-	ReasonActive             = "Active"
-	ReasonSuspended          = "Suspended"
-	ReasonInvalidExpression  = "InvalidExpression"
-	ReasonInvalidJobTemplate = "InvalidJobTemplate"
-)
 
 // maxJobsPerReconcile bounds the Jobs one reconcile creates; the rest follow in the next.
 const maxJobsPerReconcile = 200
@@ -84,63 +77,6 @@ type BattleReactionReconciler struct {
 
 	// pending holds, per reaction, the battles it may still have to fire for.
 	pending reaction.Pending
-}
-
-// expectations are Jobs created but not yet seen in the cache, per reaction UID.
-type expectations struct {
-	mu   sync.Mutex
-	jobs map[types.UID]map[string]expectedJob
-}
-
-type expectedJob struct {
-	job *batchv1.Job
-	at  time.Time
-}
-
-// expectationTTL bounds how long a created Job is assumed to exist without the cache showing it.
-const expectationTTL = time.Minute
-
-func (e *expectations) add(uid types.UID, job *batchv1.Job, now time.Time) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.jobs == nil {
-		e.jobs = map[types.UID]map[string]expectedJob{}
-	}
-	for u, byName := range e.jobs { // forget what is too old, e.g. of deleted reactions
-		for name, exp := range byName {
-			if now.Sub(exp.at) > expectationTTL {
-				delete(byName, name)
-			}
-		}
-		if len(byName) == 0 {
-			delete(e.jobs, u)
-		}
-	}
-	if e.jobs[uid] == nil {
-		e.jobs[uid] = map[string]expectedJob{}
-	}
-	e.jobs[uid][job.Name] = expectedJob{job: job.DeepCopy(), at: now}
-}
-
-// fill adds to jobs the expected Jobs the cache does not show yet, and forgets those it shows
-// (or that are too old to wait for). It returns the Jobs added.
-func (e *expectations) fill(uid types.UID, jobs map[string]*batchv1.Job, now time.Time) []*batchv1.Job {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var added []*batchv1.Job
-	for name, exp := range e.jobs[uid] {
-		if _, seen := jobs[name]; seen || now.Sub(exp.at) > expectationTTL {
-			delete(e.jobs[uid], name)
-			continue
-		}
-		job := exp.job.DeepCopy()
-		jobs[name] = job
-		added = append(added, job)
-	}
-	if len(e.jobs[uid]) == 0 {
-		delete(e.jobs, uid)
-	}
-	return added
 }
 
 // +kubebuilder:rbac:groups=live.battleops.io,resources=battlereactions,verbs=get;list;watch
@@ -187,7 +123,7 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 
 	// Prune finished Jobs beyond the history limits, once their battle's record is stored. Only
 	// the Jobs beyond the limits are looked up, each by its battle's name.
-	prune := reaction.JobsToDelete(owned, ptrOr(rx.Spec.SuccessfulJobsHistoryLimit, 3), ptrOr(rx.Spec.FailedJobsHistoryLimit, 1),
+	prune := reaction.JobsToDelete(owned, ptr.Deref(rx.Spec.SuccessfulJobsHistoryLimit, 3), ptr.Deref(rx.Spec.FailedJobsHistoryLimit, 1),
 		func(job *batchv1.Job) bool {
 			br, ok := r.Battles.Get(rx.Namespace, job.Labels[reaction.LabelBattleResult])
 			if !ok {
@@ -214,10 +150,10 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 		criteria = &livev1alpha1.CriteriaRecord{Hash: hash, Since: since}
 	}
 
-	ready := metav1.Condition{Type: ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonActive,
+	ready := metav1.Condition{Type: livev1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: livev1alpha1.ReasonActive,
 		Message: "Runs a Job for every matching battle", ObservedGeneration: rx.Generation}
 	if rx.Spec.Suspend {
-		ready.Reason, ready.Message = ReasonSuspended, "Suspended: matching battles wait until spec.suspend is false"
+		ready.Reason, ready.Message = livev1alpha1.ReasonSuspended, "Suspended: matching battles wait until spec.suspend is false"
 	}
 	matcher, err := reaction.Compile(rx.Spec.Match)
 	switch {
@@ -225,7 +161,7 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 		// Fixing the expression changes the criteria, so their window starts anew: the index is
 		// built again then.
 		r.pending.Drop(rx.UID)
-		ready = r.invalid(&rx, ReasonInvalidExpression, err.Error())
+		ready = r.reportInvalid(&rx, livev1alpha1.ReasonInvalidExpression, err.Error())
 	case rx.DeletionTimestamp != nil:
 		// Being deleted: its Jobs go with it, so start none.
 		r.pending.Drop(rx.UID)
@@ -233,7 +169,7 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 		// The API server refused this generation's template; nothing is tried until it changes.
 		// The battles arriving meanwhile still count: the scan after the fix finds them.
 		r.pending.Drop(rx.UID)
-		ready = *meta.FindStatusCondition(rx.Status.Conditions, ConditionReady)
+		ready = *meta.FindStatusCondition(rx.Status.Conditions, livev1alpha1.ConditionReady)
 	default:
 		return r.fire(ctx, &rx, criteria, matcher, jobs, owned, ready)
 	}
@@ -353,7 +289,7 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 		state.last, state.waiting, created = reaction.LaterFired(state.last, last), waiting, created+n
 		var invalid *templateError
 		if errors.As(err, &invalid) {
-			ready, err = r.invalid(rx, ReasonInvalidJobTemplate, invalid.Error()), nil
+			ready, err = r.reportInvalid(rx, livev1alpha1.ReasonInvalidJobTemplate, invalid.Error()), nil
 			stopped = true
 		}
 		fireErr = cmp.Or(fireErr, err)
@@ -382,10 +318,7 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 				break
 			}
 			if created > 0 {
-				owned = owned[:0]
-				for _, job := range jobs {
-					owned = append(owned, job)
-				}
+				owned = slices.Collect(maps.Values(jobs))
 			}
 			var status *livev1alpha1.BattleReactionStatus
 			status, counts, release = r.compose(rx, criteria, ready, owned, &state)
@@ -405,16 +338,7 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 		select {
 		case f := <-recorded:
 			records--
-			if f.err != nil && !apierrors.IsNotFound(f.err) {
-				state.failed++ // it waits, and is tried again
-				fireErr = cmp.Or(fireErr, f.err)
-				continue
-			}
-			// Recorded, or deleted meanwhile.
-			r.pending.Settle(rx.UID, f.br.Name)
-			if f.err == nil {
-				state.last = reaction.Later(state.last, windowed, f.br)
-			}
+			fireErr = cmp.Or(fireErr, r.recorded(windowed, &state, f))
 		case w := <-writing:
 			writing = nil
 			if writeErr = w.err; writeErr == nil {
@@ -436,10 +360,24 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 	if fireErr != nil {
 		return reconcile.Result{}, fireErr
 	}
-	if ready.Reason == ReasonActive && state.waiting+state.failed > 0 && (rx.Spec.MaxRunningJobs == 0 || counts.Running < int64(rx.Spec.MaxRunningJobs)) {
+	if ready.Reason == livev1alpha1.ReasonActive && state.waiting+state.failed > 0 && (rx.Spec.MaxRunningJobs == 0 || counts.Running < int64(rx.Spec.MaxRunningJobs)) {
 		return reconcile.Result{RequeueAfter: time.Second}, nil // more than one reconcile's worth
 	}
 	return reconcile.Result{}, nil
+}
+
+// recorded takes in a battle whose record was written: recorded (or deleted meanwhile), it
+// leaves the reaction's index; if its record failed, it waits, and is tried again.
+func (r *BattleReactionReconciler) recorded(rx *livev1alpha1.BattleReaction, state *fireState, f *firing) error {
+	if f.err != nil && !apierrors.IsNotFound(f.err) {
+		state.failed++
+		return f.err
+	}
+	r.pending.Settle(rx.UID, f.br.Name)
+	if f.err == nil {
+		state.last = reaction.LaterFired(state.last, reaction.FiredFor(rx, f.br))
+	}
+	return nil
 }
 
 // templateError is a Job the API server refused for its template.
@@ -456,15 +394,15 @@ type firing struct {
 	err     error
 }
 
-// createJobs creates the missing Jobs of the battles that count and match, in order of
-// arrival, within maxRunningJobs and maxJobsPerReconcile, adds each battle it planned to
-// firings (by name; a battle planned whole in an earlier round is not planned again), and
-// starts with record the record of each battle whose Jobs now all exist. It returns the last
-// battle fired for (by arrival, among those it saw recorded), how many Jobs it created, and
-// how many matching battles still wait for Jobs.
+// createJobs is one round of firing. It gathers the battles due (the reaction's index), plans
+// the round (reaction.PlanRound: which battles get which Jobs, within maxRunningJobs and
+// maxJobsPerReconcile), creates the Jobs, adds each battle planned to firings (by name; a
+// battle planned whole in an earlier round is not planned again), and starts with record the
+// record of each battle whose Jobs now all exist. It returns the last battle fired for (by
+// arrival, among those it saw recorded), how many Jobs it created, and how many matching
+// battles still wait for Jobs.
 func (r *BattleReactionReconciler) createJobs(ctx context.Context, rx *livev1alpha1.BattleReaction, matcher *reaction.Matcher,
 	jobs map[string]*batchv1.Job, firings map[string]*firing, record func(*firing)) (*livev1alpha1.FiredBattle, int, int64, error) {
-	logger := log.FromContext(ctx)
 	due, last, err := r.due(ctx, rx, matcher)
 	if err != nil {
 		return nil, 0, 0, err
@@ -472,112 +410,74 @@ func (r *BattleReactionReconciler) createJobs(ctx context.Context, rx *livev1alp
 	if rx.Spec.Suspend {
 		return last, 0, int64(len(due)), nil
 	}
-
-	running := 0
-	for _, job := range jobs {
-		if finished, _ := reaction.Finished(job); !finished && job.DeletionTimestamp == nil {
-			running++
-		}
-	}
-
-	// Plan, in order of arrival, the battles this round completes and their missing Jobs.
-	type planned struct {
-		*firing
-		missing []*batchv1.Job
-		exist   int // of missing, how many exist now (created, or found existing)
-	}
-	var plan []*planned
-	jobsPlanned, waiting := 0, int64(0)
+	round := reaction.PlanRound(reaction.RoundInput{
+		Reaction: rx, Due: due, Jobs: jobs, MaxJobs: maxJobsPerReconcile,
+		Planned: func(name string) bool { f := firings[name]; return f != nil && !f.partial },
+		Pending: func(name string) bool { return r.pending.Has(rx.UID, name) },
+	})
 	var planErr error
-	for n, br := range due {
-		if f := firings[br.Name]; (f != nil && !f.partial) || !r.pending.Has(rx.UID, br.Name) {
-			continue // planned complete in an earlier round, or deleted since it was read
-		}
-		runs := reaction.Runs(rx.Spec.RunFor, &br.Spec)
-		p := &planned{firing: &firing{br: br, runs: int32(len(runs))}}
-		complete := true
-		for _, run := range runs {
-			if _, ok := jobs[reaction.JobName(rx.Name, br.Name, run.Room)]; ok {
-				continue
-			}
-			if (rx.Spec.MaxRunningJobs > 0 && running >= int(rx.Spec.MaxRunningJobs)) || jobsPlanned >= maxJobsPerReconcile {
-				complete = false
-				break
-			}
-			job, err := reaction.NewJob(rx, br, run)
-			if err != nil {
-				planErr = &templateError{err}
-				break
-			}
-			job.Finalizers = append(job.Finalizers, reaction.Finalizer)
-			if err := controllerutil.SetControllerReference(rx, job, r.Client.Scheme()); err != nil {
-				planErr = err
-				break
-			}
-			p.missing = append(p.missing, job)
-			jobsPlanned++
-			running++
-		}
-		if planErr != nil || !complete {
-			for _, rest := range due[n:] { // this battle included
-				if f := firings[rest.Name]; f == nil || f.partial {
-					waiting++
-				}
-			}
-			if !complete && len(p.missing) > 0 {
-				p.partial = true // some of its Jobs now, the rest when slots free
-				plan = append(plan, p)
-			}
-			break
-		}
-		plan = append(plan, p)
+	if round.Err != nil {
+		planErr = &templateError{round.Err}
 	}
 
 	// Every battle's Jobs, several battles at once: a battle's Job does not wait for the
 	// battles before it. Each battle keeps its own error.
+	plan := make([]*firing, len(round.Battles))
+	exist := make([]int, len(round.Battles)) // of its missing Jobs, how many exist now
 	var creates errgroup.Group
 	creates.SetLimit(fireConcurrency)
-	for _, p := range plan {
+	for n, p := range round.Battles {
+		f := &firing{br: p.Battle, runs: p.Runs, partial: p.Partial}
+		plan[n] = f
 		creates.Go(func() error {
-			for _, job := range p.missing {
-				if err := r.Client.Create(ctx, job); apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
-					p.err = &templateError{fmt.Errorf("the API server refused the Job: %w", err)}
-					return nil
-				} else if err != nil && !apierrors.IsAlreadyExists(err) {
-					p.err = fmt.Errorf("creating Job %s: %w", job.Name, err)
-					return nil
-				} else if err == nil {
-					logger.Info("Created Job", "job", klog.KObj(job), "battleResult", p.br.Name)
-					r.created.add(rx.UID, job, r.now())
-					p.created++
-					reactionJobsCreated.Inc()
-				}
-				p.exist++
-			}
+			exist[n], f.created, f.err = r.create(ctx, rx, p.Missing)
 			return nil
 		})
 	}
 	_ = creates.Wait()
 
-	created := 0
+	created, waiting := 0, round.Waiting
 	var createErr error
-	for _, p := range plan {
-		created += p.created
-		for _, job := range p.missing[:p.exist] {
+	for n, f := range plan {
+		created += f.created
+		for _, job := range round.Battles[n].Missing[:exist[n]] {
 			jobs[job.Name] = job
 		}
-		if before := firings[p.br.Name]; before != nil {
-			p.created += before.created
+		if before := firings[f.br.Name]; before != nil {
+			f.created += before.created
 		}
-		firings[p.br.Name] = p.firing
+		firings[f.br.Name] = f
 		switch {
-		case p.err != nil:
-			createErr = cmp.Or(createErr, p.err)
-		case !p.partial:
-			record(p.firing)
+		case f.err != nil:
+			createErr = cmp.Or(createErr, f.err)
+			if !f.partial {
+				waiting++ // a partial battle is counted in round.Waiting already
+			}
+		case !f.partial:
+			record(f)
 		}
 	}
 	return last, created, waiting, cmp.Or(createErr, planErr)
+}
+
+// create creates one battle's missing Jobs in order, and returns how many of them exist now
+// (created, or found existing) and how many it created; it stops at the first error.
+func (r *BattleReactionReconciler) create(ctx context.Context, rx *livev1alpha1.BattleReaction, missing []*batchv1.Job) (exist, created int, err error) {
+	for _, job := range missing {
+		switch err := r.Client.Create(ctx, job); {
+		case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
+			return exist, created, &templateError{fmt.Errorf("the API server refused the Job: %w", err)}
+		case err != nil && !apierrors.IsAlreadyExists(err):
+			return exist, created, fmt.Errorf("creating Job %s: %w", job.Name, err)
+		case err == nil:
+			log.FromContext(ctx).Info("Created Job", "job", klog.KObj(job), "battleResult", job.Labels[reaction.LabelBattleResult])
+			r.created.add(rx.UID, job, r.now())
+			created++
+			reactionJobsCreated.Inc()
+		}
+		exist++
+	}
+	return exist, created, nil
 }
 
 // record stores on the BattleResult that the reaction fired for it: the reaction's own entry of
@@ -599,8 +499,8 @@ func (r *BattleReactionReconciler) record(ctx context.Context, rx *livev1alpha1.
 		"metadata":   map[string]any{"name": br.Name, "namespace": br.Namespace},
 		"status":     map[string]any{"reactions": []any{entry}},
 	}}
-	//nolint:staticcheck // An unstructured apply keeps this free of generated apply configurations.
-	if err := r.Client.Status().Patch(ctx, patch, client.Apply, client.FieldOwner(fieldManager(rx.Name)), client.ForceOwnership); err != nil {
+	// An unstructured apply configuration: no generated apply configurations for one entry.
+	if err := r.Client.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(patch), client.FieldOwner(fieldManager(rx.Name)), client.ForceOwnership); err != nil {
 		return fmt.Errorf("recording the reaction on BattleResult %s: %w", br.Name, err)
 	}
 	return nil
@@ -620,20 +520,20 @@ func fieldManager(name string) string {
 	return prefix + name
 }
 
-// invalid marks the reaction not Ready for a reason the user must fix, with a Warning Event when
-// the reason is new.
-func (r *BattleReactionReconciler) invalid(rx *livev1alpha1.BattleReaction, reason, message string) metav1.Condition {
-	prev := meta.FindStatusCondition(rx.Status.Conditions, ConditionReady)
+// reportInvalid returns the not-Ready condition for a reason the user must fix, and records a
+// Warning Event when the reason or message is new.
+func (r *BattleReactionReconciler) reportInvalid(rx *livev1alpha1.BattleReaction, reason, message string) metav1.Condition {
+	prev := meta.FindStatusCondition(rx.Status.Conditions, livev1alpha1.ConditionReady)
 	if prev == nil || prev.Reason != reason || prev.Message != message || prev.ObservedGeneration != rx.Generation {
 		r.Recorder.Eventf(rx, nil, corev1.EventTypeWarning, reason, "Validate", "%s", message)
 	}
-	return metav1.Condition{Type: ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: message, ObservedGeneration: rx.Generation}
+	return metav1.Condition{Type: livev1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: message, ObservedGeneration: rx.Generation}
 }
 
 // templateRejected says whether this generation's Job template was already refused.
 func templateRejected(rx *livev1alpha1.BattleReaction) bool {
-	c := meta.FindStatusCondition(rx.Status.Conditions, ConditionReady)
-	return c != nil && c.Reason == ReasonInvalidJobTemplate && c.ObservedGeneration == rx.Generation
+	c := meta.FindStatusCondition(rx.Status.Conditions, livev1alpha1.ConditionReady)
+	return c != nil && c.Reason == livev1alpha1.ReasonInvalidJobTemplate && c.ObservedGeneration == rx.Generation
 }
 
 // releaseStrays removes the finalizer from Jobs indexed under the reaction's name that no longer
@@ -674,13 +574,6 @@ func (r *BattleReactionReconciler) now() time.Time {
 		return r.Now()
 	}
 	return time.Now()
-}
-
-func ptrOr(p *int32, def int32) int32 {
-	if p == nil {
-		return def
-	}
-	return *p
 }
 
 // jobOwner indexes a Job under the name of the BattleReaction that controls it.

@@ -272,8 +272,8 @@ func TestEachWinnerRunsOnceWithTheBattlesData(t *testing.T) {
 	if got.Status.LastFired == nil || (got.Status.LastFired.BattleResult != fourRooms && got.Status.LastFired.BattleResult != callerWins) {
 		t.Errorf("lastFired = %+v, want one of the winning battles", got.Status.LastFired)
 	}
-	if !meta.IsStatusConditionTrue(got.Status.Conditions, ConditionReady) {
-		t.Errorf("Ready = %+v, want True", meta.FindStatusCondition(got.Status.Conditions, ConditionReady))
+	if !meta.IsStatusConditionTrue(got.Status.Conditions, livev1alpha1.ConditionReady) {
+		t.Errorf("Ready = %+v, want True", meta.FindStatusCondition(got.Status.Conditions, livev1alpha1.ConditionReady))
 	}
 }
 
@@ -334,7 +334,7 @@ func TestSuspendAndResume(t *testing.T) {
 	}))
 	sendFixtures(t, app)
 	got := waitForCounts(t, rx, counts{Waiting: 2})
-	if c := meta.FindStatusCondition(got.Status.Conditions, ConditionReady); c == nil || c.Reason != ReasonSuspended {
+	if c := meta.FindStatusCondition(got.Status.Conditions, livev1alpha1.ConditionReady); c == nil || c.Reason != livev1alpha1.ReasonSuspended {
 		t.Errorf("Ready = %+v, want reason Suspended", c)
 	}
 	waitForJobs(t, app.namespace, rx.Name, nil)
@@ -458,13 +458,13 @@ func TestInvalidExpressionAndTemplate(t *testing.T) {
 	for _, c := range []struct {
 		rx     *livev1alpha1.BattleReaction
 		reason string
-	}{{badCEL, ReasonInvalidExpression}, {badTemplate, ReasonInvalidJobTemplate}} {
+	}{{badCEL, livev1alpha1.ReasonInvalidExpression}, {badTemplate, livev1alpha1.ReasonInvalidJobTemplate}} {
 		eventually(t, c.rx.Name+" not Ready", func(ctx context.Context) error {
 			got, err := getReaction(ctx, c.rx)
 			if err != nil {
 				return err
 			}
-			cond := meta.FindStatusCondition(got.Status.Conditions, ConditionReady)
+			cond := meta.FindStatusCondition(got.Status.Conditions, livev1alpha1.ConditionReady)
 			if cond == nil || cond.Status != metav1.ConditionFalse || cond.Reason != c.reason || cond.ObservedGeneration != got.Generation {
 				return fmt.Errorf("Ready = %+v, want False %s", cond, c.reason)
 			}
@@ -473,7 +473,7 @@ func TestInvalidExpressionAndTemplate(t *testing.T) {
 		waitForJobs(t, app.namespace, c.rx.Name, nil)
 	}
 	got, _ := getReaction(context.Background(), badCEL)
-	if msg := meta.FindStatusCondition(got.Status.Conditions, ConditionReady).Message; !strings.Contains(msg, "roomz") {
+	if msg := meta.FindStatusCondition(got.Status.Conditions, livev1alpha1.ConditionReady).Message; !strings.Contains(msg, "roomz") {
 		t.Errorf("the message %q should name the problem", msg)
 	}
 
@@ -499,8 +499,8 @@ func TestInvalidExpressionAndTemplate(t *testing.T) {
 		return k8sClient.Update(ctx, rx)
 	})
 	fixed := waitForCounts(t, badCEL, counts{})
-	if !meta.IsStatusConditionTrue(fixed.Status.Conditions, ConditionReady) {
-		t.Fatalf("Ready = %+v after the fix", meta.FindStatusCondition(fixed.Status.Conditions, ConditionReady))
+	if !meta.IsStatusConditionTrue(fixed.Status.Conditions, livev1alpha1.ConditionReady) {
+		t.Fatalf("Ready = %+v after the fix", meta.FindStatusCondition(fixed.Status.Conditions, livev1alpha1.ConditionReady))
 	}
 	time.Sleep(1100 * time.Millisecond) // arrival times have a one-second resolution
 	late := randomBattle{id: "after-the-fix=", opType: 0, endTime: 1763900000, rooms: []string{"x", "y"}, scores: []int64{5, 3}, accounts: []string{"a", "b"}}

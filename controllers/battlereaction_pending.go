@@ -4,37 +4,17 @@ import (
 	"context"
 	"slices"
 
-	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/internal/reaction"
 )
-
-var (
-	reactionBattlesExamined = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "battleops_reaction_examined_battles",
-		Help: "Battles one BattleReaction reconcile examined: those that arrived since its last reconcile and those waiting for Jobs, " +
-			"plus every battle of the namespace when it scans (its first reconcile in this process, or its criteria or window changed).",
-		Buckets: []float64{0, 1, 2, 5, 10, 100, 1000, 10000, 100000},
-	})
-
-	reactionScans = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "battleops_reaction_scans_total",
-		Help: "Scans of every battle of a namespace by a BattleReaction, to build its index of pending battles.",
-	})
-)
-
-func init() {
-	metrics.Registry.MustRegister(reactionBattlesExamined, reactionScans)
-}
 
 // due returns the battles the reaction has to fire for, in arrival order, and the latest
 // battle it found recorded. It examines the battles of the reaction's index (those that

@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -26,10 +25,16 @@ var (
 		Help: "BattleReaction Jobs counted as finished in their reaction's status, by result (succeeded, failed). Each Job counts once.",
 	}, []string{"result"})
 
-	roomStatsReconcileDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "battleops_roomstats_reconcile_duration_seconds",
-		Help:    "Time one RoomStats reconcile takes: recounting a room from the cache, and writing when it changed.",
-		Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
+	reactionBattlesExamined = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "battleops_reaction_examined_battles",
+		Help: "Battles one round of a BattleReaction reconcile examined: those that arrived since the last round and those waiting for Jobs, " +
+			"plus every battle of the namespace when it scans (its first reconcile in this process, or its criteria or window changed).",
+		Buckets: []float64{0, 1, 2, 5, 10, 100, 1000, 10000, 100000},
+	})
+
+	reactionScans = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "battleops_reaction_scans_total",
+		Help: "Scans of every battle of a namespace by a BattleReaction, to build its index of pending battles.",
 	})
 
 	roomStatsWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -66,7 +71,7 @@ func (c *storedBattleCount) Collect(ch chan<- prometheus.Metric) {
 }
 
 func init() {
-	metrics.Registry.MustRegister(reactionJobsCreated, reactionJobsFinished, roomStatsReconcileDuration, roomStatsWrites, battleResultsPruned, battleResultsStored)
+	metrics.Registry.MustRegister(reactionJobsCreated, reactionJobsFinished, reactionBattlesExamined, reactionScans, roomStatsWrites, battleResultsPruned, battleResultsStored)
 	// Every series exists from the start, so a rate over a fresh process is not "no data".
 	for _, result := range []string{"succeeded", "failed"} {
 		reactionJobsFinished.WithLabelValues(result)
@@ -92,10 +97,4 @@ func countFinishedJobs(before, after *livev1alpha1.BattleReactionStatus) {
 	if d := after.JobsFailed - before.JobsFailed; d > 0 {
 		reactionJobsFinished.WithLabelValues("failed").Add(float64(d))
 	}
-}
-
-// observeRoomStatsReconcile records the duration of a RoomStats reconcile that began at start;
-// deferred at its top.
-func observeRoomStatsReconcile(start time.Time) {
-	roomStatsReconcileDuration.Observe(time.Since(start).Seconds())
 }

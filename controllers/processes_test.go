@@ -38,7 +38,7 @@ func freeAddr(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().String()
 }
 
@@ -52,7 +52,9 @@ func startManagerProcess(t *testing.T, binary, kubeconfig string, app *testApp, 
 		"--sdk-app-id", app.id + "=" + app.namespace,
 		"--callback-bind-address", cb, "--metrics-bind-address", metrics, "--metrics-secure=false",
 		"--health-probe-bind-address", probe,
-		"--leader-elect", "--leader-election-namespace", app.namespace, "--leader-election-id", "battle-operator-processes"}, args...)...)
+		"--leader-elect", "--leader-election-namespace", app.namespace, "--leader-election-id", "battle-operator-processes",
+		// A short lease: the standby takes over 3 s after the leader's death, not 10 s.
+		"--leader-elect-lease-duration=3s", "--leader-elect-renew-deadline=2s", "--leader-elect-retry-period=500ms"}, args...)...)
 	out, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +84,7 @@ func startManagerProcess(t *testing.T, binary, kubeconfig string, app *testApp, 
 		if err != nil {
 			return err
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("readyz %d", resp.StatusCode)
 		}
@@ -97,7 +99,7 @@ func (p *managerProcess) counter(name string) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var sum float64
 	s := bufio.NewScanner(resp.Body)
 	for s.Scan() {

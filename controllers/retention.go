@@ -56,7 +56,7 @@ type pruning struct {
 	requested time.Time
 }
 
-// NeedLeaderElection: only the leader prunes.
+// NeedLeaderElection says that only the leader prunes.
 func (p *Retention) NeedLeaderElection() bool { return true }
 
 // Start keeps an ordered index of the stored battles from the cache's events and prunes until

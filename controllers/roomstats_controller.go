@@ -31,9 +31,6 @@ import (
 	"github.com/battleops/battle-operator/internal/retention"
 )
 
-// ConditionReady is the condition every kind of this operator reports.
-const ConditionReady = "Ready"
-
 // RoomStatsReconciler keeps one RoomStats per (SDKAppID, room) exact. It is the only writer of
 // RoomStats. It holds each room's running tally in memory (battle.RoomTally): built once per
 // process from the cache, then fed by BattleResult events, so a new battle costs a fold of the
@@ -109,7 +106,6 @@ func (r *RoomStatsReconciler) FoldPruned(ctx context.Context, room types.Namespa
 // Reconcile brings one room's statistics up to date.
 func (r *RoomStatsReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	began := time.Now()
-	defer observeRoomStatsReconcile(began)
 	logger := log.FromContext(ctx)
 
 	var stats livev1alpha1.RoomStats
@@ -252,9 +248,9 @@ func DesiredRoomStatsStatus(stats *livev1alpha1.RoomStats, tally *battle.RoomTal
 		message += "; " + what + ", and stay counted here"
 	}
 	meta.SetStatusCondition(&desired.Conditions, metav1.Condition{
-		Type:               ConditionReady,
+		Type:               livev1alpha1.ConditionReady,
 		Status:             metav1.ConditionTrue,
-		Reason:             "Counted",
+		Reason:             livev1alpha1.ReasonCounted,
 		Message:            message,
 		ObservedGeneration: stats.Generation,
 	})

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"k8s.io/utils/ptr"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -66,7 +67,7 @@ func viewOf(s livev1alpha1.RoomStatsStatus) stats {
 	if s.HighestScore != nil {
 		v.HighestScore = fmt.Sprint(*s.HighestScore)
 	}
-	if s.LastBattle != nil {
+	if s.LastBattle.BattleResult != "" {
 		v.LastBattleID, v.LastResult, v.LastScore = s.LastBattle.BattleID, string(s.LastBattle.Result), s.LastBattle.Score
 	}
 	return v
@@ -90,7 +91,7 @@ func waitForStats(t *testing.T, app *testApp, want map[string]stats) map[string]
 			if want := battle.RoomStatsName(app.id, rs.Spec.RoomID); rs.Name != want || rs.Spec.SDKAppID != app.id {
 				problem = fmt.Sprintf("RoomStats %s is for app %s room %q: want the name %s", rs.Name, rs.Spec.SDKAppID, room, want)
 			}
-			if !meta.IsStatusConditionTrue(rs.Status.Conditions, ConditionReady) || rs.Status.ObservedGeneration != rs.Generation {
+			if !meta.IsStatusConditionTrue(rs.Status.Conditions, livev1alpha1.ConditionReady) || rs.Status.ObservedGeneration != rs.Generation {
 				problem = fmt.Sprintf("RoomStats %s is not Ready for generation %d", rs.Name, rs.Generation)
 			}
 			got[room], objects[room] = viewOf(rs.Status), rs
@@ -132,8 +133,6 @@ var fixtureStats = map[string]stats{
 		LastBattleID: "bmV2ZXItc3RhcnRlZC1leGFtcGxlLTAwMDAwMDAwMDE=", LastResult: "NoContest", OwnerAccount: "host_dana"},
 }
 
-func ptrTo[T any](v T) *T { return &v }
-
 var endBattleFixtures = []string{
 	"end-battle-official-example.json", "end-battle-caller-wins.json", "end-battle-draw.json",
 	"end-battle-four-rooms.json", "end-battle-all-hosts-exited.json", "end-battle-never-started.json",
@@ -153,7 +152,7 @@ func TestFixturesGiveTheHandComputedStats(t *testing.T) {
 	// Zero counts are stored as 0, so `kubectl get roomstats` shows 0 rather than a blank.
 	raw := &unstructured.Unstructured{}
 	raw.SetGroupVersionKind(livev1alpha1.GroupVersion.WithKind("RoomStats"))
-	if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(ptrTo(objects["pk-3"])), raw); err != nil {
+	if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(ptr.To(objects["pk-3"])), raw); err != nil {
 		t.Fatal(err)
 	}
 	for _, field := range []string{"wins", "losses", "currentWinStreak", "abandoned"} {
@@ -198,7 +197,7 @@ func TestDeletedBattlesAndRoomStats(t *testing.T) {
 	want["pk-3"] = stats{OwnerAccount: ""}
 	want["pk-5"] = stats{OwnerAccount: ""}
 	objects = waitForStats(t, app, want)
-	if objects["pk-3"].Status.LastBattle != nil {
+	if objects["pk-3"].Status.LastBattle.BattleResult != "" {
 		t.Errorf("pk-3 keeps a last battle that was deleted")
 	}
 }
@@ -436,11 +435,9 @@ func TestRestartChangesNothingAndCatchesUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	// While no manager runs: a burst of 30 battles for one new room, against pk-3.
-	var burst []randomBattle
 	for i := range 30 {
 		b := randomBattle{id: fmt.Sprintf("burst/%d=", i), opType: 0, endTime: 1763900000 + int64(i),
 			rooms: []string{"burst-room", "pk-3"}, scores: []int64{int64(10 + i), 1}, accounts: []string{"host_b", "144115245353757792"}}
-		burst = append(burst, b)
 		app.send(t, b.body())
 	}
 	watchClient, err := client.NewWithWatch(testCfg, client.Options{Scheme: testScheme})

@@ -10,40 +10,41 @@ import (
 type RunFor string
 
 const (
-	// RunForBattle: one Job per matching battle.
+	// RunForBattle runs one Job per matching battle.
 	RunForBattle RunFor = "Battle"
-	// RunForEachRoom: one Job per room of a matching battle.
+	// RunForEachRoom runs one Job per room of a matching battle.
 	RunForEachRoom RunFor = "EachRoom"
-	// RunForEachWinner: one Job per winning room of a matching battle; a draw or a battle that
-	// was not completed has no winner and gets no Job.
+	// RunForEachWinner runs one Job per winning room of a matching battle; a draw or a battle
+	// that was not completed has no winner and gets no Job.
 	RunForEachWinner RunFor = "EachWinner"
 )
 
 // BattleMatch says which battles a reaction reacts to. Every criterion given must hold; an
 // empty match matches every battle.
 type BattleMatch struct {
-	// endReasons: the battle ended for one of these reasons. Empty: any reason.
+	// endReasons are the reasons the battle may have ended for. Empty: any reason.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=4
 	EndReasons []EndReason `json:"endReasons,omitempty"`
-	// outcomes: the battle's outcome is one of these. Empty: any outcome.
+	// outcomes are the outcomes the battle may have. Empty: any outcome.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=3
 	Outcomes []Outcome `json:"outcomes,omitempty"`
-	// rooms: at least one of these rooms took part in the battle. Empty: any rooms.
+	// rooms are rooms of which at least one took part in the battle. Empty: any rooms.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=1000
 	Rooms []RoomID `json:"rooms,omitempty"`
-	// minTopScore: the battle's highest score is at least this.
+	// minTopScore is the least highest score of the battle.
 	// +optional
 	MinTopScore *int64 `json:"minTopScore,omitempty"`
 	// expression is a CEL expression that must evaluate to true. The variable `battle` is the
 	// BattleResult's spec, e.g. `battle.rooms.exists(r, r.score >= 1000) && battle.durationMs >= 60000`.
 	// An expression that does not compile, or does not give a bool, sets Ready=False.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=4096
 	Expression string `json:"expression,omitempty"`
 }
@@ -57,19 +58,19 @@ type BattleReactionSpec struct {
 	// runFor says whether a matching battle gets one Job (Battle), one per room (EachRoom) or
 	// one per winning room (EachWinner).
 	// +optional
-	// +kubebuilder:default=Battle
+	// +default="Battle"
 	RunFor RunFor `json:"runFor,omitempty"`
-	// startingAfter: battles whose BattleResult was created (arrived) at or after this time
-	// count. Default: the reaction's creation. Set it earlier to react to battles already
+	// startingAfter is when the battles that count begin: those whose BattleResult was
+	// created (arrived) at or after it. Default: the reaction's creation. Set it earlier to react to battles already
 	// stored. Arrival time is what counts, not the battle's end time, so a late delivery
 	// still fires.
 	// +optional
 	StartingAfter *metav1.Time `json:"startingAfter,omitempty"`
-	// suspend: while true, no Job is created. When it turns false again, the battles that
+	// suspend stops Job creation while true. When it turns false again, the battles that
 	// arrived meanwhile get their Jobs.
 	// +optional
-	// +kubebuilder:default=false
-	Suspend bool `json:"suspend"`
+	// +default=false
+	Suspend bool `json:"suspend,omitempty"`
 	// maxRunningJobs limits the reaction's unfinished Jobs; 0 means no limit. Jobs beyond the
 	// limit wait, in order of battle arrival.
 	// +optional
@@ -78,12 +79,12 @@ type BattleReactionSpec struct {
 	// successfulJobsHistoryLimit is how many succeeded Jobs are kept. Default 3.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
-	// +kubebuilder:default=3
+	// +default=3
 	SuccessfulJobsHistoryLimit *int32 `json:"successfulJobsHistoryLimit,omitempty"`
 	// failedJobsHistoryLimit is how many failed Jobs are kept. Default 1.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
-	// +kubebuilder:default=1
+	// +default=1
 	FailedJobsHistoryLimit *int32 `json:"failedJobsHistoryLimit,omitempty"`
 	// jobTemplate is the Job to run. Every container gets the battle as environment variables
 	// (BATTLE_ID, BATTLE_RESULT, BATTLE_NAMESPACE, BATTLE_END_REASON, BATTLE_OUTCOME,
@@ -96,12 +97,16 @@ type BattleReactionSpec struct {
 // FiredBattle names the last battle a reaction fired for.
 type FiredBattle struct {
 	// battleResult is the BattleResult's name.
+	// +required
 	BattleResult string `json:"battleResult"`
 	// battleId is the battle's BattleId.
+	// +required
 	BattleID string `json:"battleId"`
 	// job is the name of the (first) Job started for it.
+	// +required
 	Job string `json:"job"`
 	// time is when the battle's BattleResult arrived.
+	// +required
 	Time metav1.Time `json:"time"`
 }
 
@@ -109,6 +114,7 @@ type FiredBattle struct {
 // the criteria applies to battles arriving after it.
 type CriteriaRecord struct {
 	// hash identifies spec.match and spec.runFor.
+	// +required
 	Hash string `json:"hash"`
 	// since is when these criteria were set by an edit; zero for the reaction's first criteria.
 	// +optional
@@ -118,10 +124,15 @@ type CriteriaRecord struct {
 // JobAccounting keeps the lifetime counts of Jobs that no longer exist. It lets the counts in
 // the status outlive pruned and deleted Jobs, counted exactly once.
 type JobAccounting struct {
-	// started, succeeded and failed count the Jobs gone (pruned or deleted).
-	Started   int64 `json:"started"`
+	// started counts the Jobs gone (pruned or deleted).
+	// +optional
+	Started int64 `json:"started"`
+	// succeeded counts the Jobs gone that had succeeded.
+	// +optional
 	Succeeded int64 `json:"succeeded"`
-	Failed    int64 `json:"failed"`
+	// failed counts the Jobs gone that had failed.
+	// +optional
+	Failed int64 `json:"failed"`
 	// leaving names the Jobs already counted above that still exist, their deletion pending.
 	// +optional
 	// +listType=set
@@ -129,9 +140,17 @@ type JobAccounting struct {
 }
 
 // BattleReactionStatus is what the reaction has done.
+// +kubebuilder:validation:MinProperties=1
 type BattleReactionStatus struct {
+	// conditions are the reaction's conditions. Ready is True when its spec is usable, False
+	// with a reason (InvalidExpression, InvalidJobTemplate) when the user must fix it.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
 	// observedGeneration is the generation of the spec this status describes.
 	// +optional
+	// +kubebuilder:validation:Minimum=1
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// jobsStarted is the number of Jobs the reaction ever created.
 	// +optional
@@ -158,12 +177,6 @@ type BattleReactionStatus struct {
 	// accounting keeps the counts of Jobs that are gone.
 	// +optional
 	Accounting JobAccounting `json:"accounting,omitempty"`
-	// conditions: Ready is True when the reaction's spec is usable, False with a reason
-	// (InvalidExpression, InvalidJobTemplate) when the user must fix it.
-	// +optional
-	// +listType=map
-	// +listMapKey=type
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
 // BattleReaction runs a Job when a matching battle of its namespace ends.
@@ -182,14 +195,16 @@ type BattleReactionStatus struct {
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type BattleReaction struct {
-	metav1.TypeMeta   `json:",inline"`
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
+	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 	// spec says which battles to react to and which Job to run.
 	// +required
 	Spec BattleReactionSpec `json:"spec"`
 	// status is what the reaction has done.
 	// +optional
-	Status BattleReactionStatus `json:"status,omitempty"`
+	Status BattleReactionStatus `json:"status,omitempty,omitzero"`
 }
 
 // BattleReactionList is a list of BattleReactions.
@@ -198,8 +213,4 @@ type BattleReactionList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []BattleReaction `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&BattleReaction{}, &BattleReactionList{})
 }

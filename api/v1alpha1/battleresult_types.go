@@ -15,7 +15,7 @@ const (
 	EndReasonAllHostsExited EndReason = "AllHostsExited"
 	// EndReasonNeverStarted (OpType 2): no invited host accepted; the battle never started.
 	EndReasonNeverStarted EndReason = "NeverStarted"
-	// EndReasonUnknown: an OpType this version of the operator does not know.
+	// EndReasonUnknown is an OpType this version of the operator does not know.
 	EndReasonUnknown EndReason = "Unknown"
 )
 
@@ -24,13 +24,13 @@ const (
 type RoomResult string
 
 const (
-	// RoomResultWin: the room alone had the highest score of a completed battle.
+	// RoomResultWin means the room alone had the highest score of a completed battle.
 	RoomResultWin RoomResult = "Win"
-	// RoomResultLoss: another room scored higher in a completed battle.
+	// RoomResultLoss means another room scored higher in a completed battle.
 	RoomResultLoss RoomResult = "Loss"
-	// RoomResultDraw: the room shared the highest score of a completed battle.
+	// RoomResultDraw means the room shared the highest score of a completed battle.
 	RoomResultDraw RoomResult = "Draw"
-	// RoomResultNoContest: the battle was not completed (abandoned, never started, unknown).
+	// RoomResultNoContest means the battle was not completed (abandoned, never started, unknown).
 	RoomResultNoContest RoomResult = "NoContest"
 )
 
@@ -39,11 +39,11 @@ const (
 type Outcome string
 
 const (
-	// OutcomeWin: a completed battle with exactly one room on the highest score.
+	// OutcomeWin is a completed battle with exactly one room on the highest score.
 	OutcomeWin Outcome = "Win"
-	// OutcomeDraw: a completed battle whose highest score is shared.
+	// OutcomeDraw is a completed battle whose highest score is shared.
 	OutcomeDraw Outcome = "Draw"
-	// OutcomeNoContest: a battle that was not completed.
+	// OutcomeNoContest is a battle that was not completed.
 	OutcomeNoContest Outcome = "NoContest"
 )
 
@@ -56,7 +56,7 @@ type RoomID string
 type BattleRoom struct {
 	// roomId is the room's ID (RoomId), exactly as sent.
 	// +required
-	RoomID RoomID `json:"roomId"`
+	RoomID RoomID `json:"roomId,omitempty"`
 
 	// score is the room's battle score (Score). It may be negative.
 	// +required
@@ -74,16 +74,17 @@ type BattleRoom struct {
 
 	// result is what the battle meant for this room, computed when the battle was received.
 	// +required
-	Result RoomResult `json:"result"`
+	Result RoomResult `json:"result,omitempty"`
 
 	// rank is the room's competition rank by score (scores 9, 9, 4 rank 1, 1, 3).
 	// +required
 	// +kubebuilder:validation:Minimum=1
-	Rank int32 `json:"rank"`
+	Rank int32 `json:"rank,omitempty"`
 
 	// extraFields holds the members of this room's object that the operator does not model,
 	// as the exact JSON object text received. Empty when there were none.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	ExtraFields string `json:"extraFields,omitempty"`
 }
 
@@ -97,7 +98,7 @@ type BattleResultSpec struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
-	BattleID string `json:"battleId"`
+	BattleID string `json:"battleId,omitempty"`
 
 	// sdkAppId is the SDKAppID the callback was delivered for (the SdkAppid query parameter).
 	// +required
@@ -106,11 +107,13 @@ type BattleResultSpec struct {
 
 	// clientIP is the ClientIP query parameter of the delivery.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
 	ClientIP string `json:"clientIP,omitempty"`
 
 	// optPlatform is the OptPlatform query parameter of the delivery (RESTAPI, Web, Android, iOS, ...).
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
 	OptPlatform string `json:"optPlatform,omitempty"`
 
@@ -120,7 +123,7 @@ type BattleResultSpec struct {
 
 	// endReason is opType as a name; an OpType the operator does not know is Unknown.
 	// +required
-	EndReason EndReason `json:"endReason"`
+	EndReason EndReason `json:"endReason,omitempty"`
 
 	// durationMs is the planned battle length in milliseconds (Duration).
 	// +optional
@@ -154,17 +157,17 @@ type BattleResultSpec struct {
 	// +listMapKey=roomId
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=100
-	Rooms []BattleRoom `json:"rooms"`
+	Rooms []BattleRoom `json:"rooms,omitempty"`
 
 	// roomCount is the number of rooms, for `kubectl get` columns.
 	// +required
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=100
-	RoomCount int32 `json:"roomCount"`
+	RoomCount int32 `json:"roomCount,omitempty"`
 
 	// outcome is what the battle meant as a whole, computed when it was received.
 	// +required
-	Outcome Outcome `json:"outcome"`
+	Outcome Outcome `json:"outcome,omitempty"`
 
 	// winners are the IDs of the rooms whose result is Win: one room for a Win, none otherwise.
 	// +required
@@ -175,11 +178,13 @@ type BattleResultSpec struct {
 	// extraFields holds the members of the callback body that the operator does not model, as
 	// the exact JSON object text received. Empty when there were none.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	ExtraFields string `json:"extraFields,omitempty"`
 }
 
 // BattleResultStatus is what happened after the battle was stored. The receiver writes no
 // status; controllers that react to battles record their work here.
+// +kubebuilder:validation:MinProperties=1
 type BattleResultStatus struct {
 	// reactions records the BattleReactions that started their Jobs for this battle, so each
 	// reaction runs once per battle, also after its Jobs are pruned. Each reaction writes only
@@ -189,11 +194,6 @@ type BattleResultStatus struct {
 	// +listMapKey=reaction
 	// +kubebuilder:validation:MaxItems=1000
 	Reactions []ReactionRecord `json:"reactions,omitempty"`
-	// conditions describe the state of the work done for this battle.
-	// +optional
-	// +listType=map
-	// +listMapKey=type
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
 // ReactionRecord says that a BattleReaction started its Jobs for a battle.
@@ -231,17 +231,19 @@ type ReactionRecord struct {
 // +kubebuilder:printcolumn:name="Duration (ms)",type=integer,JSONPath=`.spec.durationMs`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type BattleResult struct {
-	metav1.TypeMeta   `json:",inline"`
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
+	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// spec is the battle as Tencent reported it, with its outcome. Immutable.
 	// +required
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable"
-	Spec BattleResultSpec `json:"spec"`
+	Spec BattleResultSpec `json:"spec,omitzero"`
 
 	// status is what happened after the battle was stored.
 	// +optional
-	Status BattleResultStatus `json:"status,omitempty"`
+	Status BattleResultStatus `json:"status,omitempty,omitzero"`
 }
 
 // BattleResultList is a list of BattleResults.
@@ -250,8 +252,4 @@ type BattleResultList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []BattleResult `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&BattleResult{}, &BattleResultList{})
 }

@@ -16,7 +16,7 @@ type RoomStatsSpec struct {
 	// roomId is the room's ID exactly as Tencent sends it, also when the object name had to be
 	// hashed.
 	// +required
-	RoomID RoomID `json:"roomId"`
+	RoomID RoomID `json:"roomId,omitempty"`
 }
 
 // LastBattle is the room's most recent battle by end time.
@@ -35,11 +35,11 @@ type LastBattle struct {
 
 	// endReason is why the battle ended.
 	// +required
-	EndReason EndReason `json:"endReason"`
+	EndReason EndReason `json:"endReason,omitempty"`
 
 	// result is what the battle meant for this room.
 	// +required
-	Result RoomResult `json:"result"`
+	Result RoomResult `json:"result,omitempty"`
 
 	// score is the room's score in the battle.
 	// +required
@@ -55,22 +55,28 @@ type PrunedBattles struct {
 	// +optional
 	BattleResults int64 `json:"battleResults"`
 
-	// battles, completed, wins, losses, draws, abandoned, neverStarted and unknown count the
-	// pruned battles as the fields of the same names in the status do.
+	// battles counts the pruned battles, as status.battles does.
 	// +optional
 	Battles int64 `json:"battles"`
+	// completed counts the pruned battles completed, as status.completed does.
 	// +optional
 	Completed int64 `json:"completed"`
+	// wins counts the pruned battles won, as status.wins does.
 	// +optional
 	Wins int64 `json:"wins"`
+	// losses counts the pruned battles lost, as status.losses does.
 	// +optional
 	Losses int64 `json:"losses"`
+	// draws counts the pruned battles drawn, as status.draws does.
 	// +optional
 	Draws int64 `json:"draws"`
+	// abandoned counts the pruned battles abandoned, as status.abandoned does.
 	// +optional
 	Abandoned int64 `json:"abandoned"`
+	// neverStarted counts the pruned battles that never started, as status.neverStarted does.
 	// +optional
 	NeverStarted int64 `json:"neverStarted"`
+	// unknown counts the pruned battles of an unknown end, as status.unknown does.
 	// +optional
 	Unknown int64 `json:"unknown"`
 
@@ -92,10 +98,11 @@ type PrunedBattles struct {
 
 	// lastBattle is the latest pruned battle by end time.
 	// +optional
-	LastBattle *LastBattle `json:"lastBattle,omitempty"`
+	LastBattle LastBattle `json:"lastBattle,omitzero"`
 
 	// ownerAccount is the room owner's account in the latest pruned battle.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	OwnerAccount string `json:"ownerAccount,omitempty"`
 
 	// folded names the BattleResults folded in here whose deletion the controller has not
@@ -108,7 +115,16 @@ type PrunedBattles struct {
 
 // RoomStatsStatus is the aggregate of every battle the room took part in: the stored
 // BattleResults, and those retention deleted (status.pruned), kept by the RoomStats controller.
+// +kubebuilder:validation:MinProperties=1
 type RoomStatsStatus struct {
+	// conditions are the statistics' conditions. Ready is True once they count every
+	// BattleResult of the room in the controller's cache; its message says how many are stored
+	// and pruned, and what retention prunes.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
 	// battles counts the battles played: those that started (TimeUp and AllHostsExited).
 	// +optional
 	Battles int64 `json:"battles"`
@@ -151,6 +167,7 @@ type RoomStatsStatus struct {
 
 	// winRate is wins over completed battles, as text for people ("62.5%"); empty when none.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	WinRate string `json:"winRate,omitempty"`
 
 	// currentWinStreak counts the wins since the last completed battle that was not a win, in
@@ -165,10 +182,11 @@ type RoomStatsStatus struct {
 
 	// lastBattle is the room's latest battle by end time, of any kind.
 	// +optional
-	LastBattle *LastBattle `json:"lastBattle,omitempty"`
+	LastBattle LastBattle `json:"lastBattle,omitzero"`
 
 	// ownerAccount is the room owner's account in the last battle.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	OwnerAccount string `json:"ownerAccount,omitempty"`
 
 	// pruned is what the room's BattleResults that retention deleted contributed. The
@@ -178,15 +196,8 @@ type RoomStatsStatus struct {
 
 	// observedGeneration is the generation of the RoomStats these statistics were computed for.
 	// +optional
+	// +kubebuilder:validation:Minimum=1
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-
-	// conditions: Ready is True once the statistics count every BattleResult of the room in
-	// the controller's cache; its message says how many are stored and pruned, and what
-	// retention prunes.
-	// +optional
-	// +listType=map
-	// +listMapKey=type
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
 // RoomStats is the exact battle record of one room of one SDKAppID: battles, wins, losses,
@@ -216,16 +227,18 @@ type RoomStatsStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type RoomStats struct {
-	metav1.TypeMeta   `json:",inline"`
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
+	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// spec is the room's identity.
 	// +required
-	Spec RoomStatsSpec `json:"spec"`
+	Spec RoomStatsSpec `json:"spec,omitzero"`
 
 	// status is the room's statistics.
 	// +optional
-	Status RoomStatsStatus `json:"status,omitempty"`
+	Status RoomStatsStatus `json:"status,omitempty,omitzero"`
 }
 
 // RoomStatsList is a list of RoomStats.
@@ -234,8 +247,4 @@ type RoomStatsList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []RoomStats `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&RoomStats{}, &RoomStatsList{})
 }

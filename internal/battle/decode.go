@@ -163,7 +163,7 @@ func decodeString(raw json.RawMessage, field string) (string, error) {
 
 func decodeInt(raw json.RawMessage, field string) (int64, error) {
 	s := string(raw)
-	if len(s) == 0 || !(s[0] == '-' || (s[0] >= '0' && s[0] <= '9')) {
+	if len(s) == 0 || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
 		return 0, fieldErr(field, "must be an integer")
 	}
 	v, err := strconv.ParseInt(s, 10, 64)

@@ -96,10 +96,7 @@ func foldSorted(from livev1alpha1.RoomStatsStatus, sorted []RoomBattle) livev1al
 		h := *from.HighestScore
 		s.HighestScore = &h
 	}
-	if from.LastBattle != nil {
-		lb := *from.LastBattle
-		s.LastBattle = &lb
-	}
+	s.LastBattle = from.LastBattle
 	for _, b := range sorted {
 		switch b.EndReason {
 		case livev1alpha1.EndReasonTimeUp:
@@ -137,7 +134,7 @@ func foldSorted(from livev1alpha1.RoomStatsStatus, sorted []RoomBattle) livev1al
 	}
 	if n := len(sorted); n > 0 {
 		b := sorted[n-1]
-		s.LastBattle = &livev1alpha1.LastBattle{
+		s.LastBattle = livev1alpha1.LastBattle{
 			BattleResult: b.BattleResult,
 			BattleID:     b.BattleID,
 			EndedAt:      TimeOf(b.EndedAt),

@@ -53,8 +53,8 @@ func unknownAt(id string, end, score int64) RoomBattle {
 }
 
 // lastBattle is the lastBattle a status must show when b is the room's latest battle.
-func lastBattle(b RoomBattle) *v1.LastBattle {
-	return &v1.LastBattle{
+func lastBattle(b RoomBattle) v1.LastBattle {
+	return v1.LastBattle{
 		BattleResult: b.BattleResult,
 		BattleID:     b.BattleID,
 		EndedAt:      TimeOf(b.EndedAt),
@@ -359,10 +359,8 @@ func TestFoldDoesNotChangeItsArguments(t *testing.T) {
 			if got.HighestScore != nil {
 				*got.HighestScore = 1 << 40
 			}
-			if got.LastBattle != nil {
-				got.LastBattle.BattleID = "edited"
-				got.LastBattle.Score = 1 << 40
-			}
+			got.LastBattle.BattleID = "edited"
+			got.LastBattle.Score = 1 << 40
 			if diff := cmp.Diff(*wantFrom, from); diff != "" {
 				t.Errorf("editing Fold's result changed from (-before +after):\n%s", diff)
 			}
@@ -527,7 +525,7 @@ func TestRoomBattleOf(t *testing.T) {
 		if !ok || got.EndedAt != NoEndedAt {
 			t.Fatalf("RoomBattleOf without endedAt: %+v, %v", got, ok)
 		}
-		if last := Fold(v1.RoomStatsStatus{}, []RoomBattle{got}).LastBattle; last == nil || last.EndedAt != nil {
+		if last := Fold(v1.RoomStatsStatus{}, []RoomBattle{got}).LastBattle; last.BattleResult == "" || last.EndedAt != nil {
 			t.Errorf("lastBattle %+v, want one without endedAt", last)
 		}
 		if at := TimeOf(UnixOf(br.Spec.EndedAt)); !at.Equal(br.Spec.EndedAt) {

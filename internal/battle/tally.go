@@ -248,10 +248,7 @@ func statusOfPruned(p *livev1alpha1.PrunedBattles) livev1alpha1.RoomStatsStatus 
 		h := *p.HighestScore
 		s.HighestScore = &h
 	}
-	if p.LastBattle != nil {
-		lb := *p.LastBattle
-		s.LastBattle = &lb
-	}
+	s.LastBattle = p.LastBattle
 	return s
 }
 
@@ -268,10 +265,7 @@ func prunedOf(s livev1alpha1.RoomStatsStatus, count int64, folded map[string]boo
 		h := *s.HighestScore
 		p.HighestScore = &h
 	}
-	if s.LastBattle != nil {
-		lb := *s.LastBattle
-		p.LastBattle = &lb
-	}
+	p.LastBattle = s.LastBattle
 	for name := range folded {
 		p.Folded = append(p.Folded, name)
 	}

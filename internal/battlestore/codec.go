@@ -20,7 +20,7 @@ import (
 // bytes for strings, one byte for the API's enumerations and for a UID that is a UUID. It
 // keeps everything the controllers read (and that a Job's BATTLE_JSON or a CEL expression may
 // see): the whole spec, the reactions' records, and the metadata below. It drops what no
-// controller reads: managedFields, the last-applied annotation, owner references, conditions,
+// controller reads: managedFields, the last-applied annotation, owner references,
 // generateName.
 //
 // Encoded, a battle of 2 or 3 rooms is about 200 bytes (the fixtures: 196 to 215 bytes with 2

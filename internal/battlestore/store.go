@@ -82,7 +82,7 @@ func (s *Store) Start(ctx context.Context) error {
 	return nil
 }
 
-// NeedLeaderElection: every replica keeps the store, so a new leader has it ready.
+// NeedLeaderElection says that every replica keeps the store, so a new leader has it ready.
 func (s *Store) NeedLeaderElection() bool { return false }
 
 // WaitForSync waits until the store has listed the BattleResults once.

@@ -49,7 +49,7 @@ func Examine(rx *livev1alpha1.BattleReaction, m *Matcher, battles []*livev1alpha
 // examine adds br to the selection when it is due, and says whether the reaction is done with it.
 func (s *Selection) examine(rx *livev1alpha1.BattleReaction, m *Matcher, br *livev1alpha1.BattleResult, known func(name string) bool) (settled bool) {
 	if Recorded(br, rx.Name, string(rx.UID)) {
-		s.Last = Later(s.Last, rx, br)
+		s.Last = LaterFired(s.Last, FiredFor(rx, br))
 		return true
 	}
 	if br.DeletionTimestamp != nil || !CountsFrom(WindowStart(rx), br.CreationTimestamp) {
@@ -98,11 +98,8 @@ func LaterFired(a, b *livev1alpha1.FiredBattle) *livev1alpha1.FiredBattle {
 	return b
 }
 
-// Later is the later (by arrival) of last and the reaction's firing for br.
-func Later(last *livev1alpha1.FiredBattle, rx *livev1alpha1.BattleReaction, br *livev1alpha1.BattleResult) *livev1alpha1.FiredBattle {
-	if last != nil && (br.CreationTimestamp.Before(&last.Time) || (br.CreationTimestamp.Equal(&last.Time) && br.Name < last.BattleResult)) {
-		return last
-	}
+// FiredFor is the reaction's firing for br: the battle, and the name of its (first) Job.
+func FiredFor(rx *livev1alpha1.BattleReaction, br *livev1alpha1.BattleResult) *livev1alpha1.FiredBattle {
 	var job string
 	if runs := Runs(rx.Spec.RunFor, &br.Spec); len(runs) > 0 {
 		job = JobName(rx.Name, br.Name, runs[0].Room)

@@ -132,5 +132,3 @@ func with(spec *livev1alpha1.BattleResultSpec, f func(*livev1alpha1.BattleResult
 	f(c)
 	return c
 }
-
-func ptr[T any](v T) *T { return &v }

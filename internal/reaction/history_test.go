@@ -10,6 +10,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 )
@@ -423,14 +424,14 @@ func reactionSpec() livev1alpha1.BattleReactionSpec {
 			EndReasons:  []livev1alpha1.EndReason{livev1alpha1.EndReasonTimeUp},
 			Outcomes:    []livev1alpha1.Outcome{livev1alpha1.OutcomeWin},
 			Rooms:       []livev1alpha1.RoomID{"live_room_1001"},
-			MinTopScore: ptr[int64](100),
+			MinTopScore: ptr.To[int64](100),
 			Expression:  `battle.durationMs >= 60000`,
 		},
 		RunFor:                     livev1alpha1.RunForEachWinner,
 		StartingAfter:              &metav1.Time{Time: t0},
 		MaxRunningJobs:             2,
-		SuccessfulJobsHistoryLimit: ptr[int32](3),
-		FailedJobsHistoryLimit:     ptr[int32](1),
+		SuccessfulJobsHistoryLimit: ptr.To[int32](3),
+		FailedJobsHistoryLimit:     ptr.To[int32](1),
 		JobTemplate:                testTemplate(),
 	}
 }
@@ -466,7 +467,7 @@ func TestCountsFromComparesWholeSeconds(t *testing.T) {
 }
 
 func TestCriteriaHash(t *testing.T) {
-	base := CriteriaHash(ptr(reactionSpec()))
+	base := CriteriaHash(ptr.To(reactionSpec()))
 	if !regexp.MustCompile(`^[0-9a-f]{16}$`).MatchString(base) {
 		t.Errorf("CriteriaHash = %q, want 16 hex digits", base)
 	}
@@ -483,7 +484,7 @@ func TestCriteriaHash(t *testing.T) {
 			s.Match.Outcomes = []livev1alpha1.Outcome{livev1alpha1.OutcomeDraw}
 		}, true},
 		{"Another room changes the hash.", func(s *livev1alpha1.BattleReactionSpec) { s.Match.Rooms = []livev1alpha1.RoomID{"live_room_1002"} }, true},
-		{"Another minTopScore changes the hash.", func(s *livev1alpha1.BattleReactionSpec) { s.Match.MinTopScore = ptr[int64](101) }, true},
+		{"Another minTopScore changes the hash.", func(s *livev1alpha1.BattleReactionSpec) { s.Match.MinTopScore = ptr.To[int64](101) }, true},
 		{"Removing minTopScore changes the hash.", func(s *livev1alpha1.BattleReactionSpec) { s.Match.MinTopScore = nil }, true},
 		{"Another expression changes the hash.", func(s *livev1alpha1.BattleReactionSpec) { s.Match.Expression = `battle.durationMs >= 60001` }, true},
 		{"Another runFor changes the hash.", func(s *livev1alpha1.BattleReactionSpec) { s.RunFor = livev1alpha1.RunForEachRoom }, true},
@@ -492,7 +493,7 @@ func TestCriteriaHash(t *testing.T) {
 			s.JobTemplate.Spec.Template.Spec.Containers[0].Image = "example.com/reward:2"
 		}, false},
 		{"Other history limits keep the hash.", func(s *livev1alpha1.BattleReactionSpec) {
-			s.SuccessfulJobsHistoryLimit, s.FailedJobsHistoryLimit = ptr[int32](10), nil
+			s.SuccessfulJobsHistoryLimit, s.FailedJobsHistoryLimit = ptr.To[int32](10), nil
 		}, false},
 		{"Another maxRunningJobs keeps the hash.", func(s *livev1alpha1.BattleReactionSpec) { s.MaxRunningJobs = 0 }, false},
 		{"Another startingAfter keeps the hash.", func(s *livev1alpha1.BattleReactionSpec) { s.StartingAfter = &metav1.Time{Time: at(-600)} }, false},

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/utils/ptr"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 )
@@ -273,7 +274,7 @@ func testTemplate() batchv1.JobTemplateSpec {
 			Annotations: map[string]string{"owner": "growth@example.com"},
 		},
 		Spec: batchv1.JobSpec{
-			BackoffLimit: ptr[int32](2),
+			BackoffLimit: ptr.To[int32](2),
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "reward"}},
 				Spec: corev1.PodSpec{

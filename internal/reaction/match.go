@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
+	"strings"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
@@ -129,23 +131,54 @@ func BattleValue(spec *livev1alpha1.BattleResultSpec) (map[string]any, error) {
 		return nil, err
 	}
 	out := integers(v).(map[string]any)
-	for _, k := range []string{"clientIP", "optPlatform", "extraFields", "endedAt"} {
-		if _, ok := out[k]; !ok {
-			out[k] = ""
-		}
-	}
+	fillZeros(out, battleZeros)
 	rooms, _ := out["rooms"].([]any)
 	for _, r := range rooms {
 		if room, ok := r.(map[string]any); ok {
-			if _, ok := room["extraFields"]; !ok {
-				room["extraFields"] = ""
-			}
+			fillZeros(room, roomZeros)
 		}
 	}
-	if out["winners"] == nil {
-		out["winners"] = []any{}
-	}
 	return out, nil
+}
+
+// battleZeros and roomZeros are the zero value, as CEL sees it, of each field of a battle and
+// of a room, by JSON name: what a field omitted from the JSON (omitempty) reads as.
+var (
+	battleZeros = zerosOf(reflect.TypeFor[livev1alpha1.BattleResultSpec]())
+	roomZeros   = zerosOf(reflect.TypeFor[livev1alpha1.BattleRoom]())
+)
+
+func zerosOf(t reflect.Type) map[string]any {
+	zeros := map[string]any{}
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		switch ft := f.Type; {
+		case ft.Kind() == reflect.String, ft == reflect.TypeFor[*metav1.Time]():
+			zeros[name] = "" // a time is an RFC 3339 string; absent, empty
+		case ft.Kind() == reflect.Bool:
+			zeros[name] = false
+		case ft.Kind() >= reflect.Int && ft.Kind() <= reflect.Int64, ft.Kind() == reflect.Pointer && ft.Elem().Kind() == reflect.Int64:
+			zeros[name] = int64(0)
+		case ft.Kind() == reflect.Slice:
+			zeros[name] = []any{}
+		}
+	}
+	return zeros
+}
+
+// fillZeros adds to v every field of zeros it lacks (or holds as null).
+func fillZeros(v map[string]any, zeros map[string]any) {
+	for k, zero := range zeros {
+		if v[k] == nil {
+			if z, ok := zero.([]any); ok {
+				zero = append([]any{}, z...) // each battle its own
+			}
+			v[k] = zero
+		}
+	}
 }
 
 // integers turns JSON numbers into int64 where they are integers, float64 otherwise.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/utils/ptr"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 )
@@ -19,7 +20,7 @@ func TestMatches(t *testing.T) {
 		EndReasons:  []livev1alpha1.EndReason{livev1alpha1.EndReasonTimeUp},
 		Outcomes:    []livev1alpha1.Outcome{livev1alpha1.OutcomeWin},
 		Rooms:       []livev1alpha1.RoomID{"live_room_3003"},
-		MinTopScore: ptr[int64](4000),
+		MinTopScore: ptr.To[int64](4000),
 		Expression:  bigCEL,
 	}
 	allBut := func(f func(*livev1alpha1.BattleMatch)) livev1alpha1.BattleMatch {
@@ -76,23 +77,23 @@ func TestMatches(t *testing.T) {
 
 		// minTopScore alone.
 		{"A top score equal to minTopScore matches.",
-			livev1alpha1.BattleMatch{MinTopScore: ptr[int64](4100)}, fourRooms(), true},
+			livev1alpha1.BattleMatch{MinTopScore: ptr.To[int64](4100)}, fourRooms(), true},
 		{"A top score one below minTopScore does not match.",
-			livev1alpha1.BattleMatch{MinTopScore: ptr[int64](4101)}, fourRooms(), false},
+			livev1alpha1.BattleMatch{MinTopScore: ptr.To[int64](4101)}, fourRooms(), false},
 		{"minTopScore looks at the highest score, not the caller's.",
-			livev1alpha1.BattleMatch{MinTopScore: ptr[int64](1000)}, fourRooms(), true},
+			livev1alpha1.BattleMatch{MinTopScore: ptr.To[int64](1000)}, fourRooms(), true},
 		{"minTopScore zero matches a battle whose top score is zero.",
-			livev1alpha1.BattleMatch{MinTopScore: ptr[int64](0)}, neverStarted(), true},
+			livev1alpha1.BattleMatch{MinTopScore: ptr.To[int64](0)}, neverStarted(), true},
 		{"A negative top score meets a negative minTopScore equal to it.",
-			livev1alpha1.BattleMatch{MinTopScore: ptr[int64](-20)}, negativeScores(), true},
+			livev1alpha1.BattleMatch{MinTopScore: ptr.To[int64](-20)}, negativeScores(), true},
 		{"A negative top score meets a lower negative minTopScore.",
-			livev1alpha1.BattleMatch{MinTopScore: ptr[int64](-1000)}, negativeScores(), true},
+			livev1alpha1.BattleMatch{MinTopScore: ptr.To[int64](-1000)}, negativeScores(), true},
 		{"A negative top score fails a negative minTopScore just above it.",
-			livev1alpha1.BattleMatch{MinTopScore: ptr[int64](-19)}, negativeScores(), false},
+			livev1alpha1.BattleMatch{MinTopScore: ptr.To[int64](-19)}, negativeScores(), false},
 		{"A negative top score fails minTopScore zero.",
-			livev1alpha1.BattleMatch{MinTopScore: ptr[int64](0)}, negativeScores(), false},
+			livev1alpha1.BattleMatch{MinTopScore: ptr.To[int64](0)}, negativeScores(), false},
 		{"A battle without rooms has no top score and fails any minTopScore.",
-			livev1alpha1.BattleMatch{MinTopScore: ptr[int64](-1000)}, with(negativeScores(), func(s *livev1alpha1.BattleResultSpec) { s.Rooms = nil }), false},
+			livev1alpha1.BattleMatch{MinTopScore: ptr.To[int64](-1000)}, with(negativeScores(), func(s *livev1alpha1.BattleResultSpec) { s.Rooms = nil }), false},
 
 		// Every criterion together.
 		{"A battle that meets every criterion matches.", all, fourRooms(), true},
@@ -105,7 +106,7 @@ func TestMatches(t *testing.T) {
 		{"Every criterion but the rooms met is no match.",
 			allBut(func(m *livev1alpha1.BattleMatch) { m.Rooms = []livev1alpha1.RoomID{"live_room_9009"} }), fourRooms(), false},
 		{"Every criterion but minTopScore met is no match.",
-			allBut(func(m *livev1alpha1.BattleMatch) { m.MinTopScore = ptr[int64](5000) }), fourRooms(), false},
+			allBut(func(m *livev1alpha1.BattleMatch) { m.MinTopScore = ptr.To[int64](5000) }), fourRooms(), false},
 		{"Every criterion but the expression met is no match.",
 			all, with(fourRooms(), func(s *livev1alpha1.BattleResultSpec) { s.DurationMs = 59999 }), false},
 
@@ -231,7 +232,7 @@ func TestCompileAccepts(t *testing.T) {
 		{"An empty match compiles.", livev1alpha1.BattleMatch{}},
 		{"Criteria without an expression compile.", livev1alpha1.BattleMatch{
 			EndReasons: []livev1alpha1.EndReason{livev1alpha1.EndReasonTimeUp}, Outcomes: []livev1alpha1.Outcome{livev1alpha1.OutcomeWin},
-			Rooms: []livev1alpha1.RoomID{"a"}, MinTopScore: ptr[int64](-5)}},
+			Rooms: []livev1alpha1.RoomID{"a"}, MinTopScore: ptr.To[int64](-5)}},
 		{"A constant true compiles.", livev1alpha1.BattleMatch{Expression: `true`}},
 		{"An expression false on the sample battle compiles.", livev1alpha1.BattleMatch{Expression: `battle.outcome == 'Draw'`}},
 		{"An index within the sample battle's two rooms compiles.", livev1alpha1.BattleMatch{Expression: `battle.rooms[1].score >= 0`}},

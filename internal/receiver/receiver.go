@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -105,20 +106,20 @@ func NewHandler(opts Options) (*Handler, error) {
 	return &Handler{opts: opts}, nil
 }
 
-// outcome is how one request was answered.
-type outcome struct {
+// answer is how one request is answered: the HTTP status and the body's fields.
+type answer struct {
 	status int
 	code   int
 	result string
 	info   string
 }
 
-func fail(status, code int, result, format string, args ...any) outcome {
-	return outcome{status: status, code: code, result: result, info: fmt.Sprintf(format, args...)}
+func fail(status, code int, result, format string, args ...any) answer {
+	return answer{status: status, code: code, result: result, info: fmt.Sprintf(format, args...)}
 }
 
-func ok(result string) outcome {
-	return outcome{status: http.StatusOK, code: CodeOK, result: result}
+func ok(result string) answer {
+	return answer{status: http.StatusOK, code: CodeOK, result: result}
 }
 
 // ServeHTTP runs the checks in their documented order; the first that fails answers.
@@ -148,7 +149,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *Handler) handle(r *http.Request, q query) outcome {
+func (h *Handler) handle(r *http.Request, q query) answer {
 	if r.Method != http.MethodPost {
 		return fail(http.StatusMethodNotAllowed, CodeMethodNotAllowed, resultMethodNotAllowed, "method %s not allowed: Tencent callbacks are POSTed", r.Method)
 	}
@@ -279,7 +280,7 @@ var errStoreBudget = errors.New("no answer from the API server within the budget
 // store creates the BattleResult, retrying transient failures within the budget. An existing
 // BattleResult of the same name is a repeated delivery: success, with a Warning Event when it
 // describes a different battle.
-func (h *Handler) store(parent context.Context, br *livev1alpha1.BattleResult) outcome {
+func (h *Handler) store(parent context.Context, br *livev1alpha1.BattleResult) answer {
 	ctx, cancel := context.WithTimeout(parent, h.opts.Timeout)
 	defer cancel()
 	log := h.opts.Log.WithValues("battleResult", klog.KObj(br), "battleId", br.Spec.BattleID)
@@ -302,7 +303,7 @@ func (h *Handler) store(parent context.Context, br *livev1alpha1.BattleResult) o
 
 // duplicate answers a delivery whose BattleResult exists already. The battle is stored, so
 // the answer is OK even when the stored copy cannot be read for the comparison.
-func (h *Handler) duplicate(ctx context.Context, log logr.Logger, br *livev1alpha1.BattleResult) outcome {
+func (h *Handler) duplicate(ctx context.Context, log logr.Logger, br *livev1alpha1.BattleResult) answer {
 	var existing livev1alpha1.BattleResult
 	err := retry(ctx, func() error { return h.opts.Reader.Get(ctx, client.ObjectKeyFromObject(br), &existing) })
 	if err != nil {
@@ -323,23 +324,28 @@ func (h *Handler) duplicate(ctx context.Context, log logr.Logger, br *livev1alph
 	return ok(resultConflict)
 }
 
-// retry calls fn until it succeeds, fails permanently, or ctx ends, backing off from 25ms.
+// storeBackoff paces the retries of a transient failure: 25 ms, then doubling, with jitter.
+// The request's budget (its context) ends them first: with the default 1.5 s, after about six.
+var storeBackoff = wait.Backoff{Duration: 25 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 8}
+
+// retry calls fn until it succeeds, fails permanently, or the backoff or ctx ends. It is
+// apimachinery's context-aware backoff: client-go's retry.OnError sleeps without a context,
+// past a budget that Tencent's 2 s bound.
 func retry(ctx context.Context, fn func() error) error {
-	delay := 25 * time.Millisecond
-	for {
-		err := fn()
-		if err == nil || !transient(err) {
-			return err
+	var last error
+	err := wait.ExponentialBackoffWithContext(ctx, storeBackoff, func(context.Context) (bool, error) {
+		switch last = fn(); {
+		case last == nil:
+			return true, nil
+		case !transient(last):
+			return false, last
 		}
-		timer := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return fmt.Errorf("%w: last error: %w", errStoreBudget, err)
-		case <-timer.C:
-		}
-		delay = min(2*delay, 400*time.Millisecond)
+		return false, nil
+	})
+	if err != nil && last != nil && transient(last) {
+		return fmt.Errorf("%w: last error: %w", errStoreBudget, last)
 	}
+	return err
 }
 
 // transient tells the errors worth retrying: those that may go away in a moment.

@@ -108,9 +108,9 @@ func (o *Ordered) Battles() []Battle {
 type Reason string
 
 const (
-	// Age: it arrived longer ago than the retention.
+	// Age means it arrived longer ago than the retention.
 	Age Reason = "age"
-	// Count: its namespace holds more battles than the cap.
+	// Count means its namespace holds more battles than the cap.
 	Count Reason = "count"
 )
 

@@ -1,3 +1,5 @@
+//go:build e2e
+
 // Package e2e tests battle-operator end to end, as a user runs it: `make dev`'s script, the
 // commands it prints, and kubectl.
 package e2e

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 import (
@@ -125,7 +127,7 @@ func BenchmarkEtcdBytesPerBattle(b *testing.B) {
 		fmt.Fprintf(&s, "| %d | %d B | %.0f B |\n", rooms, stored, perBattle)
 		b.ReportMetric(perBattle, fmt.Sprintf("etcd-B/battle-%drooms", rooms))
 	}
-	fmt.Fprintln(os.Stdout, s.String())
+	_, _ = fmt.Fprintln(os.Stdout, s.String())
 }
 
 // roomsObject is battle i of the given number of rooms, as the receiver stores it.

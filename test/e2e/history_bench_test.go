@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 import (
@@ -492,9 +494,8 @@ func (h *historyRun) createReactions() {
 
 // seenSet records when each key was first seen.
 type seenSet struct {
-	mu   sync.Mutex
-	at   map[string]time.Time
-	errs []string
+	mu sync.Mutex
+	at map[string]time.Time
 }
 
 func (s *seenSet) get(key string) (time.Time, bool) {

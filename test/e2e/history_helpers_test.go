@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 // Helpers of BenchmarkHistory (history_bench_test.go): its settings, its workload, the manager
