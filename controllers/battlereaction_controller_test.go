@@ -18,13 +18,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/internal/battle"
 	"github.com/battleops/battle-operator/internal/reaction"
+	"github.com/battleops/battle-operator/internal/testutil"
 )
 
 // The battle-end fixtures' IDs, by file.
@@ -72,23 +72,7 @@ func createReaction(t *testing.T, rx *livev1alpha1.BattleReaction) *livev1alpha1
 // eventually polls check until it returns nil, and fails the test with its last error.
 func eventually(t *testing.T, what string, check func(ctx context.Context) error) {
 	t.Helper()
-	eventuallyWithin(t, 30*time.Second, what, check)
-}
-
-// eventuallyWithin is eventually with its own time limit.
-func eventuallyWithin(t *testing.T, limit time.Duration, what string, check func(ctx context.Context) error) {
-	t.Helper()
-	var last error
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, limit, true, func(ctx context.Context) (bool, error) {
-		err := check(ctx)
-		if err == nil || ctx.Err() == nil {
-			last = err // keep the last error that is not the poll's own timeout
-		}
-		return err == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("%s: %v", what, last)
-	}
+	testutil.Eventually(t, 30*time.Second, what, check)
 }
 
 // reactionJobs lists the Jobs of a reaction by its label, sorted by name.
@@ -197,7 +181,7 @@ func envOf(c corev1.Container) map[string]string {
 func sendFixtures(t *testing.T, app *testApp) {
 	t.Helper()
 	for _, f := range endBattleFixtures {
-		app.send(t, readFixture(t, f))
+		app.send(t, testutil.Fixture(t, f))
 	}
 }
 
@@ -532,7 +516,7 @@ func TestStartingAfter(t *testing.T) {
 func TestDeletedReactionReleasesItsJobs(t *testing.T) {
 	app := newTestApp(t)
 	rx := createReaction(t, newReaction(app.namespace, "short-lived", nil))
-	app.send(t, readFixture(t, "end-battle-four-rooms.json"))
+	app.send(t, testutil.Fixture(t, "end-battle-four-rooms.json"))
 	jobs := waitForJobs(t, app.namespace, rx.Name, []string{reaction.JobName(rx.Name, battle.Name(fixtureBattleIDs["end-battle-four-rooms.json"]), nil)})
 	if err := k8sClient.Delete(context.Background(), rx); err != nil {
 		t.Fatal(err)
@@ -594,7 +578,7 @@ func TestReactionCostFollowsTrafficNotHistory(t *testing.T) {
 	}
 	waitForJobs(t, app.namespace, rx.Name, want)
 	waitForCounts(t, rx, counts{Started: wins, Running: wins})
-	time.Sleep(time.Second) // the reconciles that follow (Job events, the status write) pass
+	waitIdle(t) // the reconciles that follow (Job events, the status write) pass
 
 	reconciles, small, examined := examinedSnapshot(t)
 	fresh := battleOf("the-new-one=", 12, 5)
@@ -612,7 +596,7 @@ func TestReactionCostFollowsTrafficNotHistory(t *testing.T) {
 		}
 		return nil
 	})
-	time.Sleep(time.Second)
+	waitIdle(t)
 	reconcilesAfter, smallAfter, examinedAfter := examinedSnapshot(t)
 
 	n := reconcilesAfter - reconciles
@@ -660,7 +644,7 @@ func TestSuspendedReactionDropsDeletedBattles(t *testing.T) {
 	if got.Status.LastFired == nil || got.Status.LastFired.Job != kept {
 		t.Errorf("lastFired = %+v, want the kept battle's Job %s", got.Status.LastFired, kept)
 	}
-	time.Sleep(2 * time.Second) // nothing more comes
+	waitIdle(t) // nothing more comes
 	waitForJobs(t, app.namespace, rx.Name, []string{kept})
 }
 
@@ -734,7 +718,7 @@ func TestBattleArrivingWhileRecordsAreWrittenGetsItsJob(t *testing.T) {
 	releaseRecords := func() { released.Do(func() { close(release) }) }
 	defer releaseRecords()
 
-	app.send(t, readFixture(t, "end-battle-official-example.json"))
+	app.send(t, testutil.Fixture(t, "end-battle-official-example.json"))
 	waitForJobs(t, app.namespace, rx.Name, []string{reaction.JobName(rx.Name, first, nil)})
 	select {
 	case <-held:
@@ -742,7 +726,7 @@ func TestBattleArrivingWhileRecordsAreWrittenGetsItsJob(t *testing.T) {
 		t.Fatal("the first battle's record was never attempted")
 	}
 
-	app.send(t, readFixture(t, "end-battle-draw.json"))
+	app.send(t, testutil.Fixture(t, "end-battle-draw.json"))
 	waitForJobs(t, app.namespace, rx.Name, []string{reaction.JobName(rx.Name, first, nil), reaction.JobName(rx.Name, second, nil)})
 	var br livev1alpha1.BattleResult
 	if err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: app.namespace, Name: first}, &br); err != nil {

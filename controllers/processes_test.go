@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +22,7 @@ import (
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/internal/reaction"
+	"github.com/battleops/battle-operator/internal/testutil"
 )
 
 // managerProcess is bin/manager running as its own process, as a replica of the Deployment.
@@ -32,21 +32,11 @@ type managerProcess struct {
 	log              *bytes.Buffer
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String()
-}
-
 // startManagerProcess starts bin/manager for app, with leader election in the app's namespace
 // and the flags args added.
 func startManagerProcess(t *testing.T, binary, kubeconfig string, app *testApp, args ...string) *managerProcess {
 	t.Helper()
-	cb, metrics, probe := freeAddr(t), freeAddr(t), freeAddr(t)
+	cb, metrics, probe := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
 	p := &managerProcess{callback: "http://" + cb, metric: "http://" + metrics + "/metrics", log: &bytes.Buffer{}}
 	p.cmd = exec.Command(binary, append([]string{"--kubeconfig", kubeconfig,
 		"--sdk-app-id", app.id + "=" + app.namespace,
@@ -93,7 +83,20 @@ func startManagerProcess(t *testing.T, binary, kubeconfig string, app *testApp, 
 	return p
 }
 
-// counter reads one counter (summed over its label sets) from the process's metrics.
+// waitIdle waits until the process has nothing to do (waitQuiet).
+func (p *managerProcess) waitIdle(t *testing.T) {
+	t.Helper()
+	waitQuiet(t, func() (float64, error) {
+		depth, err := p.counter("workqueue_depth")
+		if err != nil {
+			return 0, err
+		}
+		active, err := p.counter("controller_runtime_active_workers")
+		return depth + active, err
+	})
+}
+
+// counter reads one metric (summed over its label sets) from the process's metrics.
 func (p *managerProcess) counter(name string) (float64, error) {
 	resp, err := http.Get(p.metric)
 	if err != nil {
@@ -233,7 +236,7 @@ func TestTwoManagerProcesses(t *testing.T) {
 	}
 	send(standby, battles[3])
 	// The lease (15s by default) runs out, the standby leads and catches up.
-	eventuallyWithin(t, time.Minute, "the survivor to take over", func(context.Context) error {
+	testutil.Eventually(t, time.Minute, "the survivor to take over", func(context.Context) error {
 		jobs, err := standby.counter("battleops_reaction_jobs_created_total")
 		if err != nil {
 			return err

@@ -17,6 +17,7 @@ import (
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/internal/battle"
+	"github.com/battleops/battle-operator/internal/testutil"
 )
 
 // storedBattles lists the names of the namespace's BattleResults, straight from the API server.
@@ -89,7 +90,7 @@ func TestRetentionFoldsExactlyOnceThroughSIGKILL(t *testing.T) {
 
 	// Pruning starts 3 s after arrival, 15 a second: kill the leader once some are gone.
 	var leader, standby *managerProcess
-	eventuallyWithin(t, time.Minute, "pruning to start", func(ctx context.Context) error {
+	testutil.Eventually(t, time.Minute, "pruning to start", func(ctx context.Context) error {
 		for i, m := range p {
 			if n, err := m.counter("battleops_battleresults_pruned_total"); err == nil && n > 0 {
 				leader, standby = m, p[1-i]
@@ -128,7 +129,7 @@ func TestRetentionFoldsExactlyOnceThroughSIGKILL(t *testing.T) {
 	}
 	kept := append(slices.Clone(sent), second[8:]...)
 
-	eventuallyWithin(t, 2*time.Minute, "every battle to be pruned", func(ctx context.Context) error {
+	testutil.Eventually(t, 2*time.Minute, "every battle to be pruned", func(ctx context.Context) error {
 		names, err := storedBattles(ctx, app.namespace)
 		if err != nil {
 			return err
@@ -202,7 +203,7 @@ func TestRetentionWaitsForReactionsAndTheCapDoesNot(t *testing.T) {
 		sort.Strings(out)
 		return out
 	}
-	eventuallyWithin(t, 30*time.Second, "the recorded battle to be pruned", func(ctx context.Context) error {
+	testutil.Eventually(t, 30*time.Second, "the recorded battle to be pruned", func(ctx context.Context) error {
 		got, err := storedBattles(ctx, app.namespace)
 		if err != nil {
 			return err
@@ -225,7 +226,7 @@ func TestRetentionWaitsForReactionsAndTheCapDoesNot(t *testing.T) {
 		sent = append(sent, b)
 		cb.send(t, b.body())
 	}
-	eventuallyWithin(t, 30*time.Second, "the cap to prune the nine earliest", func(ctx context.Context) error {
+	testutil.Eventually(t, 30*time.Second, "the cap to prune the nine earliest", func(ctx context.Context) error {
 		got, err := storedBattles(ctx, app.namespace)
 		if err != nil {
 			return err
@@ -276,7 +277,7 @@ func TestRetentionWaitsForReactionsAndTheCapDoesNot(t *testing.T) {
 		}
 	}
 	suspend(true)
-	eventuallyWithin(t, 30*time.Second, "every battle to be pruned", func(ctx context.Context) error {
+	testutil.Eventually(t, 30*time.Second, "every battle to be pruned", func(ctx context.Context) error {
 		got, err := storedBattles(ctx, app.namespace)
 		if err != nil {
 			return err
@@ -292,7 +293,14 @@ func TestRetentionWaitsForReactionsAndTheCapDoesNot(t *testing.T) {
 	}
 	finishJob(t, &jobs[0], true)
 	suspend(false)
-	time.Sleep(3 * time.Second)
+	eventually(t, "the manager to see the reaction resumed", func(ctx context.Context) error {
+		got, err := getReaction(ctx, rx)
+		if err == nil && got.Status.ObservedGeneration != got.Generation {
+			err = fmt.Errorf("observedGeneration %d, generation %d", got.Status.ObservedGeneration, got.Generation)
+		}
+		return err
+	})
+	m.waitIdle(t)
 	if jobs, err = reactionJobs(ctx, app.namespace, rx.Name); err != nil || len(jobs) != 1 {
 		t.Fatalf("%d Jobs after resuming (%v), want still 1: a pruned battle never gets a Job", len(jobs), err)
 	}

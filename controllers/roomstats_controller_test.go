@@ -6,17 +6,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"k8s.io/utils/ptr"
 	"math"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"k8s.io/utils/ptr"
 
 	"github.com/google/go-cmp/cmp"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -29,6 +28,7 @@ import (
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/internal/battle"
+	"github.com/battleops/battle-operator/internal/testutil"
 )
 
 // send delivers one battle-end body through the receiver and requires the OK answer.
@@ -104,15 +104,6 @@ func waitForStats(t *testing.T, app *testApp, want map[string]stats) map[string]
 	return objects
 }
 
-func readFixture(t testing.TB, name string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "test", "fixtures", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
 // The numbers a person computes by hand from the six battle-end fixtures.
 var fixtureStats = map[string]stats{
 	"pk-3": {Battles: 1, Completed: 1, Draws: 1, HighestScore: "0", WinRate: "0%",
@@ -142,8 +133,8 @@ func TestFixturesGiveTheHandComputedStats(t *testing.T) {
 	app := newTestApp(t)
 	// Newest first, and each twice: neither order nor duplicates may change a number.
 	for i := len(endBattleFixtures) - 1; i >= 0; i-- {
-		app.send(t, readFixture(t, endBattleFixtures[i]))
-		app.send(t, readFixture(t, endBattleFixtures[i]))
+		app.send(t, testutil.Fixture(t, endBattleFixtures[i]))
+		app.send(t, testutil.Fixture(t, endBattleFixtures[i]))
 	}
 	objects := waitForStats(t, app, fixtureStats)
 	if s := objects["live_room_2002"]; s.Spec.RoomID != "live_room_2002" || s.Spec.SDKAppID != app.id {
@@ -175,7 +166,7 @@ func TestFixturesGiveTheHandComputedStats(t *testing.T) {
 func TestDeletedBattlesAndRoomStats(t *testing.T) {
 	app := newTestApp(t)
 	for _, f := range endBattleFixtures {
-		app.send(t, readFixture(t, f))
+		app.send(t, testutil.Fixture(t, f))
 	}
 	objects := waitForStats(t, app, fixtureStats)
 
@@ -417,7 +408,7 @@ func TestRandomBattlesMatchABruteForceCount(t *testing.T) {
 func TestRestartChangesNothingAndCatchesUp(t *testing.T) {
 	app := newTestApp(t)
 	for _, f := range endBattleFixtures {
-		app.send(t, readFixture(t, f))
+		app.send(t, testutil.Fixture(t, f))
 	}
 	before := waitForStats(t, app, fixtureStats)
 

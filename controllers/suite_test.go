@@ -7,10 +7,10 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,10 +28,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/internal/receiver"
+	"github.com/battleops/battle-operator/internal/testutil"
 )
 
 var (
@@ -54,18 +56,9 @@ func runSuite(m *testing.M) int {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(os.Getenv("TEST_VERBOSE") != "")))
 	nextAppID.Store(1400000000)
 
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: run these tests with `make test`, which builds kube-apiserver and etcd and sets it")
-		return 1
-	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	testEnv = env
-	var err error
-	if testCfg, err = env.Start(); err != nil {
-		fmt.Fprintf(os.Stderr, "starting the control plane: %v\n", err)
+	env, cfg, c, err := testutil.StartEnv(testScheme)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer func() {
@@ -73,11 +66,7 @@ func runSuite(m *testing.M) int {
 			fmt.Fprintf(os.Stderr, "stopping the control plane: %v\n", err)
 		}
 	}()
-	testCfg.QPS, testCfg.Burst = -1, 0
-	if k8sClient, err = client.New(testCfg, client.Options{Scheme: testScheme}); err != nil {
-		fmt.Fprintf(os.Stderr, "creating a client: %v\n", err)
-		return 1
-	}
+	testEnv, testCfg, k8sClient = env, cfg, c
 	if err := startManager(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -162,4 +151,47 @@ func newTestApp(t testing.TB) *testApp {
 type discardRecorder struct{}
 
 func (discardRecorder) Eventf(runtime.Object, runtime.Object, string, string, string, string, ...any) {
+}
+
+// waitIdle waits until the in-process manager has nothing to do (waitQuiet).
+func waitIdle(t *testing.T) {
+	t.Helper()
+	waitQuiet(t, func() (float64, error) {
+		families, err := metrics.Registry.Gather()
+		if err != nil {
+			return 0, err
+		}
+		var busy float64
+		for _, f := range families {
+			if f.GetName() == "workqueue_depth" || f.GetName() == "controller_runtime_active_workers" {
+				for _, m := range f.GetMetric() {
+					busy += m.GetGauge().GetValue()
+				}
+			}
+		}
+		return busy, nil
+	})
+}
+
+// waitQuiet waits until busy (items queued or being reconciled) is 0 three times in a row,
+// 100 ms apart (what a reconcile enqueues shows in between). It is how a test sees that
+// nothing more happens, without a fixed sleep. Items waiting for a RequeueAfter are not
+// counted.
+func waitQuiet(t *testing.T, busy func() (float64, error)) {
+	t.Helper()
+	quiet := 0
+	testutil.Eventually(t, 30*time.Second, "the manager to be idle", func(context.Context) error {
+		n, err := busy()
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			quiet = 0
+			return fmt.Errorf("%v items queued or being reconciled", n)
+		}
+		if quiet++; quiet < 3 {
+			return errors.New("idle; looking again")
+		}
+		return nil
+	})
 }

@@ -1,18 +1,15 @@
 package battle
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/battleops/battle-operator/internal/testutil"
 )
 
 // BenchmarkDecodeFourRooms measures the receiver's CPU work per battle: parsing a four-room
 // battle-end body, decoding it, and computing its BattleResult spec and name.
 func BenchmarkDecodeFourRooms(b *testing.B) {
-	body, err := os.ReadFile(filepath.Join("..", "..", "test", "fixtures", "end-battle-four-rooms.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	body := testutil.Fixture(b, "end-battle-four-rooms.json")
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {

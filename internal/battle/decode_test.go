@@ -9,42 +9,14 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/battleops/battle-operator/internal/testutil"
 )
-
-const fixtureDir = "../../test/fixtures"
-
-// fixtureFiles lists the fixture bodies, failing the test when there are none.
-func fixtureFiles(tb testing.TB) []string {
-	tb.Helper()
-	entries, err := os.ReadDir(fixtureDir)
-	if err != nil {
-		tb.Fatalf("reading %s: %v", fixtureDir, err)
-	}
-	var names []string
-	for _, e := range entries {
-		if !e.IsDir() && strings.HasSuffix(e.Name(), ".json") {
-			names = append(names, e.Name())
-		}
-	}
-	if len(names) == 0 {
-		tb.Fatalf("no fixtures in %s", fixtureDir)
-	}
-	return names
-}
-
-func readFixture(tb testing.TB, name string) []byte {
-	tb.Helper()
-	body, err := os.ReadFile(filepath.Join(fixtureDir, name))
-	if err != nil {
-		tb.Fatalf("reading fixture: %v", err)
-	}
-	return body
-}
 
 // decodeFixture parses a fixture and decodes it as a battle-end callback.
 func decodeFixture(tb testing.TB, name string) *EndBattle {
 	tb.Helper()
-	b, err := Parse(readFixture(tb, name))
+	b, err := Parse(testutil.Fixture(tb, name))
 	if err != nil {
 		tb.Fatalf("Parse(%s): %v", name, err)
 	}
@@ -91,13 +63,13 @@ func TestFixturesDecode(t *testing.T) {
 		// A start-battle body has no OpType: it is a valid callback, but not a battle end.
 		"start-battle.json": {CommandStartBattle, "", 0, "OpType"},
 	}
-	for _, name := range fixtureFiles(t) {
+	for _, name := range testutil.Fixtures(t) {
 		t.Run(name, func(t *testing.T) {
 			w, ok := want[name]
 			if !ok {
 				t.Fatalf("fixture %s has no expectations in this test", name)
 			}
-			b, err := Parse(readFixture(t, name))
+			b, err := Parse(testutil.Fixture(t, name))
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
@@ -139,7 +111,7 @@ func TestFixturesDecode(t *testing.T) {
 		})
 	}
 	for name := range want {
-		if _, err := os.Stat(filepath.Join(fixtureDir, name)); err != nil {
+		if _, err := os.Stat(filepath.Join(testutil.FixtureDir(), name)); err != nil {
 			t.Errorf("expected fixture %s is missing: %v", name, err)
 		}
 	}
@@ -623,7 +595,7 @@ func TestCommand(t *testing.T) {
 
 func TestBodyIsReusable(t *testing.T) {
 	// The receiver reads the command and then the battle from one parsed body.
-	b, err := Parse(readFixture(t, "end-battle-caller-wins.json"))
+	b, err := Parse(testutil.Fixture(t, "end-battle-caller-wins.json"))
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}

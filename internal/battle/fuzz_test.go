@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	v1 "github.com/battleops/battle-operator/api/v1alpha1"
+	"github.com/battleops/battle-operator/internal/testutil"
 )
 
 // fuzzSeeds are hand-written edge bodies added to the fixtures.
@@ -39,8 +40,8 @@ var fuzzSeeds = []string{
 }
 
 func FuzzDecode(f *testing.F) {
-	for _, name := range fixtureFiles(f) {
-		f.Add(readFixture(f, name))
+	for _, name := range testutil.Fixtures(f) {
+		f.Add(testutil.Fixture(f, name))
 	}
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))

@@ -6,8 +6,6 @@ import (
 	"maps"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -22,16 +20,13 @@ import (
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/internal/battle"
+	"github.com/battleops/battle-operator/internal/testutil"
 )
 
 // stored is a fixture as the receiver stores it, with the metadata the API server adds.
 func stored(t testing.TB, file string, i int) *livev1alpha1.BattleResult {
 	t.Helper()
-	body, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "spec", "fixtures", file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	parsed, err := battle.Parse(body)
+	parsed, err := battle.Parse(testutil.Fixture(t, file))
 	if err != nil {
 		t.Fatal(err)
 	}

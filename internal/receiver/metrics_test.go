@@ -4,12 +4,13 @@ import (
 	"context"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/battleops/battle-operator/internal/battle"
+	"github.com/battleops/battle-operator/internal/testutil"
 )
 
 // unreadable is a Reader the API server refuses: the receiver cannot compare a duplicate.
@@ -26,11 +27,11 @@ func TestUnreadableDuplicateIsCountedAsUnverified(t *testing.T) {
 	kinds := func() [3]float64 {
 		var v [3]float64
 		for i, kind := range []string{duplicateIdentical, duplicateConflicting, duplicateUnverified} {
-			v[i] = testutil.ToFloat64(battleResultDuplicates.WithLabelValues(kind))
+			v[i] = promtest.ToFloat64(battleResultDuplicates.WithLabelValues(kind))
 		}
 		return v
 	}
-	body := fixture(t, "end-battle-four-rooms.json")
+	body := testutil.Fixture(t, "end-battle-four-rooms.json")
 	wantOK(t, r.post(t, battleQuery(r.appID), body))
 	before, duplicates := kinds(), counter(battle.CommandEndBattle, resultDuplicate)
 	wantOK(t, r.post(t, battleQuery(r.appID), body))

@@ -11,8 +11,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,7 +19,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -30,16 +28,8 @@ import (
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/internal/battle"
+	"github.com/battleops/battle-operator/internal/testutil"
 )
-
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "test", "fixtures", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
 
 // battleQuery is the query Tencent appends for a battle-end callback of app.
 func battleQuery(app string) string {
@@ -133,7 +123,7 @@ func battleID(t *testing.T, body []byte) string {
 }
 
 func counter(command, result string) float64 {
-	return testutil.ToFloat64(callbacksTotal.WithLabelValues(command, result))
+	return promtest.ToFloat64(callbacksTotal.WithLabelValues(command, result))
 }
 
 func TestEveryFixtureIsStoredWithItsOutcome(t *testing.T) {
@@ -192,7 +182,7 @@ func TestEveryFixtureIsStoredWithItsOutcome(t *testing.T) {
 		},
 	}} {
 		t.Run(tc.file, func(t *testing.T) {
-			body := fixture(t, tc.file)
+			body := testutil.Fixture(t, tc.file)
 			// Through the receiver the manager runs, as cmd/main.go wires it.
 			wantOK(t, send(t, http.MethodPost, managerURL+"?"+battleQuery(managerAppID), bytes.NewReader(body)))
 			br := getBattle(t, managerNamespace, battleID(t, body))
@@ -259,9 +249,9 @@ func TestUnknownMembersAreKeptExactly(t *testing.T) {
 
 func TestRepeatedDeliveriesStoreOneBattle(t *testing.T) {
 	r := newTestReceiver(t, Options{})
-	body := fixture(t, "end-battle-four-rooms.json")
-	identical := testutil.ToFloat64(battleResultDuplicates.WithLabelValues("identical"))
-	created := testutil.ToFloat64(battleResultsCreated)
+	body := testutil.Fixture(t, "end-battle-four-rooms.json")
+	identical := promtest.ToFloat64(battleResultDuplicates.WithLabelValues("identical"))
+	created := promtest.ToFloat64(battleResultsCreated)
 
 	wantOK(t, r.post(t, battleQuery(r.appID), body))
 	// Delivery metadata may differ between deliveries of one battle.
@@ -284,22 +274,22 @@ func TestRepeatedDeliveriesStoreOneBattle(t *testing.T) {
 	if s := getBattle(t, r.namespace, battleID(t, body)).Spec; s.ClientIP != "127.0.0.1" {
 		t.Errorf("clientIP = %q: the first delivery's metadata must stay", s.ClientIP)
 	}
-	if got := testutil.ToFloat64(battleResultsCreated) - created; got != 1 {
+	if got := promtest.ToFloat64(battleResultsCreated) - created; got != 1 {
 		t.Errorf("battleops_battleresults_created_total grew by %v, want 1", got)
 	}
-	if got := testutil.ToFloat64(battleResultDuplicates.WithLabelValues("identical")) - identical; got != concurrent+1 {
+	if got := promtest.ToFloat64(battleResultDuplicates.WithLabelValues("identical")) - identical; got != concurrent+1 {
 		t.Errorf("identical duplicates grew by %v, want %d", got, concurrent+1)
 	}
 }
 
 func TestConflictingDuplicateKeepsTheFirstAndWarns(t *testing.T) {
 	r := newTestReceiver(t, Options{})
-	body := fixture(t, "end-battle-caller-wins.json")
+	body := testutil.Fixture(t, "end-battle-caller-wins.json")
 	changed := bytes.Replace(body, []byte(`"Score": 980`), []byte(`"Score": 9800`), 1)
 	if bytes.Equal(body, changed) {
 		t.Fatal("the fixture changed: no score to alter")
 	}
-	conflicts := testutil.ToFloat64(battleResultDuplicates.WithLabelValues("conflicting"))
+	conflicts := promtest.ToFloat64(battleResultDuplicates.WithLabelValues("conflicting"))
 	answers := counter(battle.CommandEndBattle, resultConflict)
 
 	wantOK(t, r.post(t, battleQuery(r.appID), body))
@@ -310,7 +300,7 @@ func TestConflictingDuplicateKeepsTheFirstAndWarns(t *testing.T) {
 	if br.Spec.Rooms[1].Score != 980 || br.Spec.Winners[0] != "live_room_1001" {
 		t.Errorf("stored battle changed: %+v", br.Spec.Rooms)
 	}
-	if got := testutil.ToFloat64(battleResultDuplicates.WithLabelValues("conflicting")) - conflicts; got != 1 {
+	if got := promtest.ToFloat64(battleResultDuplicates.WithLabelValues("conflicting")) - conflicts; got != 1 {
 		t.Errorf("conflicting duplicates grew by %v, want 1", got)
 	}
 	if got := counter(battle.CommandEndBattle, resultConflict) - answers; got != 1 {
@@ -343,7 +333,7 @@ func TestOtherCommandsAreAcknowledgedAndIgnored(t *testing.T) {
 	start := counter(battle.CommandStartBattle, resultIgnored)
 	other := counter(commandOther, resultIgnored)
 
-	wantOK(t, r.post(t, "SdkAppid="+r.appID+"&CallbackCommand=Live.CallbackAfterStartBattle&contenttype=json", fixture(t, "start-battle.json")))
+	wantOK(t, r.post(t, "SdkAppid="+r.appID+"&CallbackCommand=Live.CallbackAfterStartBattle&contenttype=json", testutil.Fixture(t, "start-battle.json")))
 	wantOK(t, r.post(t, "SdkAppid="+r.appID+"&CallbackCommand=Live.CallbackBeforeSendGift", []byte(`{"CallbackCommand":"Live.CallbackBeforeSendGift","RoomId":"r1","GiftId":"rose"}`)))
 	// The alias some pages use for the query key.
 	wantOK(t, r.post(t, "SdkAppid="+r.appID+"&WebhookCommand=Live.CallbackAfterCreateRoom", []byte(`{"CallbackCommand":"Live.CallbackAfterCreateRoom"}`)))
@@ -359,11 +349,11 @@ func TestOtherCommandsAreAcknowledgedAndIgnored(t *testing.T) {
 
 func TestQueryKeysMatchCaseInsensitively(t *testing.T) {
 	r := newTestReceiver(t, Options{})
-	wantOK(t, r.post(t, "sdkappid="+r.appID+"&CALLBACKCOMMAND=Live.CallbackAfterEndBattle&clientip=1.2.3.4", fixture(t, "end-battle-draw.json")))
-	if s := getBattle(t, r.namespace, battleID(t, fixture(t, "end-battle-draw.json"))).Spec; s.ClientIP != "1.2.3.4" {
+	wantOK(t, r.post(t, "sdkappid="+r.appID+"&CALLBACKCOMMAND=Live.CallbackAfterEndBattle&clientip=1.2.3.4", testutil.Fixture(t, "end-battle-draw.json")))
+	if s := getBattle(t, r.namespace, battleID(t, testutil.Fixture(t, "end-battle-draw.json"))).Spec; s.ClientIP != "1.2.3.4" {
 		t.Errorf("clientIP = %q", s.ClientIP)
 	}
-	wantOK(t, r.post(t, "SdkAppId="+r.appID+"&WebhookCommand=Live.CallbackAfterEndBattle", fixture(t, "end-battle-caller-wins.json")))
+	wantOK(t, r.post(t, "SdkAppId="+r.appID+"&WebhookCommand=Live.CallbackAfterEndBattle", testutil.Fixture(t, "end-battle-caller-wins.json")))
 	wantStored(t, r.namespace, 2)
 }
 
@@ -379,7 +369,7 @@ func rooms(n int) []byte {
 func TestRefusalsChangeNothing(t *testing.T) {
 	const limit = 4096
 	r := newTestReceiver(t, Options{MaxBodyBytes: limit})
-	good := fixture(t, "end-battle-caller-wins.json")
+	good := testutil.Fixture(t, "end-battle-caller-wins.json")
 	endBattle := func(members string) []byte {
 		return []byte(`{"CallbackCommand":"Live.CallbackAfterEndBattle",` + members + `}`)
 	}
@@ -448,7 +438,7 @@ func TestRefusalsChangeNothing(t *testing.T) {
 func TestSignatureIsRequiredWhenATokenIsSet(t *testing.T) {
 	const token = "xxxxyyyy"
 	r := newTestReceiver(t, Options{Token: token, MaxSkew: 60 * time.Second})
-	body := fixture(t, "end-battle-draw.json")
+	body := testutil.Fixture(t, "end-battle-draw.json")
 	now := strconv.FormatInt(time.Now().Unix(), 10)
 	old := strconv.FormatInt(time.Now().Add(-2*time.Minute).Unix(), 10)
 	q := battleQuery(r.appID)
@@ -547,7 +537,7 @@ func TestUnavailableAPIServerAnswers503InTime(t *testing.T) {
 		r := newTestReceiver(t, Options{Client: dead, Reader: dead}) // the default 1.5s budget
 		before := counter(battle.CommandEndBattle, resultUnavailable)
 		// send fails the test if no answer comes within Tencent's 2 seconds.
-		wantFail(t, r.post(t, battleQuery(r.appID), fixture(t, "end-battle-draw.json")), http.StatusServiceUnavailable, CodeUnavailable, "could not store")
+		wantFail(t, r.post(t, battleQuery(r.appID), testutil.Fixture(t, "end-battle-draw.json")), http.StatusServiceUnavailable, CodeUnavailable, "could not store")
 		if got := counter(battle.CommandEndBattle, resultUnavailable) - before; got != 1 {
 			t.Errorf("unavailable answers counted %v, want 1", got)
 		}
@@ -564,7 +554,7 @@ func TestUnavailableAPIServerAnswers503InTime(t *testing.T) {
 		t.Cleanup(failing.Close)
 		c := clientFor(t, failing.URL)
 		r := newTestReceiver(t, Options{Client: c, Reader: c, Timeout: 400 * time.Millisecond})
-		wantFail(t, r.post(t, battleQuery(r.appID), fixture(t, "end-battle-draw.json")), http.StatusServiceUnavailable, CodeUnavailable, "leader changed")
+		wantFail(t, r.post(t, battleQuery(r.appID), testutil.Fixture(t, "end-battle-draw.json")), http.StatusServiceUnavailable, CodeUnavailable, "leader changed")
 		if calls.Load() < 2 {
 			t.Errorf("the API server was called %d times: a transient failure must be retried within the budget", calls.Load())
 		}
@@ -589,7 +579,7 @@ func TestUnavailableAPIServerAnswers503InTime(t *testing.T) {
 		t.Cleanup(slow.Close)
 		c := clientFor(t, slow.URL)
 		r := newTestReceiver(t, Options{Client: c, Reader: c, Timeout: 300 * time.Millisecond})
-		body := fixture(t, "end-battle-four-rooms.json")
+		body := testutil.Fixture(t, "end-battle-four-rooms.json")
 		wantFail(t, r.post(t, battleQuery(r.appID), body), http.StatusServiceUnavailable, CodeUnavailable, "")
 
 		key := client.ObjectKey{Namespace: r.namespace, Name: battle.Name(battleID(t, body))}
@@ -655,7 +645,7 @@ func TestServerServesUntilStoppedAndReportsReadiness(t *testing.T) {
 // A BattleResult's spec cannot be changed once stored: the CRD's validation rule says so.
 func TestStoredSpecIsImmutable(t *testing.T) {
 	r := newTestReceiver(t, Options{})
-	body := fixture(t, "end-battle-caller-wins.json")
+	body := testutil.Fixture(t, "end-battle-caller-wins.json")
 	wantOK(t, r.post(t, battleQuery(r.appID), body))
 	br := getBattle(t, r.namespace, battleID(t, body))
 	br.Spec.Rooms[1].Score = 99999

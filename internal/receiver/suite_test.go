@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,11 +24,11 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
+	"github.com/battleops/battle-operator/internal/testutil"
 )
 
 var (
@@ -55,17 +54,9 @@ func runSuite(m *testing.M) int {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(os.Getenv("TEST_VERBOSE") != "")))
 	nextAppID.Store(1400000100)
 
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: run these tests with `make test`, which builds kube-apiserver and etcd and sets it")
-		return 1
-	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	var err error
-	if testCfg, err = env.Start(); err != nil {
-		fmt.Fprintf(os.Stderr, "starting the control plane: %v\n", err)
+	env, cfg, c, err := testutil.StartEnv(testScheme)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer func() {
@@ -73,11 +64,7 @@ func runSuite(m *testing.M) int {
 			fmt.Fprintf(os.Stderr, "stopping the control plane: %v\n", err)
 		}
 	}()
-	testCfg.QPS, testCfg.Burst = -1, 0 // no client-side throttling, as ctrl.GetConfigOrDie
-	if k8sClient, err = client.New(testCfg, client.Options{Scheme: testScheme}); err != nil {
-		fmt.Fprintf(os.Stderr, "creating a client: %v\n", err)
-		return 1
-	}
+	testCfg, k8sClient = cfg, c
 
 	// The manager, wired as cmd/main.go wires it, serving the receiver for managerAppID.
 	mgr, err := ctrl.NewManager(testCfg, ctrl.Options{

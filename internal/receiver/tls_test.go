@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/battleops/battle-operator/internal/testutil"
 )
 
 // writeCert writes a new self-signed certificate for 127.0.0.1 to dir/tls.crt and its key to
@@ -127,7 +129,7 @@ func TestReceiverServesHTTPSWithTheCertificateOfCertDir(t *testing.T) {
 	addr := startServer(t, &Server{Addr: "127.0.0.1:0", Handler: r.handler, CertDir: dir, Log: r.handler.opts.Log})
 	query := "/callback?" + battleQuery(r.appID)
 
-	body := fixture(t, "end-battle-caller-wins.json")
+	body := testutil.Fixture(t, "end-battle-caller-wins.json")
 	resp, answer, err := postOver(t, httpsClient(roots), "https://"+addr+query, body)
 	if err != nil {
 		t.Fatalf("POST over HTTPS, trusting the certificate of the directory: %v", err)
@@ -146,7 +148,7 @@ func TestReceiverServesHTTPSWithTheCertificateOfCertDir(t *testing.T) {
 	}
 
 	// Plain HTTP on the HTTPS port is refused before the handler: nothing is stored.
-	other := fixture(t, "end-battle-draw.json")
+	other := testutil.Fixture(t, "end-battle-draw.json")
 	if resp, answer, err := postOver(t, tencentClient, "http://"+addr+query, other); err == nil && (resp.StatusCode != http.StatusBadRequest || answer.ActionStatus != "") {
 		t.Errorf("plain HTTP to the HTTPS receiver answered %d %+v, want 400 from the TLS server, not the handler", resp.StatusCode, answer)
 	}
@@ -180,7 +182,7 @@ func TestReceiverOffersHTTP2OnlyWhenEnabled(t *testing.T) {
 		proto  string
 	}{{false, "HTTP/1.1"}, {true, "HTTP/2.0"}} {
 		addr := startServer(t, &Server{Addr: "127.0.0.1:0", Handler: r.handler, CertDir: dir, EnableHTTP2: tc.enable, Log: r.handler.opts.Log})
-		resp, answer, err := postOver(t, httpsClient(roots), "https://"+addr+"/callback?"+battleQuery(r.appID), fixture(t, "end-battle-official-example.json"))
+		resp, answer, err := postOver(t, httpsClient(roots), "https://"+addr+"/callback?"+battleQuery(r.appID), testutil.Fixture(t, "end-battle-official-example.json"))
 		if err != nil {
 			t.Fatalf("EnableHTTP2 %v: %v", tc.enable, err)
 		}

@@ -18,17 +18,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String()
-}
+	"github.com/battleops/battle-operator/internal/testutil"
+)
 
 // TestDevPrintsCommandsThatWork runs hack/dev.sh (what `make dev` runs) once, runs `make
 // demo` against it first, as a person would (reactions_test.go), follows the instructions it
@@ -64,11 +56,8 @@ type devRun struct {
 // printed "Ready.". The test's cleanup kills it if interrupt has not stopped it.
 func startDev(t *testing.T) *devRun {
 	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &devRun{root: root, dir: t.TempDir(), callback: freeAddr(t), probe: freeAddr(t), metrics: freeAddr(t),
+	root := testutil.Root()
+	d := &devRun{root: root, dir: t.TempDir(), callback: testutil.FreeAddr(t), probe: testutil.FreeAddr(t), metrics: testutil.FreeAddr(t),
 		stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
 	d.kubeconfig = filepath.Join(d.dir, "kubeconfig")
 	cmd := exec.Command("bash", "hack/dev.sh")

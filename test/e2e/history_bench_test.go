@@ -35,6 +35,7 @@ import (
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/internal/battle"
 	"github.com/battleops/battle-operator/internal/reaction"
+	"github.com/battleops/battle-operator/internal/testutil"
 )
 
 // BenchmarkHistory measures how the operator's cost grows with the number of BattleResults
@@ -182,21 +183,10 @@ func logTail(path string, n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
-func repoRoot() (string, error) {
-	if out, err := exec.Command("git", "rev-parse", "--show-toplevel").Output(); err == nil {
-		return strings.TrimSpace(string(out)), nil
-	}
-	return filepath.Abs(filepath.Join("..", ".."))
-}
-
 // setup starts the control plane, builds (or takes) the manager binary and creates the namespaces.
 func (h *historyRun) setup(assets string) {
 	b := h.b
-	root, err := repoRoot()
-	if err != nil {
-		b.Fatal(err)
-	}
-	h.root, h.dir = root, b.TempDir()
+	h.root, h.dir = testutil.Root(), b.TempDir()
 	h.mgrLog = filepath.Join(h.dir, "manager.log")
 	if h.cfg.out != "" {
 		f, err := os.Create(h.cfg.out)
@@ -209,7 +199,7 @@ func (h *historyRun) setup(assets string) {
 	h.assets, h.assetsNote = assets, filepath.Base(assets)
 
 	h.env = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
+		CRDDirectoryPaths:     []string{filepath.Join(h.root, "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
 	}
@@ -250,9 +240,9 @@ func (h *historyRun) setup(assets string) {
 	h.binary = h.cfg.manager
 	if h.binary == "" {
 		h.binary = filepath.Join(h.dir, "manager")
-		h.logf("building the manager from %s", root)
+		h.logf("building the manager from %s", h.root)
 		build := exec.Command("go", "build", "-o", h.binary, "./cmd")
-		build.Dir = root
+		build.Dir = h.root
 		if out, err := build.CombinedOutput(); err != nil {
 			b.Fatalf("building the manager: %v\n%s", err, out)
 		}

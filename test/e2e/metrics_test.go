@@ -4,12 +4,12 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -18,6 +18,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/battleops/battle-operator/internal/testutil"
 )
 
 // metricSamples are the battleops_* samples of one scrape, and controller-runtime's
@@ -44,7 +46,7 @@ func (d *devRun) scrapeMetrics(t *testing.T) metricSamples {
 	}
 	samples := metricSamples{}
 	for name, family := range families {
-		if !strings.HasPrefix(name, "battleops_") && name != "controller_runtime_reconcile_total" {
+		if !strings.HasPrefix(name, "battleops_") && !kept[name] {
 			continue
 		}
 		for _, m := range family.GetMetric() {
@@ -61,6 +63,33 @@ func (d *devRun) scrapeMetrics(t *testing.T) metricSamples {
 		}
 	}
 	return samples
+}
+
+// kept are the metrics of controller-runtime that scrapeMetrics keeps too.
+var kept = map[string]bool{"controller_runtime_reconcile_total": true, "workqueue_depth": true, "controller_runtime_active_workers": true}
+
+// waitIdle waits until the manager has nothing to do: no controller has a queued item or a
+// running reconcile, three times in a row 100 ms apart. It is how a test sees that nothing
+// more happens, without a fixed sleep.
+func (d *devRun) waitIdle(t *testing.T) {
+	t.Helper()
+	quiet := 0
+	testutil.Eventually(t, 30*time.Second, "the manager to be idle", func(context.Context) error {
+		var busy float64
+		for k, v := range d.scrapeMetrics(t) {
+			if strings.HasPrefix(k, "workqueue_depth") || strings.HasPrefix(k, "controller_runtime_active_workers") {
+				busy += v
+			}
+		}
+		if busy > 0 {
+			quiet = 0
+			return fmt.Errorf("%v items queued or being reconciled", busy)
+		}
+		if quiet++; quiet < 3 {
+			return errors.New("idle; looking again")
+		}
+		return nil
+	})
 }
 
 func labelString(labels []*dto.LabelPair) string {
@@ -162,7 +191,7 @@ func (d *devRun) testMetricsCountWhatHappened(t *testing.T) {
 	endQuery := "CallbackCommand=Live.CallbackAfterEndBattle&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI"
 	var bodies [][]byte
 	for i := range battles {
-		bodies = append(bodies, battleBody(t, d.root, "end-battle-caller-wins.json", fmt.Sprintf("e2e-metrics-%s-%d", nonce, i), rooms[2*i], rooms[2*i+1], 0))
+		bodies = append(bodies, battleBody(t, "end-battle-caller-wins.json", fmt.Sprintf("e2e-metrics-%s-%d", nonce, i), rooms[2*i], rooms[2*i+1], 0))
 	}
 	for _, send := range []struct {
 		what, query string
@@ -174,9 +203,9 @@ func (d *devRun) testMetricsCountWhatHappened(t *testing.T) {
 		{"new battle 3", "SdkAppid=" + devAppID + "&" + endQuery, bodies[2], http.StatusOK},
 		{"battle 1 again", "SdkAppid=" + devAppID + "&" + endQuery, bodies[0], http.StatusOK},
 		{"battle 2 with another score", "SdkAppid=" + devAppID + "&" + endQuery,
-			battleBody(t, d.root, "end-battle-caller-wins.json", fmt.Sprintf("e2e-metrics-%s-%d", nonce, 1), rooms[2], rooms[3], 7), http.StatusOK},
+			battleBody(t, "end-battle-caller-wins.json", fmt.Sprintf("e2e-metrics-%s-%d", nonce, 1), rooms[2], rooms[3], 7), http.StatusOK},
 		{"a battle start", "SdkAppid=" + devAppID + "&CallbackCommand=Live.CallbackAfterStartBattle&contenttype=json",
-			readFile(t, filepath.Join(d.root, "test", "fixtures", "start-battle.json")), http.StatusOK},
+			testutil.Fixture(t, "start-battle.json"), http.StatusOK},
 		{"another SDKAppID", "SdkAppid=1400009999&" + endQuery, bodies[2], http.StatusForbidden},
 	} {
 		resp, err := http.Post("http://"+d.callback+"/callback?"+send.query, "application/json", bytes.NewReader(send.body))
@@ -296,20 +325,11 @@ func wantExactly(t *testing.T, got, want map[string]float64) {
 	}
 }
 
-func readFile(t *testing.T, path string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
 // battleBody is a battle-end fixture with its BattleId and its two rooms replaced, and its
 // caller's score raised by addScore.
-func battleBody(t *testing.T, root, fixture, battleID, from, to string, addScore int64) []byte {
+func battleBody(t *testing.T, fixture, battleID, from, to string, addScore int64) []byte {
 	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(readFile(t, filepath.Join(root, "test", "fixtures", fixture))))
+	dec := json.NewDecoder(bytes.NewReader(testutil.Fixture(t, fixture)))
 	dec.UseNumber()
 	var cb map[string]any
 	if err := dec.Decode(&cb); err != nil {

@@ -393,10 +393,10 @@ func (d *devRun) testReactionsRunJobs(t *testing.T) {
 	// Nothing fires twice: a little later, and after the same battles are delivered again,
 	// the counts and the Jobs are the same.
 	d.sendFixtures(t)
-	time.Sleep(3 * time.Second)
+	d.waitIdle(t)
 	again, counts2 := check()
 	if len(again) != 0 {
-		t.Errorf("3s after all was done and the fixtures were delivered again, no longer so:\n  %s\n%s", strings.Join(again, "\n  "), d.reactionsDump(t, winnersRx, failsRx))
+		t.Errorf("once all was done, the fixtures delivered again and the manager idle, no longer so:\n  %s\n%s", strings.Join(again, "\n  "), d.reactionsDump(t, winnersRx, failsRx))
 	}
 	for _, name := range []string{winnersRx, failsRx} {
 		if a, b := counts[name].Status.JobsStarted, counts2[name].Status.JobsStarted; a != b {

@@ -1,0 +1,120 @@
+// Package testutil holds what the project's tests share: the repository's root, the callback
+// fixtures, free local addresses, polling with a deadline, and the control plane that envtest
+// runs (a real kube-apiserver and etcd, built by hack/build-controlplane.sh).
+package testutil
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// Root is the repository's root directory, found from this file's own path, so it does not
+// depend on the directory a test runs in.
+func Root() string {
+	_, file, _, ok := goruntime.Caller(0)
+	if !ok {
+		panic("testutil: no caller information")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// FixtureDir is the directory of the callback bodies the tests send (test/fixtures).
+func FixtureDir() string { return filepath.Join(Root(), "test", "fixtures") }
+
+// Fixture is the body of the named callback fixture.
+func Fixture(tb testing.TB, name string) []byte {
+	tb.Helper()
+	body, err := os.ReadFile(filepath.Join(FixtureDir(), name))
+	if err != nil {
+		tb.Fatalf("reading fixture: %v", err)
+	}
+	return body
+}
+
+// Fixtures lists the names of the callback fixtures, sorted; it fails the test when there are
+// none.
+func Fixtures(tb testing.TB) []string {
+	tb.Helper()
+	entries, err := os.ReadDir(FixtureDir())
+	if err != nil {
+		tb.Fatalf("reading %s: %v", FixtureDir(), err)
+	}
+	var names []string
+	for _, e := range entries {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".json") {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) == 0 {
+		tb.Fatalf("no fixtures in %s", FixtureDir())
+	}
+	slices.Sort(names)
+	return names
+}
+
+// FreeAddr is a local address (127.0.0.1:port) that was free a moment ago.
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String()
+}
+
+// Eventually polls check every 100 ms until it returns nil, and fails the test with its last
+// error when limit passes first.
+func Eventually(tb testing.TB, limit time.Duration, what string, check func(ctx context.Context) error) {
+	tb.Helper()
+	var last error
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, limit, true, func(ctx context.Context) (bool, error) {
+		err := check(ctx)
+		if err == nil || ctx.Err() == nil {
+			last = err // keep the last error that is not the poll's own timeout
+		}
+		return err == nil, nil
+	})
+	if err != nil {
+		tb.Fatalf("%s: %v", what, last)
+	}
+}
+
+// StartEnv starts the control plane in KUBEBUILDER_ASSETS with the project's CRDs
+// (config/crd/bases), and a client for it with scheme. The config has no client-side
+// throttling, as ctrl.GetConfigOrDie. Stop the environment when done.
+func StartEnv(scheme *runtime.Scheme) (*envtest.Environment, *rest.Config, client.Client, error) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		return nil, nil, nil, errors.New("KUBEBUILDER_ASSETS is not set: run these tests with `make test`, which builds kube-apiserver and etcd and sets it")
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(Root(), "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("starting the control plane: %w", err)
+	}
+	cfg.QPS, cfg.Burst = -1, 0
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		_ = env.Stop()
+		return nil, nil, nil, fmt.Errorf("creating a client: %w", err)
+	}
+	return env, cfg, c, nil
+}
