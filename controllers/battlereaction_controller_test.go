@@ -188,6 +188,7 @@ func sendFixtures(t *testing.T, app *testApp) {
 // TestEachWinnerRunsOnceWithTheBattlesData: a reward-winners reaction gets one Job per winning
 // room, with the battle in its environment, labels, owner and finalizer, and records the battle.
 func TestEachWinnerRunsOnceWithTheBattlesData(t *testing.T) {
+	t.Parallel() // its own namespace: it runs with the others that do not restart the manager
 	app := newTestApp(t)
 	rx := createReaction(t, newReaction(app.namespace, "reward-winners", func(s *livev1alpha1.BattleReactionSpec) {
 		s.RunFor = livev1alpha1.RunForEachWinner
@@ -311,6 +312,7 @@ func TestExactlyOnceAcrossPruneDeletionRestartAndDuplicates(t *testing.T) {
 // TestSuspendAndResume: a suspended reaction creates nothing; on resume the battles that
 // arrived meanwhile get their Jobs.
 func TestSuspendAndResume(t *testing.T) {
+	t.Parallel() // its own namespace: it runs with the others that do not restart the manager
 	app := newTestApp(t)
 	rx := createReaction(t, newReaction(app.namespace, "paused", func(s *livev1alpha1.BattleReactionSpec) {
 		s.Suspend = true
@@ -337,6 +339,7 @@ func TestSuspendAndResume(t *testing.T) {
 // TestMaxRunningJobsQueuesInArrivalOrder: over the limit Jobs wait, and start in the order
 // their battles arrived as slots free.
 func TestMaxRunningJobsQueuesInArrivalOrder(t *testing.T) {
+	t.Parallel() // its own namespace: it runs with the others that do not restart the manager
 	app := newTestApp(t)
 	rx := createReaction(t, newReaction(app.namespace, "one-at-a-time", func(s *livev1alpha1.BattleReactionSpec) {
 		s.MaxRunningJobs = 1
@@ -430,6 +433,7 @@ func warningEvent(ctx context.Context, ns, name, reason string) error {
 // TestInvalidExpressionAndTemplate: a spec the user must fix sets Ready=False with a reason and
 // a Warning Event and creates no Job; fixing it recovers.
 func TestInvalidExpressionAndTemplate(t *testing.T) {
+	t.Parallel() // its own namespace: it runs with the others that do not restart the manager
 	app := newTestApp(t)
 	badCEL := createReaction(t, newReaction(app.namespace, "bad-expression", func(s *livev1alpha1.BattleReactionSpec) {
 		s.Match.Expression = "battle.roomz.exists(r, r.score > 0)"
@@ -495,6 +499,7 @@ func TestInvalidExpressionAndTemplate(t *testing.T) {
 // TestStartingAfter: battles stored before a reaction was created do not count, unless its
 // startingAfter says so.
 func TestStartingAfter(t *testing.T) {
+	t.Parallel() // its own namespace: it runs with the others that do not restart the manager
 	app := newTestApp(t)
 	sendFixtures(t, app)
 	time.Sleep(1100 * time.Millisecond) // arrival times have a one-second resolution
@@ -514,6 +519,7 @@ func TestStartingAfter(t *testing.T) {
 // TestDeletedReactionReleasesItsJobs: Jobs of a deleted reaction lose their finalizer, so the
 // garbage collector (absent in envtest: deleted by hand here) can remove them.
 func TestDeletedReactionReleasesItsJobs(t *testing.T) {
+	t.Parallel() // its own namespace: it runs with the others that do not restart the manager
 	app := newTestApp(t)
 	rx := createReaction(t, newReaction(app.namespace, "short-lived", nil))
 	app.send(t, testutil.Fixture(t, "end-battle-four-rooms.json"))
@@ -692,6 +698,7 @@ func TestReactionCriteriaEditedWhileManagerIsDown(t *testing.T) {
 // Job is created in the same reconcile, while the writes are in flight), and both battles are
 // recorded once the writes go through.
 func TestBattleArrivingWhileRecordsAreWrittenGetsItsJob(t *testing.T) {
+	t.Parallel() // its own namespace: it runs with the others that do not restart the manager
 	app := newTestApp(t)
 	rx := createReaction(t, newReaction(app.namespace, "no-waiting", func(s *livev1alpha1.BattleReactionSpec) {
 		s.Match.Outcomes = []livev1alpha1.Outcome{livev1alpha1.OutcomeDraw}

@@ -13,6 +13,7 @@ import (
 // replaced version gets the written copy; once it shows the write, or anything newer (an edit
 // of the spec), the cache's own object is used and the copy forgotten.
 func TestOwnWritesStandInForAStaleCache(t *testing.T) {
+	t.Parallel()
 	version := func(rv string, jobs int64) *livev1alpha1.BattleReaction {
 		return &livev1alpha1.BattleReaction{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "rx", UID: "rx-1", ResourceVersion: rv},
 			Status: livev1alpha1.BattleReactionStatus{JobsStarted: jobs}}

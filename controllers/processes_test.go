@@ -83,10 +83,10 @@ func startManagerProcess(t *testing.T, binary, kubeconfig string, app *testApp, 
 	return p
 }
 
-// waitIdle waits until the process has nothing to do (waitQuiet).
+// waitIdle waits until the process has nothing to do (testutil.WaitQuiet).
 func (p *managerProcess) waitIdle(t *testing.T) {
 	t.Helper()
-	waitQuiet(t, func() (float64, error) {
+	testutil.WaitQuiet(t, func() (float64, error) {
 		depth, err := p.counter("workqueue_depth")
 		if err != nil {
 			return 0, err

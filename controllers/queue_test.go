@@ -31,6 +31,7 @@ func queueBattle(i int, other string) *livev1alpha1.BattleResult {
 // statistics is reconciled first, not after every room queued before it; rooms of the initial
 // list come last. The queue is controller-runtime's own priority queue, as the controller uses.
 func TestBusyRoomGoesFirst(t *testing.T) {
+	t.Parallel()
 	q := priorityqueue.New[reconcile.Request]("busy-room-test")
 	defer q.ShutDown()
 	r := &RoomStatsReconciler{}

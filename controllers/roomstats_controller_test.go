@@ -130,6 +130,7 @@ var endBattleFixtures = []string{
 }
 
 func TestFixturesGiveTheHandComputedStats(t *testing.T) {
+	t.Parallel() // its own namespace: it runs with the others that do not restart the manager
 	app := newTestApp(t)
 	// Newest first, and each twice: neither order nor duplicates may change a number.
 	for i := len(endBattleFixtures) - 1; i >= 0; i-- {
@@ -164,6 +165,7 @@ func TestFixturesGiveTheHandComputedStats(t *testing.T) {
 // TestDeletedBattlesAndRoomStats: a room keeps its RoomStats when its BattleResults go, its
 // numbers then count what remains; a RoomStats deleted by hand comes back.
 func TestDeletedBattlesAndRoomStats(t *testing.T) {
+	t.Parallel() // its own namespace: it runs with the others that do not restart the manager
 	app := newTestApp(t)
 	for _, f := range endBattleFixtures {
 		app.send(t, testutil.Fixture(t, f))
@@ -347,6 +349,7 @@ func sendAll(t *testing.T, app *testApp, bodies [][]byte) {
 }
 
 func TestRandomBattlesMatchABruteForceCount(t *testing.T) {
+	t.Parallel() // its own namespace: it runs with the others that do not restart the manager
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 7))

@@ -7,7 +7,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -19,8 +18,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -31,13 +28,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/internal/receiver"
 	"github.com/battleops/battle-operator/internal/testutil"
 )
 
 var (
-	testScheme = runtime.NewScheme()
+	testScheme = testutil.Scheme()
 	testCfg    *rest.Config
 	testEnv    *envtest.Environment
 	k8sClient  client.Client
@@ -51,8 +47,6 @@ func TestMain(m *testing.M) {
 }
 
 func runSuite(m *testing.M) int {
-	utilruntime.Must(clientgoscheme.AddToScheme(testScheme))
-	utilruntime.Must(livev1alpha1.AddToScheme(testScheme))
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(os.Getenv("TEST_VERBOSE") != "")))
 	nextAppID.Store(1400000000)
 
@@ -153,10 +147,10 @@ type discardRecorder struct{}
 func (discardRecorder) Eventf(runtime.Object, runtime.Object, string, string, string, string, ...any) {
 }
 
-// waitIdle waits until the in-process manager has nothing to do (waitQuiet).
+// waitIdle waits until the in-process manager has nothing to do (testutil.WaitQuiet).
 func waitIdle(t *testing.T) {
 	t.Helper()
-	waitQuiet(t, func() (float64, error) {
+	testutil.WaitQuiet(t, func() (float64, error) {
 		families, err := metrics.Registry.Gather()
 		if err != nil {
 			return 0, err
@@ -170,28 +164,5 @@ func waitIdle(t *testing.T) {
 			}
 		}
 		return busy, nil
-	})
-}
-
-// waitQuiet waits until busy (items queued or being reconciled) is 0 three times in a row,
-// 100 ms apart (what a reconcile enqueues shows in between). It is how a test sees that
-// nothing more happens, without a fixed sleep. Items waiting for a RequeueAfter are not
-// counted.
-func waitQuiet(t *testing.T, busy func() (float64, error)) {
-	t.Helper()
-	quiet := 0
-	testutil.Eventually(t, 30*time.Second, "the manager to be idle", func(context.Context) error {
-		n, err := busy()
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			quiet = 0
-			return fmt.Errorf("%v items queued or being reconciled", n)
-		}
-		if quiet++; quiet < 3 {
-			return errors.New("idle; looking again")
-		}
-		return nil
 	})
 }

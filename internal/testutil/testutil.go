@@ -17,10 +17,14 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 )
 
 // Root is the repository's root directory, found from this file's own path, so it does not
@@ -93,6 +97,37 @@ func Eventually(tb testing.TB, limit time.Duration, what string, check func(ctx 
 	if err != nil {
 		tb.Fatalf("%s: %v", what, last)
 	}
+}
+
+// WaitQuiet waits until busy (items queued or being reconciled, e.g. from a manager's
+// workqueue_depth and controller_runtime_active_workers) is 0 three times in a row, 100 ms
+// apart (what a reconcile enqueues shows in between). It is how a test sees that nothing more
+// happens, without a fixed sleep. Items waiting for a RequeueAfter are not counted.
+func WaitQuiet(tb testing.TB, busy func() (float64, error)) {
+	tb.Helper()
+	quiet := 0
+	Eventually(tb, 30*time.Second, "the manager to be idle", func(context.Context) error {
+		n, err := busy()
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			quiet = 0
+			return fmt.Errorf("%v items queued or being reconciled", n)
+		}
+		if quiet++; quiet < 3 {
+			return errors.New("idle; looking again")
+		}
+		return nil
+	})
+}
+
+// Scheme is a scheme with Kubernetes' built-in kinds and battle-operator's.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(livev1alpha1.AddToScheme(s))
+	return s
 }
 
 // StartEnv starts the control plane in KUBEBUILDER_ASSETS with the project's CRDs

@@ -4,9 +4,7 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -68,27 +66,17 @@ func (d *devRun) scrapeMetrics(t *testing.T) metricSamples {
 // kept are the metrics of controller-runtime that scrapeMetrics keeps too.
 var kept = map[string]bool{"controller_runtime_reconcile_total": true, "workqueue_depth": true, "controller_runtime_active_workers": true}
 
-// waitIdle waits until the manager has nothing to do: no controller has a queued item or a
-// running reconcile, three times in a row 100 ms apart. It is how a test sees that nothing
-// more happens, without a fixed sleep.
+// waitIdle waits until the manager has nothing to do (testutil.WaitQuiet).
 func (d *devRun) waitIdle(t *testing.T) {
 	t.Helper()
-	quiet := 0
-	testutil.Eventually(t, 30*time.Second, "the manager to be idle", func(context.Context) error {
+	testutil.WaitQuiet(t, func() (float64, error) {
 		var busy float64
 		for k, v := range d.scrapeMetrics(t) {
 			if strings.HasPrefix(k, "workqueue_depth") || strings.HasPrefix(k, "controller_runtime_active_workers") {
 				busy += v
 			}
 		}
-		if busy > 0 {
-			quiet = 0
-			return fmt.Errorf("%v items queued or being reconciled", busy)
-		}
-		if quiet++; quiet < 3 {
-			return errors.New("idle; looking again")
-		}
-		return nil
+		return busy, nil
 	})
 }
 
