@@ -134,14 +134,7 @@ func foldSorted(from livev1alpha1.RoomStatsStatus, sorted []RoomBattle) livev1al
 	}
 	if n := len(sorted); n > 0 {
 		b := sorted[n-1]
-		s.LastBattle = livev1alpha1.LastBattle{
-			BattleResult: b.BattleResult,
-			BattleID:     b.BattleID,
-			EndedAt:      TimeOf(b.EndedAt),
-			EndReason:    b.EndReason,
-			Result:       b.Result,
-			Score:        b.Score,
-		}
+		s.LastBattle = LastBattleOf(b)
 		s.OwnerAccount = b.OwnerAccount
 	}
 	s.WinRate = WinRate(s.Wins, s.Completed)
@@ -200,4 +193,16 @@ func RoomStatsName(sdkAppID string, roomID livev1alpha1.RoomID) string {
 	}
 	sum := sha256.Sum256([]byte(sdkAppID + "\x00" + room))
 	return sdkAppID + "-" + readable + "." + hex.EncodeToString(sum[:8])
+}
+
+// LastBattleOf is the room's battle b as the statistics show their last battle.
+func LastBattleOf(b RoomBattle) livev1alpha1.LastBattle {
+	return livev1alpha1.LastBattle{
+		BattleResult: b.BattleResult,
+		BattleID:     b.BattleID,
+		EndedAt:      TimeOf(b.EndedAt),
+		EndReason:    b.EndReason,
+		Result:       b.Result,
+		Score:        b.Score,
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/utils/ptr"
 
 	v1 "github.com/battleops/battle-operator/api/v1alpha1"
 )
@@ -52,20 +53,6 @@ func unknownAt(id string, end, score int64) RoomBattle {
 	return roomBattle(id, end, v1.EndReasonUnknown, v1.RoomResultNoContest, score)
 }
 
-// lastBattle is the lastBattle a status must show when b is the room's latest battle.
-func lastBattle(b RoomBattle) v1.LastBattle {
-	return v1.LastBattle{
-		BattleResult: b.BattleResult,
-		BattleID:     b.BattleID,
-		EndedAt:      TimeOf(b.EndedAt),
-		EndReason:    b.EndReason,
-		Result:       b.Result,
-		Score:        b.Score,
-	}
-}
-
-func score(n int64) *int64 { return &n }
-
 func TestFold(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -81,9 +68,9 @@ func TestFold(t *testing.T) {
 			battles: []RoomBattle{winAt("b1", 1, 10), winAt("b2", 2, 20), lossAt("b3", 3, 5), winAt("b4", 4, 7)},
 			want: v1.RoomStatsStatus{
 				Battles: 4, Completed: 4, Wins: 3, Losses: 1,
-				TotalScore: 42, HighestScore: score(20), WinRate: "75%",
+				TotalScore: 42, HighestScore: ptr.To[int64](20), WinRate: "75%",
 				CurrentWinStreak: 1, LongestWinStreak: 2,
-				LastBattle: lastBattle(winAt("b4", 4, 7)), OwnerAccount: "owner-b4",
+				LastBattle: LastBattleOf(winAt("b4", 4, 7)), OwnerAccount: "owner-b4",
 			},
 		},
 		{
@@ -91,9 +78,9 @@ func TestFold(t *testing.T) {
 			battles: []RoomBattle{winAt("b1", 1, 10), winAt("b2", 2, 20), drawAt("b3", 3, 5), winAt("b4", 4, 7)},
 			want: v1.RoomStatsStatus{
 				Battles: 4, Completed: 4, Wins: 3, Draws: 1,
-				TotalScore: 42, HighestScore: score(20), WinRate: "75%",
+				TotalScore: 42, HighestScore: ptr.To[int64](20), WinRate: "75%",
 				CurrentWinStreak: 1, LongestWinStreak: 2,
-				LastBattle: lastBattle(winAt("b4", 4, 7)), OwnerAccount: "owner-b4",
+				LastBattle: LastBattleOf(winAt("b4", 4, 7)), OwnerAccount: "owner-b4",
 			},
 		},
 		{
@@ -101,9 +88,9 @@ func TestFold(t *testing.T) {
 			battles: []RoomBattle{winAt("b1", 1, 3), abandonedAt("b2", 2, 4), winAt("b3", 3, 5)},
 			want: v1.RoomStatsStatus{
 				Battles: 3, Completed: 2, Wins: 2, Abandoned: 1,
-				TotalScore: 12, HighestScore: score(5), WinRate: "100%",
+				TotalScore: 12, HighestScore: ptr.To[int64](5), WinRate: "100%",
 				CurrentWinStreak: 2, LongestWinStreak: 2,
-				LastBattle: lastBattle(winAt("b3", 3, 5)), OwnerAccount: "owner-b3",
+				LastBattle: LastBattleOf(winAt("b3", 3, 5)), OwnerAccount: "owner-b3",
 			},
 		},
 		{
@@ -111,9 +98,9 @@ func TestFold(t *testing.T) {
 			battles: []RoomBattle{winAt("b1", 1, 3), neverStartedAt("b2", 2, 0), winAt("b3", 3, 5)},
 			want: v1.RoomStatsStatus{
 				Battles: 2, Completed: 2, Wins: 2, NeverStarted: 1,
-				TotalScore: 8, HighestScore: score(5), WinRate: "100%",
+				TotalScore: 8, HighestScore: ptr.To[int64](5), WinRate: "100%",
 				CurrentWinStreak: 2, LongestWinStreak: 2,
-				LastBattle: lastBattle(winAt("b3", 3, 5)), OwnerAccount: "owner-b3",
+				LastBattle: LastBattleOf(winAt("b3", 3, 5)), OwnerAccount: "owner-b3",
 			},
 		},
 		{
@@ -121,9 +108,9 @@ func TestFold(t *testing.T) {
 			battles: []RoomBattle{winAt("b1", 1, 3), unknownAt("b2", 2, 0), winAt("b3", 3, 5)},
 			want: v1.RoomStatsStatus{
 				Battles: 2, Completed: 2, Wins: 2, Unknown: 1,
-				TotalScore: 8, HighestScore: score(5), WinRate: "100%",
+				TotalScore: 8, HighestScore: ptr.To[int64](5), WinRate: "100%",
 				CurrentWinStreak: 2, LongestWinStreak: 2,
-				LastBattle: lastBattle(winAt("b3", 3, 5)), OwnerAccount: "owner-b3",
+				LastBattle: LastBattleOf(winAt("b3", 3, 5)), OwnerAccount: "owner-b3",
 			},
 		},
 		{
@@ -131,9 +118,9 @@ func TestFold(t *testing.T) {
 			battles: []RoomBattle{winAt("b1", 1, 1), lossAt("b2", 2, 1), winAt("b3", 3, 1), winAt("b4", 4, 1), winAt("b5", 5, 1)},
 			want: v1.RoomStatsStatus{
 				Battles: 5, Completed: 5, Wins: 4, Losses: 1,
-				TotalScore: 5, HighestScore: score(1), WinRate: "80%",
+				TotalScore: 5, HighestScore: ptr.To[int64](1), WinRate: "80%",
 				CurrentWinStreak: 3, LongestWinStreak: 3,
-				LastBattle: lastBattle(winAt("b5", 5, 1)), OwnerAccount: "owner-b5",
+				LastBattle: LastBattleOf(winAt("b5", 5, 1)), OwnerAccount: "owner-b5",
 			},
 		},
 		{
@@ -141,9 +128,9 @@ func TestFold(t *testing.T) {
 			battles: []RoomBattle{winAt("b1", 1, 1), winAt("b2", 2, 1), winAt("b3", 3, 1), lossAt("b4", 4, 1)},
 			want: v1.RoomStatsStatus{
 				Battles: 4, Completed: 4, Wins: 3, Losses: 1,
-				TotalScore: 4, HighestScore: score(1), WinRate: "75%",
+				TotalScore: 4, HighestScore: ptr.To[int64](1), WinRate: "75%",
 				CurrentWinStreak: 0, LongestWinStreak: 3,
-				LastBattle: lastBattle(lossAt("b4", 4, 1)), OwnerAccount: "owner-b4",
+				LastBattle: LastBattleOf(lossAt("b4", 4, 1)), OwnerAccount: "owner-b4",
 			},
 		},
 		{
@@ -151,9 +138,9 @@ func TestFold(t *testing.T) {
 			battles: []RoomBattle{winAt("b1", 1, 5), neverStartedAt("b2", 2, 100)},
 			want: v1.RoomStatsStatus{
 				Battles: 1, Completed: 1, Wins: 1, NeverStarted: 1,
-				TotalScore: 5, HighestScore: score(5), WinRate: "100%",
+				TotalScore: 5, HighestScore: ptr.To[int64](5), WinRate: "100%",
 				CurrentWinStreak: 1, LongestWinStreak: 1,
-				LastBattle: lastBattle(neverStartedAt("b2", 2, 100)), OwnerAccount: "owner-b2",
+				LastBattle: LastBattleOf(neverStartedAt("b2", 2, 100)), OwnerAccount: "owner-b2",
 			},
 		},
 		{
@@ -161,7 +148,7 @@ func TestFold(t *testing.T) {
 			battles: []RoomBattle{unknownAt("b1", 1, 100)},
 			want: v1.RoomStatsStatus{
 				Unknown:    1,
-				LastBattle: lastBattle(unknownAt("b1", 1, 100)), OwnerAccount: "owner-b1",
+				LastBattle: LastBattleOf(unknownAt("b1", 1, 100)), OwnerAccount: "owner-b1",
 			},
 		},
 		{
@@ -169,7 +156,7 @@ func TestFold(t *testing.T) {
 			battles: []RoomBattle{neverStartedAt("b1", 1, 7), unknownAt("b2", 2, 9)},
 			want: v1.RoomStatsStatus{
 				NeverStarted: 1, Unknown: 1,
-				LastBattle: lastBattle(unknownAt("b2", 2, 9)), OwnerAccount: "owner-b2",
+				LastBattle: LastBattleOf(unknownAt("b2", 2, 9)), OwnerAccount: "owner-b2",
 			},
 		},
 		{
@@ -177,9 +164,9 @@ func TestFold(t *testing.T) {
 			battles: []RoomBattle{abandonedAt("b1", 1, 50), winAt("b2", 2, 10), abandonedAt("b3", 3, -4)},
 			want: v1.RoomStatsStatus{
 				Battles: 3, Completed: 1, Wins: 1, Abandoned: 2,
-				TotalScore: 56, HighestScore: score(50), WinRate: "100%",
+				TotalScore: 56, HighestScore: ptr.To[int64](50), WinRate: "100%",
 				CurrentWinStreak: 1, LongestWinStreak: 1,
-				LastBattle: lastBattle(abandonedAt("b3", 3, -4)), OwnerAccount: "owner-b3",
+				LastBattle: LastBattleOf(abandonedAt("b3", 3, -4)), OwnerAccount: "owner-b3",
 			},
 		},
 		{
@@ -187,8 +174,8 @@ func TestFold(t *testing.T) {
 			battles: []RoomBattle{abandonedAt("b1", 1, 3), abandonedAt("b2", 2, 8)},
 			want: v1.RoomStatsStatus{
 				Battles: 2, Abandoned: 2,
-				TotalScore: 11, HighestScore: score(8),
-				LastBattle: lastBattle(abandonedAt("b2", 2, 8)), OwnerAccount: "owner-b2",
+				TotalScore: 11, HighestScore: ptr.To[int64](8),
+				LastBattle: LastBattleOf(abandonedAt("b2", 2, 8)), OwnerAccount: "owner-b2",
 			},
 		},
 		{
@@ -196,9 +183,9 @@ func TestFold(t *testing.T) {
 			battles: []RoomBattle{lossAt("b1", 1, -5), winAt("b2", 2, -3), abandonedAt("b3", 3, -10)},
 			want: v1.RoomStatsStatus{
 				Battles: 3, Completed: 2, Wins: 1, Losses: 1, Abandoned: 1,
-				TotalScore: -18, HighestScore: score(-3), WinRate: "50%",
+				TotalScore: -18, HighestScore: ptr.To[int64](-3), WinRate: "50%",
 				CurrentWinStreak: 1, LongestWinStreak: 1,
-				LastBattle: lastBattle(abandonedAt("b3", 3, -10)), OwnerAccount: "owner-b3",
+				LastBattle: LastBattleOf(abandonedAt("b3", 3, -10)), OwnerAccount: "owner-b3",
 			},
 		},
 		{
@@ -206,8 +193,8 @@ func TestFold(t *testing.T) {
 			battles: []RoomBattle{lossAt("b1", 1, -2), abandonedAt("b2", 2, 0)},
 			want: v1.RoomStatsStatus{
 				Battles: 2, Completed: 1, Losses: 1, Abandoned: 1,
-				TotalScore: -2, HighestScore: score(0), WinRate: "0%",
-				LastBattle: lastBattle(abandonedAt("b2", 2, 0)), OwnerAccount: "owner-b2",
+				TotalScore: -2, HighestScore: ptr.To[int64](0), WinRate: "0%",
+				LastBattle: LastBattleOf(abandonedAt("b2", 2, 0)), OwnerAccount: "owner-b2",
 			},
 		},
 		{
@@ -215,9 +202,9 @@ func TestFold(t *testing.T) {
 			battles: []RoomBattle{winAt("b4", 4, 7), lossAt("b3", 3, 5), winAt("b2", 2, 20), winAt("b1", 1, 10)},
 			want: v1.RoomStatsStatus{
 				Battles: 4, Completed: 4, Wins: 3, Losses: 1,
-				TotalScore: 42, HighestScore: score(20), WinRate: "75%",
+				TotalScore: 42, HighestScore: ptr.To[int64](20), WinRate: "75%",
 				CurrentWinStreak: 1, LongestWinStreak: 2,
-				LastBattle: lastBattle(winAt("b4", 4, 7)), OwnerAccount: "owner-b4",
+				LastBattle: LastBattleOf(winAt("b4", 4, 7)), OwnerAccount: "owner-b4",
 			},
 		},
 		{
@@ -225,9 +212,9 @@ func TestFold(t *testing.T) {
 			battles: []RoomBattle{winAt("b3", 100, 1), winAt("b1", 100, 1), lossAt("b2", 100, 1)},
 			want: v1.RoomStatsStatus{
 				Battles: 3, Completed: 3, Wins: 2, Losses: 1,
-				TotalScore: 3, HighestScore: score(1), WinRate: "66.7%",
+				TotalScore: 3, HighestScore: ptr.To[int64](1), WinRate: "66.7%",
 				CurrentWinStreak: 1, LongestWinStreak: 1,
-				LastBattle: lastBattle(winAt("b3", 100, 1)), OwnerAccount: "owner-b3",
+				LastBattle: LastBattleOf(winAt("b3", 100, 1)), OwnerAccount: "owner-b3",
 			},
 		},
 		{
@@ -235,9 +222,9 @@ func TestFold(t *testing.T) {
 			battles: []RoomBattle{winAt("a", 200, 1), lossAt("z", 100, 1)},
 			want: v1.RoomStatsStatus{
 				Battles: 2, Completed: 2, Wins: 1, Losses: 1,
-				TotalScore: 2, HighestScore: score(1), WinRate: "50%",
+				TotalScore: 2, HighestScore: ptr.To[int64](1), WinRate: "50%",
 				CurrentWinStreak: 1, LongestWinStreak: 1,
-				LastBattle: lastBattle(winAt("a", 200, 1)), OwnerAccount: "owner-a",
+				LastBattle: LastBattleOf(winAt("a", 200, 1)), OwnerAccount: "owner-a",
 			},
 		},
 		{
@@ -245,9 +232,9 @@ func TestFold(t *testing.T) {
 			battles: []RoomBattle{neverStartedAt("b3", 300, 0), winAt("b1", 100, 4), abandonedAt("b2", 200, 6)},
 			want: v1.RoomStatsStatus{
 				Battles: 2, Completed: 1, Wins: 1, Abandoned: 1, NeverStarted: 1,
-				TotalScore: 10, HighestScore: score(6), WinRate: "100%",
+				TotalScore: 10, HighestScore: ptr.To[int64](6), WinRate: "100%",
 				CurrentWinStreak: 1, LongestWinStreak: 1,
-				LastBattle: lastBattle(neverStartedAt("b3", 300, 0)), OwnerAccount: "owner-b3",
+				LastBattle: LastBattleOf(neverStartedAt("b3", 300, 0)), OwnerAccount: "owner-b3",
 			},
 		},
 		{
@@ -255,9 +242,9 @@ func TestFold(t *testing.T) {
 			battles: []RoomBattle{unknownAt("b2", 100, 0), winAt("b1", 100, 4)},
 			want: v1.RoomStatsStatus{
 				Battles: 1, Completed: 1, Wins: 1, Unknown: 1,
-				TotalScore: 4, HighestScore: score(4), WinRate: "100%",
+				TotalScore: 4, HighestScore: ptr.To[int64](4), WinRate: "100%",
 				CurrentWinStreak: 1, LongestWinStreak: 1,
-				LastBattle: lastBattle(unknownAt("b2", 100, 0)), OwnerAccount: "owner-b2",
+				LastBattle: LastBattleOf(unknownAt("b2", 100, 0)), OwnerAccount: "owner-b2",
 			},
 		},
 	}
@@ -275,9 +262,9 @@ func TestFold(t *testing.T) {
 func storedStatus() v1.RoomStatsStatus {
 	return v1.RoomStatsStatus{
 		Battles: 2, Completed: 2, Wins: 2,
-		TotalScore: 30, HighestScore: score(20), WinRate: "100%",
+		TotalScore: 30, HighestScore: ptr.To[int64](20), WinRate: "100%",
 		CurrentWinStreak: 2, LongestWinStreak: 2,
-		LastBattle: lastBattle(winAt("b2", 2, 20)), OwnerAccount: "owner-b2",
+		LastBattle: LastBattleOf(winAt("b2", 2, 20)), OwnerAccount: "owner-b2",
 		ObservedGeneration: 3,
 		Conditions: []metav1.Condition{{
 			Type: "Ready", Status: metav1.ConditionTrue, Reason: "Counted",
@@ -298,9 +285,9 @@ func TestFoldFromStoredStatus(t *testing.T) {
 			want: func() v1.RoomStatsStatus {
 				s := storedStatus()
 				s.Battles, s.Completed, s.Wins = 3, 3, 3
-				s.TotalScore, s.HighestScore = 55, score(25)
+				s.TotalScore, s.HighestScore = 55, ptr.To[int64](25)
 				s.CurrentWinStreak, s.LongestWinStreak = 3, 3
-				s.LastBattle, s.OwnerAccount = lastBattle(winAt("b3", 3, 25)), "owner-b3"
+				s.LastBattle, s.OwnerAccount = LastBattleOf(winAt("b3", 3, 25)), "owner-b3"
 				return s
 			},
 		},
@@ -312,7 +299,7 @@ func TestFoldFromStoredStatus(t *testing.T) {
 				s.Battles, s.Completed, s.Losses = 3, 3, 1
 				s.TotalScore, s.WinRate = 31, "66.7%"
 				s.CurrentWinStreak = 0
-				s.LastBattle, s.OwnerAccount = lastBattle(lossAt("b3", 3, 1)), "owner-b3"
+				s.LastBattle, s.OwnerAccount = LastBattleOf(lossAt("b3", 3, 1)), "owner-b3"
 				return s
 			},
 		},
