@@ -91,6 +91,19 @@ func getReaction(ctx context.Context, rx *livev1alpha1.BattleReaction) (*livev1a
 	return &got, err
 }
 
+// setSuspend sets the reaction's spec.suspend.
+func setSuspend(t *testing.T, rx *livev1alpha1.BattleReaction, suspend bool) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("setting suspend to %v", suspend), func(ctx context.Context) error {
+		got, err := getReaction(ctx, rx)
+		if err != nil {
+			return err
+		}
+		got.Spec.Suspend = suspend
+		return k8sClient.Update(ctx, got)
+	})
+}
+
 // counts is a reaction's status as a person reads it.
 type counts struct{ Started, Succeeded, Failed, Running, Waiting int64 }
 
@@ -350,14 +363,7 @@ func TestMaxRunningJobsQueuesInArrivalOrder(t *testing.T) {
 	}))
 	sendFixtures(t, app)
 	waitForCounts(t, rx, counts{Waiting: 4})
-	eventually(t, "resuming", func(ctx context.Context) error {
-		got, err := getReaction(ctx, rx)
-		if err != nil {
-			return err
-		}
-		got.Spec.Suspend = false
-		return k8sClient.Update(ctx, got)
-	})
+	setSuspend(t, rx, false)
 
 	// The order the battles arrived in, as the API server recorded it.
 	var brs livev1alpha1.BattleResultList
@@ -636,14 +642,7 @@ func TestSuspendedReactionDropsDeletedBattles(t *testing.T) {
 	}
 	waitForCounts(t, rx, counts{Waiting: 1})
 
-	eventually(t, "resuming", func(ctx context.Context) error {
-		got, err := getReaction(ctx, rx)
-		if err != nil {
-			return err
-		}
-		got.Spec.Suspend = false
-		return k8sClient.Update(ctx, got)
-	})
+	setSuspend(t, rx, false)
 	kept := reaction.JobName(rx.Name, battle.Name(fixtureBattleIDs["end-battle-official-example.json"]), nil)
 	waitForJobs(t, app.namespace, rx.Name, []string{kept})
 	got := waitForCounts(t, rx, counts{Started: 1, Running: 1})

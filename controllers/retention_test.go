@@ -12,7 +12,6 @@ import (
 
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
@@ -263,20 +262,7 @@ func TestRetentionWaitsForReactionsAndTheCapDoesNot(t *testing.T) {
 
 	// Suspended, the reaction waits for nothing: every battle goes by age. Resumed, it runs no
 	// Job for a pruned battle.
-	suspend := func(on bool) {
-		t.Helper()
-		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			got, err := getReaction(ctx, rx)
-			if err != nil {
-				return err
-			}
-			got.Spec.Suspend = on
-			return k8sClient.Update(ctx, got)
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	suspend(true)
+	setSuspend(t, rx, true)
 	testutil.Eventually(t, 30*time.Second, "every battle to be pruned", func(ctx context.Context) error {
 		got, err := storedBattles(ctx, app.namespace)
 		if err != nil {
@@ -292,7 +278,7 @@ func TestRetentionWaitsForReactionsAndTheCapDoesNot(t *testing.T) {
 		t.Fatalf("%d Jobs (%v), want 1", len(jobs), err)
 	}
 	finishJob(t, &jobs[0], true)
-	suspend(false)
+	setSuspend(t, rx, false)
 	eventually(t, "the manager to see the reaction resumed", func(ctx context.Context) error {
 		got, err := getReaction(ctx, rx)
 		if err == nil && got.Status.ObservedGeneration != got.Generation {

@@ -72,14 +72,7 @@ func TestSelect(t *testing.T) {
 		if s.Last == nil || s.Last.BattleResult != "br-recorded-late" || s.Last.Job != JobName("rx", "br-recorded-late", &fourRooms().Rooms[1]) {
 			t.Errorf("last = %+v, want br-recorded-late and its winner's Job", s.Last)
 		}
-		if len(s.Failed) != 1 {
-			t.Fatalf("failed = %v, want the one-room battle", s.Failed)
-		}
-		for br := range s.Failed {
-			if br.Name != "br-one-room" {
-				t.Errorf("the expression failed on %s, want br-one-room", br.Name)
-			}
-		}
+		wantFailedOn(t, s.Failed, "br-one-room")
 	})
 	t.Run("A draw gets no Job for EachWinner but one for Battle.", func(t *testing.T) {
 		rx, m := selectReaction(livev1alpha1.RunForBattle, "")
@@ -144,6 +137,19 @@ func pointers(battles []livev1alpha1.BattleResult) iter.Seq[*livev1alpha1.Battle
 			if !yield(&battles[i]) {
 				return
 			}
+		}
+	}
+}
+
+// wantFailedOn checks that the expression failed on the named battle alone.
+func wantFailedOn(t *testing.T, failed map[*livev1alpha1.BattleResult]error, name string) {
+	t.Helper()
+	if len(failed) != 1 {
+		t.Fatalf("failed = %v, want %s alone", failed, name)
+	}
+	for br := range failed {
+		if br.Name != name {
+			t.Errorf("the expression failed on %s, want %s", br.Name, name)
 		}
 	}
 }

@@ -219,14 +219,7 @@ func TestExamine(t *testing.T) {
 		if diff := cmp.Diff([]string{"br-before-window", "br-deleting", "br-draw", "br-low", "br-one-room", "br-recorded"}, settled); diff != "" {
 			t.Errorf("settled (-want +got):\n%s", diff)
 		}
-		if len(s.Failed) != 1 {
-			t.Fatalf("failed = %v, want the one-room battle", s.Failed)
-		}
-		for br := range s.Failed {
-			if br.Name != "br-one-room" {
-				t.Errorf("failed on %s, want br-one-room", br.Name)
-			}
-		}
+		wantFailedOn(t, s.Failed, "br-one-room")
 	})
 	t.Run("A battle known to match is not evaluated again.", func(t *testing.T) {
 		s, _ := Examine(rx, m, ptrs, func(name string) bool { return name == "br-one-room" || name == "br-low" })

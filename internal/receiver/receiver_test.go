@@ -613,31 +613,19 @@ func TestServerServesUntilStoppedAndReportsReadiness(t *testing.T) {
 	if err := s.Ready(nil); err == nil {
 		t.Error("ready before it serves")
 	}
-	addr, err := s.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan error, 1)
-	go func() { stopped <- s.Start(ctx) }()
-	if err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
-		return s.Ready(nil) == nil, nil
-	}); err != nil {
-		t.Fatal("never ready")
-	}
-	resp, err := http.Get("http://" + addr.String() + "/")
+	addr, stop := runServer(t, s)
+	resp, err := http.Get("http://" + addr + "/")
 	if err != nil || resp.StatusCode != http.StatusTeapot {
 		t.Fatalf("GET = %v, %v", resp, err)
 	}
 	_ = resp.Body.Close()
-	cancel()
-	if err := <-stopped; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("Start returned %v after a clean stop", err)
 	}
 	if s.Ready(nil) == nil {
 		t.Error("still ready after stopping")
 	}
-	if _, err := http.Get("http://" + addr.String() + "/"); err == nil {
+	if _, err := http.Get("http://" + addr + "/"); err == nil {
 		t.Error("still serving after stopping")
 	}
 }

@@ -21,7 +21,6 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/battleops/battle-operator/internal/testutil"
@@ -45,7 +44,7 @@ func TestMain(m *testing.M) {
 }
 
 func runSuite(m *testing.M) int {
-	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(os.Getenv("TEST_VERBOSE") != "")))
+	testutil.SetLogger()
 	nextAppID.Store(1400000100)
 
 	env, cfg, c, err := testutil.StartEnv(testScheme)
@@ -53,11 +52,7 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer func() {
-		if err := env.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "stopping the control plane: %v\n", err)
-		}
-	}()
+	defer testutil.StopEnv(env)
 	testCfg, k8sClient = cfg, c
 
 	// The manager, wired as cmd/main.go wires it, serving the receiver for managerAppID.

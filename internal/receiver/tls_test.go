@@ -77,6 +77,19 @@ func writeCert(t *testing.T, dir, name string) *x509.CertPool {
 // startServer runs s until the test ends and returns its address once it is ready.
 func startServer(t *testing.T, s *Server) string {
 	t.Helper()
+	addr, stop := runServer(t, s)
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("Start: %v", err)
+		}
+	})
+	return addr
+}
+
+// runServer starts s and returns its address once it is ready, and stop, which stops it and
+// returns what its Start returned. Call stop once.
+func runServer(t *testing.T, s *Server) (string, func() error) {
+	t.Helper()
 	addr, err := s.Listen()
 	if err != nil {
 		t.Fatal(err)
@@ -84,18 +97,17 @@ func startServer(t *testing.T, s *Server) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan error, 1)
 	go func() { stopped <- s.Start(ctx) }()
-	t.Cleanup(func() {
+	stop := func() error {
 		cancel()
-		if err := <-stopped; err != nil {
-			t.Errorf("Start: %v", err)
-		}
-	})
+		return <-stopped
+	}
 	if err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
 		return s.Ready(nil) == nil, nil
 	}); err != nil {
+		_ = stop()
 		t.Fatal("the receiver never became ready")
 	}
-	return addr.String()
+	return addr.String(), stop
 }
 
 // httpsClient trusts roots only and offers HTTP/2, as a modern client (or a proxy) does.

@@ -21,8 +21,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 )
@@ -99,6 +101,13 @@ func Eventually(tb testing.TB, limit time.Duration, what string, check func(ctx 
 	}
 }
 
+// StopEnv stops the control plane that StartEnv started, and says so on stderr if it could not.
+func StopEnv(env *envtest.Environment) {
+	if err := env.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "stopping the control plane: %v\n", err)
+	}
+}
+
 // WaitQuiet waits until busy (items queued or being reconciled, e.g. from a manager's
 // workqueue_depth and controller_runtime_active_workers) is 0 three times in a row, 100 ms
 // apart (what a reconcile enqueues shows in between). It is how a test sees that nothing more
@@ -128,6 +137,12 @@ func Scheme() *runtime.Scheme {
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(livev1alpha1.AddToScheme(s))
 	return s
+}
+
+// SetLogger sends controller-runtime's logs to stderr, in development form when TEST_VERBOSE
+// is set.
+func SetLogger() {
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(os.Getenv("TEST_VERBOSE") != "")))
 }
 
 // StartEnv starts the control plane in KUBEBUILDER_ASSETS with the project's CRDs

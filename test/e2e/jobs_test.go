@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -90,15 +89,11 @@ spec:
 // kubectl runs the control plane's kubectl with the printed kubeconfig.
 func (d *devRun) kubectl(t *testing.T, stdin string, args ...string) []byte {
 	t.Helper()
-	c := exec.Command(filepath.Join(d.assets, "kubectl"), append([]string{"--kubeconfig", d.kubeconfig}, args...)...)
-	c.Stdin = strings.NewReader(stdin)
-	var stderr bytes.Buffer
-	c.Stderr = &stderr
-	out, err := c.Output()
+	out, err := d.kubectlErr(stdin, args...)
 	if err != nil {
-		t.Fatalf("kubectl %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.Bytes())
+		t.Fatal(err)
 	}
-	return out
+	return []byte(out)
 }
 
 func (d *devRun) kubectlApply(t *testing.T, manifest string) {
