@@ -34,6 +34,15 @@ func init() {
 	utilruntime.Must(livev1alpha1.AddToScheme(scheme))
 }
 
+// repeatedFlag collects the values of a flag given several times, each as it is.
+type repeatedFlag []string
+
+func (r *repeatedFlag) String() string { return strings.Join(*r, " ") }
+func (r *repeatedFlag) Set(v string) error {
+	*r = append(*r, v)
+	return nil
+}
+
 // listFlag collects comma-separated values; the flag may also be repeated.
 type listFlag []string
 
@@ -54,7 +63,8 @@ type options struct {
 	callbackAddr, callbackPath         string
 	callbackCertDir                    string
 	sdkAppIDs                          listFlag
-	battleNamespace, tokenFile         string
+	battleNamespace                    string
+	tokenFiles                         repeatedFlag
 	maxSkew, callbackTimeout           time.Duration
 	maxBodyBytes                       int64
 	controllers                        controllers.Options
@@ -78,7 +88,7 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.callbackCertDir, "callback-cert-dir", "", "A directory holding tls.crt and tls.key. When set, the receiver serves HTTPS only, and picks up a renewed certificate.")
 	fs.Var(&o.sdkAppIDs, "sdk-app-id", "Accepted SDKAppIDs, comma-separated, each ID or ID=NAMESPACE (required).")
 	fs.StringVar(&o.battleNamespace, "battle-namespace", "default", "The namespace for the BattleResults of SDKAppIDs given without one.")
-	fs.StringVar(&o.tokenFile, "callback-token-file", "", "A file holding the callback token. When set, callbacks must carry a valid Sign and RequestTime.")
+	fs.Var(&o.tokenFiles, "callback-token-file", "PATH (every app) or ID=PATH (one SDKAppID; repeat the flag): a file of callback tokens, one per line. When given, callbacks must carry a Sign made with one of their app's tokens, and a RequestTime. Files are read again every 5s: a rotated Secret is picked up without a restart; a file that turns unreadable or empty keeps its last good tokens.")
 	fs.DurationVar(&o.maxSkew, "callback-max-skew", 60*time.Second, "How far a callback's RequestTime may be from now.")
 	fs.Int64Var(&o.maxBodyBytes, "callback-max-body-bytes", 1<<20, "Larger callback bodies are refused with 413.")
 	fs.DurationVar(&o.callbackTimeout, "callback-timeout", 1500*time.Millisecond, "The budget for storing a battle, retries included, before answering 503. Tencent waits 2s.")
@@ -106,12 +116,11 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	token := ""
-	if o.tokenFile != "" {
-		if token, err = receiver.ReadToken(o.tokenFile); err != nil {
-			return err
-		}
-	} else {
+	tokens, err := receiver.LoadTokens(o.tokenFiles, apps)
+	if err != nil {
+		return err
+	}
+	if tokens == nil {
 		setupLog.Info("WARNING: callback authentication is off, anyone who reaches the receiver can store battles; set --callback-token-file")
 	}
 
@@ -140,7 +149,7 @@ func run(o options) error {
 	handler, err := receiver.NewHandler(receiver.Options{
 		Path:         o.callbackPath,
 		Apps:         apps,
-		Token:        token,
+		Tokens:       tokens,
 		MaxSkew:      o.maxSkew,
 		MaxBodyBytes: o.maxBodyBytes,
 		Timeout:      o.callbackTimeout,
@@ -157,6 +166,12 @@ func run(o options) error {
 	if err := mgr.Add(server); err != nil {
 		return err
 	}
+	if tokens != nil {
+		tokens.Log = ctrl.Log.WithName("tokens")
+		if err := mgr.Add(tokens); err != nil {
+			return err
+		}
+	}
 	if o.controllers.Retention.MaxAge < 0 || o.controllers.Retention.MaxCount < 0 {
 		return fmt.Errorf("--battle-retention and --max-battle-results must not be negative")
 	}
@@ -171,7 +186,7 @@ func run(o options) error {
 	}
 
 	setupLog.Info("Starting the manager", "sdkAppIds", apps, "callbackAddress", o.callbackAddr, "callbackPath", o.callbackPath,
-		"callbackTLS", o.callbackCertDir != "", "authentication", token != "", "metricsAddress", o.metricsAddr, "metricsSecure", o.secureMetrics,
+		"callbackTLS", o.callbackCertDir != "", "authentication", tokens != nil, "metricsAddress", o.metricsAddr, "metricsSecure", o.secureMetrics,
 		"battleRetention", o.controllers.Retention.MaxAge.String(), "maxBattleResults", o.controllers.Retention.MaxCount)
 	return mgr.Start(ctx)
 }

@@ -2,9 +2,7 @@ package receiver
 
 import (
 	"fmt"
-	"os"
 	"strings"
-	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -50,21 +48,4 @@ func isDecimal(s string) bool {
 		}
 	}
 	return true
-}
-
-// MaxTokenLength is the longest callback token Tencent accepts.
-const MaxTokenLength = 128
-
-// ReadToken reads the callback token from a file. Surrounding whitespace (a trailing newline
-// from `echo` or a Secret) is not part of the token.
-func ReadToken(path string) (string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("--callback-token-file: %w", err)
-	}
-	token := strings.TrimSpace(string(data))
-	if n := utf8.RuneCountInString(token); n < 1 || n > MaxTokenLength {
-		return "", fmt.Errorf("--callback-token-file %s: a callback token has 1 to %d characters, this one has %d", path, MaxTokenLength, n)
-	}
-	return token, nil
 }

@@ -1,8 +1,6 @@
 package receiver
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -41,30 +39,5 @@ func TestParseApps(t *testing.T) {
 				t.Errorf("apps (-want +got):\n%s", diff)
 			}
 		})
-	}
-}
-
-func TestReadToken(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	if tok, err := ReadToken(write("ok", "xxxxyyyy\n")); err != nil || tok != "xxxxyyyy" {
-		t.Errorf("ReadToken = %q, %v; want xxxxyyyy without the newline", tok, err)
-	}
-	if tok, err := ReadToken(write("max", strings.Repeat("t", 128))); err != nil || len(tok) != 128 {
-		t.Errorf("a 128-character token: %v", err)
-	}
-	for name, content := range map[string]string{"empty": "\n", "long": strings.Repeat("t", 129)} {
-		if _, err := ReadToken(write(name, content)); err == nil || !strings.Contains(err.Error(), "1 to 128") {
-			t.Errorf("token %s: err = %v, want the length rule", name, err)
-		}
-	}
-	if _, err := ReadToken(filepath.Join(dir, "missing")); err == nil {
-		t.Error("a missing token file must be an error")
 	}
 }

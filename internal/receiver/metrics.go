@@ -67,10 +67,20 @@ var (
 		Name: "battleops_battleresult_duplicates_total",
 		Help: "Battle-end callbacks whose BattleResult already existed, by kind: identical (a repeated delivery), conflicting (same BattleId, different battle; the first is kept) or unverified (the stored one could not be read to compare).",
 	}, []string{"kind"})
+
+	tokensLoaded = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "battleops_callback_tokens",
+		Help: "Callback tokens a Sign may be made with, by app (an SDKAppID, or * for the token file of every app without one of its own).",
+	}, []string{"app"})
+
+	tokenReloadErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "battleops_callback_token_reload_errors_total",
+		Help: "Reads of a callback token file that failed (unreadable, empty or invalid); the app keeps its last good tokens. By app, as battleops_callback_tokens.",
+	}, []string{"app"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(callbacksTotal, callbackDuration, battleResultsCreated, battleResultDuplicates)
+	metrics.Registry.MustRegister(callbacksTotal, callbackDuration, battleResultsCreated, battleResultDuplicates, tokensLoaded, tokenReloadErrors)
 	for _, kind := range []string{duplicateIdentical, duplicateConflicting, duplicateUnverified} {
 		battleResultDuplicates.WithLabelValues(kind) // reported from the start, at 0
 	}

@@ -53,8 +53,8 @@ type Options struct {
 	Path string
 	// Apps maps every accepted SDKAppID to the namespace its BattleResults go to.
 	Apps map[string]string
-	// Token is the callback token; empty when callback authentication is off.
-	Token string
+	// Tokens are the callback tokens, per app; nil when callback authentication is off.
+	Tokens *Tokens
 	// MaxSkew is how far RequestTime may be from now.
 	MaxSkew time.Duration
 	// MaxBodyBytes is the largest body accepted.
@@ -95,7 +95,7 @@ func NewHandler(opts Options) (*Handler, error) {
 		return nil, fmt.Errorf("the body limit must be positive, got %d", opts.MaxBodyBytes)
 	case opts.Timeout <= 0:
 		return nil, fmt.Errorf("the store timeout must be positive, got %s", opts.Timeout)
-	case opts.Token != "" && opts.MaxSkew <= 0:
+	case opts.Tokens != nil && opts.MaxSkew <= 0:
 		return nil, fmt.Errorf("the RequestTime skew must be positive, got %s", opts.MaxSkew)
 	case opts.Client == nil || opts.Reader == nil || opts.Recorder == nil:
 		return nil, fmt.Errorf("a client, a reader and an event recorder are required")
@@ -169,7 +169,7 @@ func (h *Handler) handle(r *http.Request, q query) answer {
 		return fail(http.StatusForbidden, CodeUnknownApp, resultForbidden, "SdkAppid %q is not accepted by this receiver", appID)
 	}
 
-	if h.opts.Token != "" {
+	if h.opts.Tokens != nil {
 		sign, err := q.single("Sign")
 		if err != nil {
 			return fail(http.StatusUnauthorized, CodeBadSignature, resultUnauthorized, "%v", err)
@@ -178,7 +178,7 @@ func (h *Handler) handle(r *http.Request, q query) answer {
 		if err != nil {
 			return fail(http.StatusUnauthorized, CodeBadSignature, resultUnauthorized, "%v", err)
 		}
-		if err := VerifySign(h.opts.Token, sign, requestTime, h.opts.Now(), h.opts.MaxSkew); err != nil {
+		if err := VerifySign(h.opts.Tokens.For(appID), sign, requestTime, h.opts.Now(), h.opts.MaxSkew); err != nil {
 			return fail(http.StatusUnauthorized, CodeBadSignature, resultUnauthorized, "%v", err)
 		}
 	}

@@ -437,7 +437,7 @@ func TestRefusalsChangeNothing(t *testing.T) {
 
 func TestSignatureIsRequiredWhenATokenIsSet(t *testing.T) {
 	const token = "xxxxyyyy"
-	r := newTestReceiver(t, Options{Token: token, MaxSkew: 60 * time.Second})
+	r := newTestReceiver(t, Options{Tokens: tokensOf(t, token), MaxSkew: 60 * time.Second})
 	body := testutil.Fixture(t, "end-battle-draw.json")
 	now := strconv.FormatInt(time.Now().Unix(), 10)
 	old := strconv.FormatInt(time.Now().Add(-2*time.Minute).Unix(), 10)
@@ -464,7 +464,7 @@ func TestSignatureIsRequiredWhenATokenIsSet(t *testing.T) {
 
 func TestChecksRunInTheirDocumentedOrder(t *testing.T) {
 	const token, limit = "order-token", 1024
-	r := newTestReceiver(t, Options{Token: token, MaxBodyBytes: limit})
+	r := newTestReceiver(t, Options{Tokens: tokensOf(t, token), MaxBodyBytes: limit})
 	now := strconv.FormatInt(time.Now().Unix(), 10)
 	signed := "&RequestTime=" + now + "&Sign=" + Sign(token, now)
 	hugeGarbage := []byte(strings.Repeat("<", limit+1))

@@ -16,16 +16,20 @@ func Sign(token, requestTime string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// VerifySign checks a delivery's Sign and RequestTime query parameters against the token:
-// the signature must match (compared in constant time) and RequestTime, Unix seconds, must be
-// within maxSkew of now.
-func VerifySign(token, sign, requestTime string, now time.Time, maxSkew time.Duration) error {
+// VerifySign checks a delivery's Sign and RequestTime query parameters against the tokens:
+// the signature must match one of them (each compared in constant time) and RequestTime, Unix
+// seconds, must be within maxSkew of now.
+func VerifySign(tokens []string, sign, requestTime string, now time.Time, maxSkew time.Duration) error {
 	if sign == "" || requestTime == "" {
 		return fmt.Errorf("the Sign and RequestTime query parameters are required: callback authentication is on")
 	}
 	got, err := hex.DecodeString(sign)
-	want := sha256.Sum256([]byte(token + requestTime))
-	if err != nil || subtle.ConstantTimeCompare(got, want[:]) != 1 {
+	match := 0
+	for _, token := range tokens {
+		want := sha256.Sum256([]byte(token + requestTime))
+		match |= subtle.ConstantTimeCompare(got, want[:])
+	}
+	if err != nil || match != 1 {
 		return fmt.Errorf("the Sign query parameter does not match the callback token")
 	}
 	sent, err := strconv.ParseInt(requestTime, 10, 64)

@@ -39,7 +39,7 @@ func TestVerifySign(t *testing.T) {
 		{name: "a RequestTime that is not a number fails even when signed", sign: Sign(token, "soon"), requestTime: "soon", now: sent, wantErr: "not Unix seconds"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := VerifySign(token, tc.sign, tc.requestTime, tc.now, 60*time.Second)
+			err := VerifySign([]string{"another-token", token}, tc.sign, tc.requestTime, tc.now, 60*time.Second)
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Fatalf("VerifySign = %v, want success", err)
