@@ -67,6 +67,8 @@ type options struct {
 	tokenFiles                         repeatedFlag
 	maxSkew, callbackTimeout           time.Duration
 	maxBodyBytes                       int64
+	forwardURL, forwardCAFile          string
+	forwardTimeout                     time.Duration
 	controllers                        controllers.Options
 }
 
@@ -92,6 +94,9 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.maxSkew, "callback-max-skew", 60*time.Second, "How far a callback's RequestTime may be from now.")
 	fs.Int64Var(&o.maxBodyBytes, "callback-max-body-bytes", 1<<20, "Larger callback bodies are refused with 413.")
 	fs.DurationVar(&o.callbackTimeout, "callback-timeout", 1500*time.Millisecond, "The budget for storing a battle, retries included, before answering 503. Tencent waits 2s.")
+	fs.StringVar(&o.forwardURL, "forward-url", "", "An existing callback backend (http:// or https://) that gets every callback but the battle end, once it passed the SdkAppid and Sign checks, with its exact query and body; its answer is relayed to Tencent as it is. Empty: those callbacks are answered OK and dropped.")
+	fs.DurationVar(&o.forwardTimeout, "forward-timeout", receiver.DefaultForwardTimeout, "How long the upstream (--forward-url) has for its whole answer before Tencent gets a FAIL (504). Tencent waits 2s.")
+	fs.StringVar(&o.forwardCAFile, "forward-ca-file", "", "A PEM bundle of the certificate authorities an https --forward-url may chain to, besides the system's (a private CA).")
 	fs.DurationVar(&o.controllers.Retention.MaxAge, "battle-retention", 24*time.Hour, "Delete BattleResults that arrived longer ago than this (by creationTimestamp); their rooms' RoomStats keep what they counted. 0 keeps them forever.")
 	fs.IntVar(&o.controllers.Retention.MaxCount, "max-battle-results", 100000, "Keep at most this many BattleResults per namespace; past it the earliest go first, whatever their age. 0: no cap.")
 	fs.Float64Var(&o.controllers.PruneRate, "prune-rate", 50, "How many BattleResults retention deletes per second at most.")
@@ -119,6 +124,12 @@ func run(o options) error {
 	tokens, err := receiver.LoadTokens(o.tokenFiles, apps)
 	if err != nil {
 		return err
+	}
+	var forward *receiver.Forwarder
+	if o.forwardURL != "" {
+		if forward, err = receiver.NewForwarder(o.forwardURL, o.forwardTimeout, o.forwardCAFile); err != nil {
+			return err
+		}
 	}
 	if tokens == nil {
 		setupLog.Info("WARNING: callback authentication is off, anyone who reaches the receiver can store battles; set --callback-token-file")
@@ -150,6 +161,7 @@ func run(o options) error {
 		Path:         o.callbackPath,
 		Apps:         apps,
 		Tokens:       tokens,
+		Forward:      forward,
 		MaxSkew:      o.maxSkew,
 		MaxBodyBytes: o.maxBodyBytes,
 		Timeout:      o.callbackTimeout,
@@ -186,7 +198,7 @@ func run(o options) error {
 	}
 
 	setupLog.Info("Starting the manager", "sdkAppIds", apps, "callbackAddress", o.callbackAddr, "callbackPath", o.callbackPath,
-		"callbackTLS", o.callbackCertDir != "", "authentication", tokens != nil, "metricsAddress", o.metricsAddr, "metricsSecure", o.secureMetrics,
+		"callbackTLS", o.callbackCertDir != "", "authentication", tokens != nil, "forwardTo", o.forwardURL, "metricsAddress", o.metricsAddr, "metricsSecure", o.secureMetrics,
 		"battleRetention", o.controllers.Retention.MaxAge.String(), "maxBattleResults", o.controllers.Retention.MaxCount)
 	return mgr.Start(ctx)
 }

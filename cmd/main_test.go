@@ -185,7 +185,7 @@ func TestFlagsBindIntoOptions(t *testing.T) {
 		leaderElectionID: "battle-operator.live.battleops.io", leaseDuration: 10 * time.Second, renewDeadline: 7 * time.Second,
 		retryPeriod: 2 * time.Second, callbackAddr: ":8082", callbackPath: "/callback",
 		sdkAppIDs: listFlag{"1400000001", "1400000002=other", "1400000003"}, battleNamespace: "default",
-		maxSkew: time.Minute, maxBodyBytes: 1 << 20, callbackTimeout: 900 * time.Millisecond,
+		maxSkew: time.Minute, maxBodyBytes: 1 << 20, callbackTimeout: 900 * time.Millisecond, forwardTimeout: 1500 * time.Millisecond,
 		controllers: controllers.Options{Retention: retention.Policy{MaxAge: 2 * time.Hour, MaxCount: 500}, PruneRate: 7.5},
 	}
 	if diff := cmp.Diff(want, o, cmp.AllowUnexported(options{})); diff != "" {

@@ -20,6 +20,8 @@ const (
 	resultTooLarge         = "too_large"
 	resultBadRequest       = "bad_request"
 	resultUnavailable      = "unavailable"
+	resultForwarded        = "forwarded"       // relayed from the upstream (--forward-url), whatever it answered
+	resultUpstreamFailed   = "upstream_failed" // the upstream failed or did not answer in time
 )
 
 // Values of the kind label of battleops_battleresult_duplicates_total.
@@ -32,10 +34,14 @@ const (
 // commandOther stands for every CallbackCommand not known by name, so label values stay bounded.
 const commandOther = "other"
 
+// commandBeforeSendGift is the before-callback of a gift, which an upstream decides.
+const commandBeforeSendGift = "Live.CallbackBeforeSendGift"
+
 var knownCommands = map[string]bool{
 	battle.CommandCreateBattle: true,
 	battle.CommandStartBattle:  true,
 	battle.CommandEndBattle:    true,
+	commandBeforeSendGift:      true,
 }
 
 // commandLabel bounds a CallbackCommand to a label value.
@@ -68,6 +74,17 @@ var (
 		Help: "Battle-end callbacks whose BattleResult already existed, by kind: identical (a repeated delivery), conflicting (same BattleId, different battle; the first is kept) or unverified (the stored one could not be read to compare).",
 	}, []string{"kind"})
 
+	forwardedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "battleops_forwarded_total",
+		Help: "Callbacks sent on to the upstream (--forward-url), by CallbackCommand and result: the class of the upstream's status (2xx, 3xx, 4xx, 5xx), error (no answer, refused, too large) or timeout.",
+	}, []string{"command", "result"})
+
+	forwardDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "battleops_forward_duration_seconds",
+		Help:    "Time from sending a callback on to the upstream until its whole answer (or the failure), by CallbackCommand.",
+		Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2},
+	}, []string{"command"})
+
 	tokensLoaded = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "battleops_callback_tokens",
 		Help: "Callback tokens a Sign may be made with, by app (an SDKAppID, or * for the token file of every app without one of its own).",
@@ -80,7 +97,7 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(callbacksTotal, callbackDuration, battleResultsCreated, battleResultDuplicates, tokensLoaded, tokenReloadErrors)
+	metrics.Registry.MustRegister(callbacksTotal, callbackDuration, battleResultsCreated, battleResultDuplicates, forwardedTotal, forwardDuration, tokensLoaded, tokenReloadErrors)
 	for _, kind := range []string{duplicateIdentical, duplicateConflicting, duplicateUnverified} {
 		battleResultDuplicates.WithLabelValues(kind) // reported from the start, at 0
 	}

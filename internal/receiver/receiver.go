@@ -38,6 +38,8 @@ const (
 	CodeMethodNotAllowed = 40500 // not a POST
 	CodeBodyTooLarge     = 41300 // body over --callback-max-body-bytes
 	CodeUnavailable      = 50300 // the BattleResult could not be stored within --callback-timeout
+	CodeUpstreamFailed   = 50200 // --forward-url: the upstream failed, refused the connection, or answered too much
+	CodeUpstreamTimeout  = 50400 // --forward-url: no whole answer from the upstream within --forward-timeout
 )
 
 // Answer is the JSON body of every answer, as Tencent documents it.
@@ -55,6 +57,9 @@ type Options struct {
 	Apps map[string]string
 	// Tokens are the callback tokens, per app; nil when callback authentication is off.
 	Tokens *Tokens
+	// Forward, when set, gets every callback but the battle end, once it passed the method,
+	// path, SdkAppid, Sign and body size checks; nil answers them OK and drops them.
+	Forward *Forwarder
 	// MaxSkew is how far RequestTime may be from now.
 	MaxSkew time.Duration
 	// MaxBodyBytes is the largest body accepted.
@@ -112,6 +117,7 @@ type answer struct {
 	code   int
 	result string
 	info   string
+	relay  *relayed // an upstream's answer, relayed as it is instead of the JSON above
 }
 
 func fail(status, code int, result, format string, args ...any) answer {
@@ -130,6 +136,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	label := commandLabel(command)
 
 	out := h.handle(r, q)
+	if out.relay != nil {
+		if out.relay.contentType != "" {
+			w.Header().Set("Content-Type", out.relay.contentType)
+		}
+		w.WriteHeader(out.status)
+		_, _ = w.Write(out.relay.body)
+		callbacksTotal.WithLabelValues(label, out.result).Inc()
+		callbackDuration.WithLabelValues(label).Observe(h.opts.Now().Sub(start).Seconds())
+		return
+	}
 
 	answer := Answer{ActionStatus: "OK", ErrorInfo: out.info, ErrorCode: out.code}
 	if out.code != CodeOK {
@@ -192,6 +208,14 @@ func (h *Handler) handle(r *http.Request, q query) answer {
 	}
 	if int64(len(body)) > h.opts.MaxBodyBytes {
 		return fail(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, resultTooLarge, "body is over the %d-byte limit", h.opts.MaxBodyBytes)
+	}
+
+	// What the receiver does not own goes to the upstream, the body as it came: the upstream
+	// judges it. The query's CallbackCommand decides, as the body may be anything.
+	if h.opts.Forward != nil {
+		if command, err := q.command(); err == nil && command != "" && command != battle.CommandEndBattle {
+			return h.opts.Forward.forward(r, body, command)
+		}
 	}
 
 	parsed, err := battle.Parse(body)
