@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: against a running `make dev`, applies the BattleReaction samples
 # (config/samples, and the dev cluster's failing-Job demo config/samples/dev-failing-reaction.yaml),
-# sends every battle-end fixture in test/fixtures/ through the receiver, waits (bounded) for
+# sends every battle-end fixture in test/fixtures/ through the receiver, and two gift checks that
+# it forwards to make dev's upstream (hack/upstream: gift 13 refused, gift 7 allowed), waits (bounded) for
 # the reactions' Jobs to finish, and shows what the cluster holds. Settings (environment), the
 # same as `make dev`'s:
 #   DEV_APP_ID         the SDKAppID the receiver accepts      (1400000001)
@@ -54,6 +55,15 @@ for f in "${fixtures[@]}"; do
     fail "sending $f failed"
   printf '  %-40s %s\n' "$(basename "$f")" "$answer"
   case "$answer" in *'"ErrorCode":0'*) ;; *) fail "the receiver refused $f";; esac
+done
+
+say "sending two gift checks: the receiver forwards them to make dev's upstream (hack/upstream), which decides"
+gift_url="http://$callback_addr/callback?SdkAppid=$app_id&CallbackCommand=Live.CallbackBeforeSendGift"
+for gift in 7 13; do
+  answer=$(curl -sS --max-time 5 -X POST -H 'Content-Type: application/json' "$gift_url" \
+    --data-binary "{\"CallbackCommand\":\"Live.CallbackBeforeSendGift\",\"RoomId\":\"live_room_1001\",\"GiftId\":$gift,\"Count\":1}") ||
+    fail "sending the gift check failed"
+  printf '  gift %-35s %s\n' "$gift" "$answer"
 done
 
 # The reactions have settled when each describes its current spec, has nothing running or

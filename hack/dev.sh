@@ -7,6 +7,8 @@
 #   DEV_CALLBACK_ADDR  where the receiver listens             (127.0.0.1:8082)
 #   DEV_PROBE_ADDR     health and readiness probes            (127.0.0.1:8081)
 #   DEV_METRICS_ADDR   Prometheus metrics                     (127.0.0.1:8080)
+#   DEV_UPSTREAM_ADDR  hack/upstream, the app's own callback backend the receiver forwards
+#                      every callback but the battle end to    (127.0.0.1:8083)
 #   DEV_DIR            kubeconfig and logs                    (bin/dev)
 #   DEV_JOBS           0: no kube-controller-manager, kube-scheduler, kwok and fake node,
 #                      so nothing runs Jobs (quicker to build and start)      (1)
@@ -18,6 +20,7 @@ app_id=${DEV_APP_ID:-1400000001}
 callback_addr=${DEV_CALLBACK_ADDR:-127.0.0.1:8082}
 probe_addr=${DEV_PROBE_ADDR:-127.0.0.1:8081}
 metrics_addr=${DEV_METRICS_ADDR:-127.0.0.1:8080}
+upstream_addr=${DEV_UPSTREAM_ADDR:-127.0.0.1:8083}
 dir=${DEV_DIR:-bin/dev}
 jobs=${DEV_JOBS:-1}
 node=fake-node
@@ -43,6 +46,7 @@ kubectl=("$assets/kubectl" --kubeconfig "$kubeconfig")
 say "building the manager and the dev cluster"
 go build -o bin/manager ./cmd
 go build -o bin/devcluster ./hack/devcluster
+go build -o bin/upstream ./hack/upstream
 
 pids=()
 cleanup() {
@@ -87,13 +91,17 @@ if [ ${#devcluster_args[@]} -gt 0 ]; then
               (exit code 1, or the value of its annotation battleops.io/dev-exit-code)."
 fi
 
-bin/manager --kubeconfig "$kubeconfig" --sdk-app-id "$app_id" \
+bin/upstream --listen "$upstream_addr" --log "$dir/upstream.log" 2>"$dir/upstream.stderr" &
+pids+=($!)
+
+bin/manager --kubeconfig "$kubeconfig" --sdk-app-id "$app_id" --forward-url "http://$upstream_addr/live-callbacks" \
   --callback-bind-address "$callback_addr" --health-probe-bind-address "$probe_addr" \
   --metrics-bind-address "$metrics_addr" --metrics-secure=false --zap-devel >"$dir/manager.log" 2>&1 &
-pids+=($!)
+manager=$!
+pids+=("$manager")
 for _ in $(seq 1 300); do
   curl -fsS -o /dev/null "http://$probe_addr/readyz" 2>/dev/null && break
-  kill -0 "${pids[1]}" 2>/dev/null || { cat "$dir/manager.log" >&2; say "the manager stopped"; exit 1; }
+  kill -0 "$manager" 2>/dev/null || { cat "$dir/manager.log" >&2; say "the manager stopped"; exit 1; }
   sleep 0.1
 done
 curl -fsS -o /dev/null "http://$probe_addr/readyz" || { say "the manager did not become ready within 30s"; exit 1; }
@@ -103,13 +111,22 @@ cat <<MSG
 battle-operator is running.
   receiver    http://$callback_addr/callback   (SDKAppID $app_id, no callback token)
   metrics     http://$metrics_addr/metrics
-  logs        $dir/manager.log, $dir/controlplane.log$jobs_msg
+  upstream    http://$upstream_addr/live-callbacks   (hack/upstream: stands for your own callback
+              backend; the receiver forwards it every callback but the battle end)
+  logs        $dir/manager.log, $dir/controlplane.log, $dir/upstream.log$jobs_msg
 
 Send Tencent's official example battle-end callback:
 
   curl -sS -X POST -H 'Content-Type: application/json' \\
     'http://$callback_addr/callback?SdkAppid=$app_id&CallbackCommand=Live.CallbackAfterEndBattle&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI' \\
     --data-binary @test/fixtures/end-battle-official-example.json
+
+Send a gift check: the receiver forwards it to the upstream, which refuses gift 13, and
+relays its answer:
+
+  curl -sS -X POST -H 'Content-Type: application/json' \\
+    'http://$callback_addr/callback?SdkAppid=$app_id&CallbackCommand=Live.CallbackBeforeSendGift' \\
+    --data-binary '{"CallbackCommand":"Live.CallbackBeforeSendGift","RoomId":"live_room_1001","GiftId":13,"Count":1}'
 
 Then look at what it stored:
 
@@ -120,4 +137,4 @@ Then look at what it stored:
 Ready. Ctrl-C stops the manager and the control plane.
 MSG
 
-wait "${pids[1]}"
+wait "$manager"

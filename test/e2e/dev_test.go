@@ -41,15 +41,15 @@ func TestDevPrintsCommandsThatWork(t *testing.T) {
 
 // devRun is hack/dev.sh running, as started by startDev.
 type devRun struct {
-	root, dir                string
-	callback, probe, metrics string
-	kubeconfig               string // what the printed commands use
-	printed                  string // its standard output up to "Ready."
-	assets                   string // the control plane's folder: kubectl is there
-	cmd                      *exec.Cmd
-	stderr                   *bytes.Buffer
-	exited                   chan error
-	stopped                  bool
+	root, dir                          string
+	callback, probe, metrics, upstream string
+	kubeconfig                         string // what the printed commands use
+	printed                            string // its standard output up to "Ready."
+	assets                             string // the control plane's folder: kubectl is there
+	cmd                                *exec.Cmd
+	stderr                             *bytes.Buffer
+	exited                             chan error
+	stopped                            bool
 }
 
 // startDev runs hack/dev.sh on free ports with a temporary DEV_DIR and returns once it has
@@ -57,13 +57,13 @@ type devRun struct {
 func startDev(t *testing.T) *devRun {
 	t.Helper()
 	root := testutil.Root()
-	d := &devRun{root: root, dir: t.TempDir(), callback: testutil.FreeAddr(t), probe: testutil.FreeAddr(t), metrics: testutil.FreeAddr(t),
+	d := &devRun{root: root, dir: t.TempDir(), callback: testutil.FreeAddr(t), probe: testutil.FreeAddr(t), metrics: testutil.FreeAddr(t), upstream: testutil.FreeAddr(t),
 		stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
 	d.kubeconfig = filepath.Join(d.dir, "kubeconfig")
 	cmd := exec.Command("bash", "hack/dev.sh")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "DEV_DIR="+d.dir, "DEV_CALLBACK_ADDR="+d.callback, "DEV_PROBE_ADDR="+d.probe,
-		"DEV_METRICS_ADDR="+d.metrics, "DEV_APP_ID=1400000042")
+		"DEV_METRICS_ADDR="+d.metrics, "DEV_UPSTREAM_ADDR="+d.upstream, "DEV_APP_ID=1400000042")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	d.cmd = cmd
 	stdout, err := cmd.StdoutPipe()
@@ -144,12 +144,29 @@ func (d *devRun) testPrintedCommands(t *testing.T) {
 		return d.shell(t, script)
 	}
 	root, kubeconfig := d.root, d.kubeconfig
-	curl := between(t, out, "Send Tencent's official example", "Then look at what it stored")
+	curl := between(t, out, "Send Tencent's official example", "Send a gift check")
 	if !strings.Contains(curl, "curl ") || !strings.Contains(curl, callback) {
 		t.Fatalf("no curl to %s printed:\n%s", callback, out)
 	}
 	if got := shell(curl); strings.TrimSpace(got) != `{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0}` {
 		t.Fatalf("the printed curl answered %q", got)
+	}
+	// The gift check goes to the upstream, which refuses gift 13; its answer comes back as it is.
+	gift := between(t, out, "relays its answer:", "Then look at what it stored")
+	if got := strings.TrimSpace(shell(gift)); got != `{"ActionStatus":"FAIL","ErrorCode":1,"ErrorInfo":"upstream: gift 13 is not allowed in this room"}` {
+		t.Fatalf("the printed gift check answered %q, want the upstream's FAIL", got)
+	}
+	upstreamLog, err := os.ReadFile(filepath.Join(d.dir, "upstream.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(upstreamLog)), "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, `CallbackCommand=Live.CallbackBeforeSendGift`) || !strings.Contains(last, `"GiftId":13`) ||
+		!strings.Contains(last, `"forwardedFor":"127.0.0.1"`) || !strings.Contains(last, `"answer":"FAIL"`) {
+		t.Errorf("the upstream's last callback: %q, want the gift check of gift 13, forwarded for 127.0.0.1, refused", last)
+	}
+	if strings.Contains(string(upstreamLog), "CallbackAfterEndBattle") {
+		t.Errorf("a battle end reached the upstream: they are stored, not forwarded\n%s", upstreamLog)
 	}
 	get := between(t, out, "Then look at what it stored", "Ready.")
 	getLines := strings.Split(strings.TrimSpace(get), "\n")

@@ -265,12 +265,15 @@ func (d *devRun) testMetricsCountWhatHappened(t *testing.T) {
 		callback(end, "created"):               battles,
 		callback(end, "duplicate"):             1,
 		callback(end, "conflicting_duplicate"): 1,
-		callback(start, "ignored"):             1,
+		callback(start, "forwarded"):           1, // to make dev's upstream (hack/upstream)
 		callback(end, "forbidden"):             1,
 	})
 	wantExactly(t, delta(before, after, "battleops_callback_duration_seconds_count"), map[string]float64{
 		fmt.Sprintf("battleops_callback_duration_seconds_count{command=%q}", end):   battles + 3,
 		fmt.Sprintf("battleops_callback_duration_seconds_count{command=%q}", start): 1,
+	})
+	wantExactly(t, delta(before, after, "battleops_forwarded_total"), map[string]float64{
+		fmt.Sprintf("battleops_forwarded_total{command=%q,result=%q}", start, "2xx"): 1,
 	})
 	wantExactly(t, delta(before, after, "battleops_battleresult"), map[string]float64{
 		"battleops_battleresults_created_total":                       battles,

@@ -491,7 +491,9 @@ func (d *devRun) testDemo(t *testing.T) {
 	t.Logf("hack/demo.sh took %v", time.Since(start).Round(time.Millisecond))
 	for _, want := range []string{"demo: settled", "battleresult.live.battleops.io/", "roomstats.live.battleops.io/",
 		"battlereaction.live.battleops.io/reward-winners", "battlereaction.live.battleops.io/big-battles",
-		"battlereaction.live.battleops.io/notify-abandoned", "battlereaction.live.battleops.io/dev-failing-reaction", "job.batch/reward-winners-"} {
+		"battlereaction.live.battleops.io/notify-abandoned", "battlereaction.live.battleops.io/dev-failing-reaction", "job.batch/reward-winners-",
+		// The gift checks, forwarded to make dev's upstream, which decided them.
+		`"ErrorInfo":"upstream: gift 7 allowed"`, `"ErrorInfo":"upstream: gift 13 is not allowed in this room"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("hack/demo.sh printed no %q:\n%s", want, out)
 		}
