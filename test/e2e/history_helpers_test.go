@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -491,4 +492,38 @@ func pidOf(path string) int {
 		}
 	}
 	return 0
+}
+
+// createdJobs reads, from the manager's JSON log (--zap-time-encoding=rfc3339nano), when each
+// "Created Job" was logged, by BattleResult: right after the API server accepted the create.
+func createdJobs(logPath string) (map[string]time.Time, error) {
+	f, err := os.Open(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	created := map[string]time.Time{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if !bytes.Contains(line, []byte(`"msg":"Created Job"`)) {
+			continue
+		}
+		var entry struct {
+			TS           string `json:"ts"`
+			BattleResult string `json:"battleResult"`
+		}
+		if err := json.Unmarshal(line, &entry); err != nil {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, entry.TS)
+		if err != nil {
+			return nil, fmt.Errorf("the manager's log times are not RFC 3339 with nanoseconds: %q", entry.TS)
+		}
+		if _, seen := created[entry.BattleResult]; !seen {
+			created[entry.BattleResult] = t
+		}
+	}
+	return created, sc.Err()
 }
