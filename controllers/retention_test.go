@@ -68,7 +68,7 @@ func roomsIn(battles []randomBattle) int64 {
 func TestRetentionFoldsExactlyOnceThroughSIGKILL(t *testing.T) {
 	binary, kubeconfig := forManagerProcesses(t)
 	app := newTestApp(t)
-	flags := []string{"--battle-retention=3s", "--prune-rate=15"}
+	flags := []string{"--battle-retention=2s", "--prune-rate=30"}
 	p := []*managerProcess{startManagerProcess(t, binary, kubeconfig, app, flags...), startManagerProcess(t, binary, kubeconfig, app, flags...)}
 
 	seed := uint64(time.Now().UnixNano())
@@ -87,7 +87,7 @@ func TestRetentionFoldsExactlyOnceThroughSIGKILL(t *testing.T) {
 	sendAll(t, &testApp{url: p[0].callback + "/callback?SdkAppid=" + app.id + "&CallbackCommand=Live.CallbackAfterEndBattle"}, first)
 	waitForStats(t, app, bruteForce(sent))
 
-	// Pruning starts 3 s after arrival, 15 a second: kill the leader once some are gone.
+	// Pruning starts 2 s after arrival, 30 a second: kill the leader once some are gone.
 	var leader, standby *managerProcess
 	testutil.Eventually(t, time.Minute, "pruning to start", func(ctx context.Context) error {
 		for i, m := range p {
@@ -212,7 +212,7 @@ func TestRetentionWaitsForReactionsAndTheCapDoesNot(t *testing.T) {
 		}
 		return nil
 	})
-	time.Sleep(4 * time.Second) // twice the retention: still there
+	time.Sleep(2 * time.Second) // two passes of retention (one a second), the nine past their age: still there
 	if got, err := storedBattles(ctx, app.namespace); err != nil || !slices.Equal(got, names(sent[1:])) {
 		t.Fatalf("stored %v (%v), want the nine battles the reaction waits for", got, err)
 	}
