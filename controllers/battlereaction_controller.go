@@ -254,8 +254,8 @@ type fireState struct {
 // a round examines the battles that arrived, creates their Jobs and starts their records. The
 // records and the status write are in flight while the next rounds run, so a battle arriving
 // meanwhile gets its Jobs after one create, not after the writes before it. Firing ends when
-// nothing is in flight and the status is stored, or after fireWindow (the next reconcile
-// carries on).
+// nothing is in flight and the status is stored; it starts no more rounds after fireWindow or
+// once the cache shows the reaction edited (the next reconcile carries on, with the new spec).
 func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.BattleReaction, criteria *livev1alpha1.CriteriaRecord,
 	matcher *reaction.Matcher, jobs map[string]*batchv1.Job, owned []*batchv1.Job, ready metav1.Condition) (reconcile.Result, error) {
 	logger := log.FromContext(ctx)
@@ -284,6 +284,12 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 		}()
 	}
 	round := func() {
+		if rounds > 0 && r.edited(ctx, windowed) {
+			// The spec this reconcile fires with is no longer the reaction's: the next
+			// reconcile, queued by the edit, fires with the new one.
+			stopped = true
+			return
+		}
 		rounds++
 		last, n, waiting, err := r.createJobs(ctx, windowed, matcher, jobs, firings, record)
 		state.last, state.waiting, created = reaction.LaterFired(state.last, last), waiting, created+n
@@ -364,6 +370,16 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 		return reconcile.Result{RequeueAfter: time.Second}, nil // more than one reconcile's worth
 	}
 	return reconcile.Result{}, nil
+}
+
+// edited says whether the cache shows the reaction changed from rx: a new generation, being
+// deleted, or gone (or a new reaction of the name).
+func (r *BattleReactionReconciler) edited(ctx context.Context, rx *livev1alpha1.BattleReaction) bool {
+	var current livev1alpha1.BattleReaction
+	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(rx), &current); err != nil {
+		return true
+	}
+	return current.UID != rx.UID || current.Generation != rx.Generation || current.DeletionTimestamp != nil
 }
 
 // recorded takes in a battle whose record was written: recorded (or deleted meanwhile), it

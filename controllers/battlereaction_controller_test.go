@@ -759,3 +759,67 @@ func TestBattleArrivingWhileRecordsAreWrittenGetsItsJob(t *testing.T) {
 		t.Error("lastFired is not set")
 	}
 }
+
+// TestEditStopsAFiringReconcile: a reconcile that keeps firing while its writes are in flight
+// stops when the reaction is edited, so a battle arriving after an edit of the criteria is
+// judged by the new criteria, not by the spec the reconcile started with. Not parallel: it
+// sets the package's record hook, as TestBattleArrivingWhileRecordsAreWrittenGetsItsJob does.
+func TestEditStopsAFiringReconcile(t *testing.T) {
+	app := newTestApp(t)
+	rx := createReaction(t, newReaction(app.namespace, "edited-while-firing", func(s *livev1alpha1.BattleReactionSpec) {
+		s.Match.Outcomes = []livev1alpha1.Outcome{livev1alpha1.OutcomeDraw}
+	}))
+	first := battle.Name(fixtureBattleIDs["end-battle-official-example.json"])
+	second := battle.Name(fixtureBattleIDs["end-battle-draw.json"])
+
+	// Hold the first battle's record: the reconcile that created its Job stays in flight.
+	held, release := make(chan struct{}), make(chan struct{})
+	var once, released sync.Once
+	hook := func(ctx context.Context, br *livev1alpha1.BattleResult) {
+		if br.Namespace != app.namespace || br.Name != first {
+			return
+		}
+		once.Do(func() { close(held) })
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+	}
+	beforeRecord.Store(&hook)
+	defer beforeRecord.Store(nil)
+	releaseRecords := func() { released.Do(func() { close(release) }) }
+	defer releaseRecords()
+
+	app.send(t, testutil.Fixture(t, "end-battle-official-example.json")) // a draw
+	waitForJobs(t, app.namespace, rx.Name, []string{reaction.JobName(rx.Name, first, nil)})
+	select {
+	case <-held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first battle's record was never attempted")
+	}
+
+	// Draws no longer match; then, a second later (edit and arrival times have a one-second
+	// resolution), a draw arrives while the first reconcile is still in flight.
+	eventually(t, "editing the criteria", func(ctx context.Context) error {
+		got, err := getReaction(ctx, rx)
+		if err != nil {
+			return err
+		}
+		got.Spec.Match.Outcomes = []livev1alpha1.Outcome{livev1alpha1.OutcomeWin}
+		return k8sClient.Update(ctx, got)
+	})
+	time.Sleep(1100 * time.Millisecond)
+	app.send(t, testutil.Fixture(t, "end-battle-draw.json"))
+	time.Sleep(500 * time.Millisecond) // what the held reconcile would do with the arrival, it does now
+
+	releaseRecords()
+	waitIdle(t)
+	waitForJobs(t, app.namespace, rx.Name, []string{reaction.JobName(rx.Name, first, nil)})
+	var br livev1alpha1.BattleResult
+	if err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: app.namespace, Name: second}, &br); err != nil {
+		t.Fatal(err)
+	}
+	if len(br.Status.Reactions) != 0 {
+		t.Errorf("the draw that arrived after the edit was fired for: %+v", br.Status.Reactions)
+	}
+}
