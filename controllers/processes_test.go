@@ -86,13 +86,13 @@ func startManagerProcess(t *testing.T, binary, kubeconfig string, app *testApp, 
 // waitIdle waits until the process has nothing to do (testutil.WaitQuiet).
 func (p *managerProcess) waitIdle(t *testing.T) {
 	t.Helper()
-	testutil.WaitQuiet(t, func() (float64, error) {
-		depth, err := p.counter("workqueue_depth")
+	testutil.WaitQuiet(t, func() (float64, float64, error) {
+		running, err := p.counter("controller_runtime_active_workers")
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		active, err := p.counter("controller_runtime_active_workers")
-		return depth + active, err
+		ended, err := p.counter("controller_runtime_reconcile_total")
+		return running, ended, err
 	})
 }
 

@@ -145,19 +145,21 @@ func (discardRecorder) Eventf(runtime.Object, runtime.Object, string, string, st
 // waitIdle waits until the in-process manager has nothing to do (testutil.WaitQuiet).
 func waitIdle(t *testing.T) {
 	t.Helper()
-	testutil.WaitQuiet(t, func() (float64, error) {
+	testutil.WaitQuiet(t, func() (running, ended float64, err error) {
 		families, err := metrics.Registry.Gather()
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		var busy float64
 		for _, f := range families {
-			if f.GetName() == "workqueue_depth" || f.GetName() == "controller_runtime_active_workers" {
-				for _, m := range f.GetMetric() {
-					busy += m.GetGauge().GetValue()
+			for _, m := range f.GetMetric() {
+				switch f.GetName() {
+				case "controller_runtime_active_workers":
+					running += m.GetGauge().GetValue()
+				case "controller_runtime_reconcile_total":
+					ended += m.GetCounter().GetValue()
 				}
 			}
 		}
-		return busy, nil
+		return running, ended, nil
 	})
 }

@@ -64,19 +64,21 @@ func (d *devRun) scrapeMetrics(t *testing.T) metricSamples {
 }
 
 // kept are the metrics of controller-runtime that scrapeMetrics keeps too.
-var kept = map[string]bool{"controller_runtime_reconcile_total": true, "workqueue_depth": true, "controller_runtime_active_workers": true}
+var kept = map[string]bool{"controller_runtime_reconcile_total": true, "controller_runtime_active_workers": true}
 
 // waitIdle waits until the manager has nothing to do (testutil.WaitQuiet).
 func (d *devRun) waitIdle(t *testing.T) {
 	t.Helper()
-	testutil.WaitQuiet(t, func() (float64, error) {
-		var busy float64
+	testutil.WaitQuiet(t, func() (running, ended float64, err error) {
 		for k, v := range d.scrapeMetrics(t) {
-			if strings.HasPrefix(k, "workqueue_depth") || strings.HasPrefix(k, "controller_runtime_active_workers") {
-				busy += v
+			switch {
+			case strings.HasPrefix(k, "controller_runtime_active_workers"):
+				running += v
+			case strings.HasPrefix(k, "controller_runtime_reconcile_total"):
+				ended += v
 			}
 		}
-		return busy, nil
+		return running, ended, nil
 	})
 }
 
