@@ -104,6 +104,43 @@ func setSuspend(t *testing.T, rx *livev1alpha1.BattleReaction, suspend bool) {
 	})
 }
 
+// holdRecord holds back the reaction's record of the named battle (the package's record hook)
+// until release is called or the test ends. held is ready once the record was attempted; it
+// fails the test if that takes over 30 s. Tests that use it are not parallel: the hook is the
+// package's.
+func holdRecord(t *testing.T, namespace, name string) (held <-chan struct{}, release func()) {
+	t.Helper()
+	attempted, released := make(chan struct{}), make(chan struct{})
+	var once, releasing sync.Once
+	hook := func(ctx context.Context, br *livev1alpha1.BattleResult) {
+		if br.Namespace != namespace || br.Name != name {
+			return
+		}
+		once.Do(func() { close(attempted) })
+		select {
+		case <-released:
+		case <-ctx.Done():
+		}
+	}
+	beforeRecord.Store(&hook)
+	release = func() { releasing.Do(func() { close(released) }) }
+	t.Cleanup(func() {
+		release()
+		beforeRecord.Store(nil)
+	})
+	ready := make(chan struct{})
+	go func() {
+		defer close(ready)
+		select {
+		case <-attempted:
+		case <-released: // the test ended first
+		case <-time.After(30 * time.Second):
+			t.Error("the held record was never attempted")
+		}
+	}()
+	return ready, release
+}
+
 // counts is a reaction's status as a person reads it.
 type counts struct{ Started, Succeeded, Failed, Running, Waiting int64 }
 
@@ -697,7 +734,6 @@ func TestReactionCriteriaEditedWhileManagerIsDown(t *testing.T) {
 // Job is created in the same reconcile, while the writes are in flight), and both battles are
 // recorded once the writes go through.
 func TestBattleArrivingWhileRecordsAreWrittenGetsItsJob(t *testing.T) {
-	t.Parallel() // its own namespace: it runs with the others that do not restart the manager
 	app := newTestApp(t)
 	rx := createReaction(t, newReaction(app.namespace, "no-waiting", func(s *livev1alpha1.BattleReactionSpec) {
 		s.Match.Outcomes = []livev1alpha1.Outcome{livev1alpha1.OutcomeDraw}
@@ -706,31 +742,11 @@ func TestBattleArrivingWhileRecordsAreWrittenGetsItsJob(t *testing.T) {
 	second := battle.Name(fixtureBattleIDs["end-battle-draw.json"])
 
 	// Hold back the record of the first battle until the second battle's Job exists.
-	held, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	hook := func(ctx context.Context, br *livev1alpha1.BattleResult) {
-		if br.Namespace != app.namespace || br.Name != first {
-			return
-		}
-		once.Do(func() { close(held) })
-		select {
-		case <-release:
-		case <-ctx.Done():
-		}
-	}
-	beforeRecord.Store(&hook)
-	defer beforeRecord.Store(nil)
-	var released sync.Once
-	releaseRecords := func() { released.Do(func() { close(release) }) }
-	defer releaseRecords()
+	held, releaseRecords := holdRecord(t, app.namespace, first)
 
 	app.send(t, testutil.Fixture(t, "end-battle-official-example.json"))
 	waitForJobs(t, app.namespace, rx.Name, []string{reaction.JobName(rx.Name, first, nil)})
-	select {
-	case <-held:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the first battle's record was never attempted")
-	}
+	<-held
 
 	app.send(t, testutil.Fixture(t, "end-battle-draw.json"))
 	waitForJobs(t, app.namespace, rx.Name, []string{reaction.JobName(rx.Name, first, nil), reaction.JobName(rx.Name, second, nil)})
@@ -763,7 +779,7 @@ func TestBattleArrivingWhileRecordsAreWrittenGetsItsJob(t *testing.T) {
 // TestEditStopsAFiringReconcile: a reconcile that keeps firing while its writes are in flight
 // stops when the reaction is edited, so a battle arriving after an edit of the criteria is
 // judged by the new criteria, not by the spec the reconcile started with. Not parallel: it
-// sets the package's record hook, as TestBattleArrivingWhileRecordsAreWrittenGetsItsJob does.
+// sets the package's record hook (holdRecord).
 func TestEditStopsAFiringReconcile(t *testing.T) {
 	app := newTestApp(t)
 	rx := createReaction(t, newReaction(app.namespace, "edited-while-firing", func(s *livev1alpha1.BattleReactionSpec) {
@@ -773,30 +789,11 @@ func TestEditStopsAFiringReconcile(t *testing.T) {
 	second := battle.Name(fixtureBattleIDs["end-battle-draw.json"])
 
 	// Hold the first battle's record: the reconcile that created its Job stays in flight.
-	held, release := make(chan struct{}), make(chan struct{})
-	var once, released sync.Once
-	hook := func(ctx context.Context, br *livev1alpha1.BattleResult) {
-		if br.Namespace != app.namespace || br.Name != first {
-			return
-		}
-		once.Do(func() { close(held) })
-		select {
-		case <-release:
-		case <-ctx.Done():
-		}
-	}
-	beforeRecord.Store(&hook)
-	defer beforeRecord.Store(nil)
-	releaseRecords := func() { released.Do(func() { close(release) }) }
-	defer releaseRecords()
+	held, releaseRecords := holdRecord(t, app.namespace, first)
 
 	app.send(t, testutil.Fixture(t, "end-battle-official-example.json")) // a draw
 	waitForJobs(t, app.namespace, rx.Name, []string{reaction.JobName(rx.Name, first, nil)})
-	select {
-	case <-held:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the first battle's record was never attempted")
-	}
+	<-held
 
 	// Draws no longer match; then, a second later (edit and arrival times have a one-second
 	// resolution), a draw arrives while the first reconcile is still in flight.

@@ -71,9 +71,6 @@ func NewForwarder(rawURL string, timeout time.Duration, caFile string) (*Forward
 	}}, nil
 }
 
-// String is the upstream's URL.
-func (f *Forwarder) String() string { return f.url.String() }
-
 // relayed is an upstream answer, relayed to Tencent as it is.
 type relayed struct {
 	contentType string

@@ -136,14 +136,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	label := commandLabel(command)
 
 	out := h.handle(r, q)
+	defer func() {
+		callbacksTotal.WithLabelValues(label, out.result).Inc()
+		callbackDuration.WithLabelValues(label).Observe(h.opts.Now().Sub(start).Seconds())
+	}()
 	if out.relay != nil {
 		if out.relay.contentType != "" {
 			w.Header().Set("Content-Type", out.relay.contentType)
 		}
 		w.WriteHeader(out.status)
 		_, _ = w.Write(out.relay.body)
-		callbacksTotal.WithLabelValues(label, out.result).Inc()
-		callbackDuration.WithLabelValues(label).Observe(h.opts.Now().Sub(start).Seconds())
 		return
 	}
 
@@ -157,9 +159,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(out.status)
 	_ = json.NewEncoder(w).Encode(answer)
-
-	callbacksTotal.WithLabelValues(label, out.result).Inc()
-	callbackDuration.WithLabelValues(label).Observe(h.opts.Now().Sub(start).Seconds())
 	if out.code != CodeOK {
 		h.opts.Log.V(1).Info("Refused callback", "status", out.status, "errorCode", out.code, "reason", out.info, "remote", r.RemoteAddr)
 	}
