@@ -31,9 +31,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/internal/battlestore"
+	"github.com/battleops/battle-operator/internal/delivery"
 	"github.com/battleops/battle-operator/internal/reaction"
 )
 
@@ -77,6 +79,15 @@ type BattleReactionReconciler struct {
 
 	// pending holds, per reaction, the battles it may still have to fire for.
 	pending reaction.Pending
+
+	// Secrets reads the Secrets an HTTP reaction's headers name, from the API server.
+	Secrets client.Reader
+	// Sender sends HTTP reactions' requests; delivery.NewSender's when nil.
+	Sender *delivery.Sender
+	// http are the HTTP reactions' runs of this process.
+	http *deliveries
+	// base is the manager's lifetime: runs in flight outlive the reconcile that starts them.
+	base context.Context
 }
 
 // +kubebuilder:rbac:groups=live.battleops.io,resources=battlereactions,verbs=get;list;watch
@@ -85,6 +96,7 @@ type BattleReactionReconciler struct {
 // +kubebuilder:rbac:groups=live.battleops.io,resources=battlereactions/finalizers,verbs=update
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 
 // Reconcile brings one reaction up to date.
 func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
@@ -95,11 +107,13 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 			// The reaction is gone; the garbage collector deletes its Jobs. Let them go.
 			r.pending.Forget(req.NamespacedName)
 			r.writes.forget(req.NamespacedName)
+			r.http.forget(req.NamespacedName, "")
 			return reconcile.Result{}, r.releaseStrays(ctx, req.NamespacedName, "")
 		}
 		return reconcile.Result{}, err
 	}
 	rx := *r.writes.latest(&cached) // our last status write, when the cache does not show it yet
+	r.http.forget(req.NamespacedName, rx.UID)
 	if err := r.releaseStrays(ctx, req.NamespacedName, rx.UID); err != nil {
 		return reconcile.Result{}, err
 	}
@@ -152,6 +166,9 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 
 	ready := metav1.Condition{Type: livev1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: livev1alpha1.ReasonActive,
 		Message: "Runs a Job for every matching battle", ObservedGeneration: rx.Generation}
+	if reaction.IsHTTP(&rx) {
+		ready.Message = "Sends a request for every matching battle"
+	}
 	if rx.Spec.Suspend {
 		ready.Reason, ready.Message = livev1alpha1.ReasonSuspended, "Suspended: matching battles wait until spec.suspend is false"
 	}
@@ -163,13 +180,16 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 		r.pending.Drop(rx.UID)
 		ready = r.reportInvalid(&rx, livev1alpha1.ReasonInvalidExpression, err.Error())
 	case rx.DeletionTimestamp != nil:
-		// Being deleted: its Jobs go with it, so start none.
+		// Being deleted: its Jobs go with it, so start none (and send nothing more).
 		r.pending.Drop(rx.UID)
+		r.http.forget(req.NamespacedName, "")
 	case templateRejected(&rx):
 		// The API server refused this generation's template; nothing is tried until it changes.
 		// The battles arriving meanwhile still count: the scan after the fix finds them.
 		r.pending.Drop(rx.UID)
 		ready = *meta.FindStatusCondition(rx.Status.Conditions, livev1alpha1.ConditionReady)
+	case reaction.IsHTTP(&rx):
+		return r.deliver(ctx, &rx, criteria, matcher, ready)
 	default:
 		return r.fire(ctx, &rx, criteria, matcher, jobs, owned, ready)
 	}
@@ -278,7 +298,7 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 		records++
 		go func() {
 			slots <- struct{}{}
-			f.err = r.record(ctx, windowed, f.br, f.runs)
+			f.err = r.record(ctx, windowed, f.br, map[string]any{"jobs": int64(f.runs)})
 			<-slots
 			recorded <- f
 		}()
@@ -497,18 +517,16 @@ func (r *BattleReactionReconciler) create(ctx context.Context, rx *livev1alpha1.
 }
 
 // record stores on the BattleResult that the reaction fired for it: the reaction's own entry of
-// status.reactions, applied server-side under a field manager of its own, so reactions never
-// overwrite each other's entries.
-func (r *BattleReactionReconciler) record(ctx context.Context, rx *livev1alpha1.BattleReaction, br *livev1alpha1.BattleResult, jobs int32) error {
+// status.reactions (fields: its Jobs, or what its HTTP runs came to), applied server-side under
+// a field manager of its own, so reactions never overwrite each other's entries.
+func (r *BattleReactionReconciler) record(ctx context.Context, rx *livev1alpha1.BattleReaction, br *livev1alpha1.BattleResult, fields map[string]any) error {
 	if hook := beforeRecord.Load(); hook != nil {
 		(*hook)(ctx, br)
 	}
-	entry := map[string]any{
-		"reaction": rx.Name,
-		"uid":      string(rx.UID),
-		"jobs":     int64(jobs),
-		"firedAt":  metav1.NewTime(r.now()).UTC().Format(time.RFC3339),
-	}
+	entry := maps.Clone(fields)
+	entry["reaction"] = rx.Name
+	entry["uid"] = string(rx.UID)
+	entry["firedAt"] = metav1.NewTime(r.now()).UTC().Format(time.RFC3339)
 	patch := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": livev1alpha1.GroupVersion.String(),
 		"kind":       "BattleResult",
@@ -608,6 +626,10 @@ func (r *BattleReactionReconciler) SetupWithManager(ctx context.Context, mgr ctr
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &batchv1.Job{}, JobOwnerIndex, jobOwner); err != nil {
 		return err
 	}
+	r.base, r.http = ctx, newDeliveries()
+	if r.Sender == nil {
+		r.Sender = delivery.NewSender("battle-operator")
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("battlereaction").
 		// Reactions are independent; their shared state (expectations, the pending index) is
@@ -620,5 +642,7 @@ func (r *BattleReactionReconciler) SetupWithManager(ctx context.Context, mgr ctr
 		// Jobs of a deleted reaction still map to its name, so their finalizers are released.
 		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(namesInNamespace(jobOwner))).
 		WatchesRawSource(r.Battles.Source(r.battleEvents())).
+		// An HTTP reaction's battle whose runs all finished in this process.
+		WatchesRawSource(source.Channel(r.http.done, &handler.EnqueueRequestForObject{})).
 		Complete(r)
 }

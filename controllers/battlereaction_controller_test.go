@@ -42,7 +42,7 @@ func newReaction(ns, name string, mutate func(*livev1alpha1.BattleReactionSpec))
 	rx := &livev1alpha1.BattleReaction{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: livev1alpha1.BattleReactionSpec{
-			JobTemplate: batchv1.JobTemplateSpec{
+			JobTemplate: &batchv1.JobTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"team": "growth"}},
 				Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 					RestartPolicy: corev1.RestartPolicyNever,

@@ -25,6 +25,11 @@ var (
 		Help: "BattleReaction Jobs counted as finished in their reaction's status, by result (succeeded, failed). Each Job counts once.",
 	}, []string{"result"})
 
+	reactionDeliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "battleops_reaction_deliveries_total",
+		Help: "HTTP reaction runs counted as finished in their reaction's status, by result (delivered, failed). Each run counts once.",
+	}, []string{"result"})
+
 	reactionBattlesExamined = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "battleops_reaction_examined_battles",
 		Help: "Battles one round of a BattleReaction reconcile examined: those that arrived since the last round and those waiting for Jobs, " +
@@ -71,10 +76,13 @@ func (c *storedBattleCount) Collect(ch chan<- prometheus.Metric) {
 }
 
 func init() {
-	metrics.Registry.MustRegister(reactionJobsCreated, reactionJobsFinished, reactionBattlesExamined, reactionScans, roomStatsWrites, battleResultsPruned, battleResultsStored)
+	metrics.Registry.MustRegister(reactionJobsCreated, reactionJobsFinished, reactionDeliveries, reactionBattlesExamined, reactionScans, roomStatsWrites, battleResultsPruned, battleResultsStored)
 	// Every series exists from the start, so a rate over a fresh process is not "no data".
 	for _, result := range []string{"succeeded", "failed"} {
 		reactionJobsFinished.WithLabelValues(result)
+	}
+	for _, result := range []string{"delivered", "failed"} {
+		reactionDeliveries.WithLabelValues(result)
 	}
 	for _, op := range []string{"create", "status"} {
 		roomStatsWrites.WithLabelValues(op)
@@ -84,8 +92,8 @@ func init() {
 	}
 }
 
-// countFinishedJobs counts the Jobs that a reaction's status write, which succeeded, newly
-// counts as succeeded or failed: the increase of jobsSucceeded and jobsFailed from the status
+// countFinishedJobs counts the Jobs (and HTTP runs) that a reaction's status write, which
+// succeeded, newly counts as succeeded or failed (delivered or failed): the increase of jobsSucceeded and jobsFailed from the status
 // it replaced. The write carried the replaced status's resourceVersion, so that was the
 // stored one: each increase of the stored counts is counted once, by the process that wrote
 // it, whichever replica leads. A count that went down (a Job gone without its finalizer)
@@ -96,5 +104,17 @@ func countFinishedJobs(before, after *livev1alpha1.BattleReactionStatus) {
 	}
 	if d := after.JobsFailed - before.JobsFailed; d > 0 {
 		reactionJobsFinished.WithLabelValues("failed").Add(float64(d))
+	}
+	if before.Deliveries == nil || after.Deliveries == nil {
+		if after.Deliveries == nil {
+			return
+		}
+		before = &livev1alpha1.BattleReactionStatus{Deliveries: &livev1alpha1.DeliveryCounts{}}
+	}
+	if d := after.Deliveries.Delivered - before.Deliveries.Delivered; d > 0 {
+		reactionDeliveries.WithLabelValues("delivered").Add(float64(d))
+	}
+	if d := after.Deliveries.Failed - before.Deliveries.Failed; d > 0 {
+		reactionDeliveries.WithLabelValues("failed").Add(float64(d))
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/internal/battlestore"
+	"github.com/battleops/battle-operator/internal/delivery"
 	"github.com/battleops/battle-operator/internal/reaction"
 	"github.com/battleops/battle-operator/internal/retention"
 )
@@ -51,6 +52,8 @@ type Options struct {
 	Retention retention.Policy
 	// PruneRate is how many BattleResults retention deletes per second at most.
 	PruneRate float64
+	// Sender sends HTTP reactions' requests; delivery.NewSender's when nil.
+	Sender *delivery.Sender
 }
 
 // Setup adds every controller of battle-operator to the manager.
@@ -73,7 +76,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if err := stats.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the RoomStats controller: %w", err)
 	}
-	reactions := &BattleReactionReconciler{Client: mgr.GetClient(), Battles: battles, Recorder: mgr.GetEventRecorder("battlereaction-controller")}
+	reactions := &BattleReactionReconciler{Client: mgr.GetClient(), Battles: battles, Recorder: mgr.GetEventRecorder("battlereaction-controller"),
+		Secrets: mgr.GetAPIReader(), Sender: opts.Sender}
 	if err := reactions.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the BattleReaction controller: %w", err)
 	}

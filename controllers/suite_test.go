@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/battleops/battle-operator/internal/delivery"
 	"github.com/battleops/battle-operator/internal/receiver"
 	"github.com/battleops/battle-operator/internal/testutil"
 )
@@ -79,7 +80,10 @@ func startManager() error {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := Setup(ctx, mgr, Options{}); err != nil { // retention is tested with manager processes
+	// HTTP reactions retry within a test's patience: 50 ms doubling, at most 200 ms apart.
+	sender := delivery.NewSender("battle-operator-test")
+	sender.First, sender.Max = 50*time.Millisecond, 200*time.Millisecond
+	if err := Setup(ctx, mgr, Options{Sender: sender}); err != nil { // retention is tested with manager processes
 		cancel()
 		return err
 	}

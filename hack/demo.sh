@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: against a running `make dev`, applies the BattleReaction samples
-# (config/samples, and the dev cluster's failing-Job demo config/samples/dev-failing-reaction.yaml),
+# (config/samples, the dev cluster's failing-Job demo config/samples/dev-failing-reaction.yaml, and
+# the HTTP reaction config/samples/notify-backend-http.yaml sending to make dev's upstream),
 # sends every battle-end fixture in test/fixtures/ through the receiver, and two gift checks that
 # it forwards to make dev's upstream (hack/upstream: gift 13 refused, gift 7 allowed), waits (bounded) for
 # the reactions' Jobs to finish, and shows what the cluster holds. Settings (environment), the
@@ -44,6 +45,12 @@ fi
 say "applying the BattleReaction samples"
 "${kubectl[@]}" apply --server-side -k config/samples
 "${kubectl[@]}" apply --server-side -f config/samples/dev-failing-reaction.yaml
+# The HTTP reaction sample, sending to make dev's upstream instead of an in-cluster backend.
+upstream_addr=${DEV_UPSTREAM_ADDR:-127.0.0.1:8083}
+sed "s#url: http://.*#url: http://$upstream_addr/live-callbacks#" config/samples/notify-backend-http.yaml |
+  "${kubectl[@]}" apply --server-side -f -
+upstream_log="$dir/upstream.log"
+reactions_before=$( (grep -c '"reaction":true' "$upstream_log" 2>/dev/null || true) | tail -1)
 
 say "sending the battle-end fixtures to http://$callback_addr/callback (SDKAppID $app_id)"
 shopt -s nullglob
@@ -69,11 +76,11 @@ done
 # The reactions have settled when each describes its current spec, has nothing running or
 # waiting, and their counts stayed the same over three polls a second apart.
 say "waiting up to ${timeout}s for the reactions' Jobs to finish"
-jsonpath='{range .items[*]}{.metadata.name} {.metadata.generation} {.status.observedGeneration} {.status.jobsStarted} {.status.jobsRunning} {.status.waitingBattles} {.status.jobsSucceeded} {.status.jobsFailed}{"\n"}{end}'
+jsonpath='{range .items[*]}{.metadata.name} {.metadata.generation} {.status.observedGeneration} {.status.jobsStarted} {.status.jobsRunning} {.status.waitingBattles} {.status.jobsSucceeded} {.status.jobsFailed} {.status.deliveries.inFlight} {.status.deliveries.delivered}{"\n"}{end}'
 previous="" stable=0 settled=0 started_total=0
 for _ in $(seq 1 "$timeout"); do
   state=$("${kubectl[@]}" get battlereactions -o jsonpath="$jsonpath")
-  busy=$(awk '$2 != $3 || $5 != 0 || $6 != 0' <<<"$state")
+  busy=$(awk '$2 != $3 || $5 != 0 || $6 != 0 || ($9 != "" && $9 != 0)' <<<"$state")
   if [ -z "$busy" ] && [ "$state" = "$previous" ]; then
     stable=$((stable + 1))
   else
@@ -87,17 +94,21 @@ for _ in $(seq 1 "$timeout"); do
   sleep 1
 done
 started_total=$(awk '{ s += $4 } END { print s + 0 }' <<<"$state")
+delivered_total=$(awk '{ s += $10 } END { print s + 0 }' <<<"$state")
 if [ "$settled" = 1 ]; then
-  say "settled: the reactions started $started_total Jobs in all"
+  say "settled: the reactions started $started_total Jobs and delivered $delivered_total HTTP requests in all"
 else
-  say "not settled after ${timeout}s; still busy (name generation observed started running waiting):"
-  awk '$2 != $3 || $5 != 0 || $6 != 0 { print "  " $0 }' <<<"$state" >&2
+  say "not settled after ${timeout}s; still busy (name generation observed started running waiting succeeded failed inFlight delivered):"
+  awk '$2 != $3 || $5 != 0 || $6 != 0 || ($9 != "" && $9 != 0) { print "  " $0 }' <<<"$state" >&2
 fi
+reactions_after=$( (grep -c '"reaction":true' "$upstream_log" 2>/dev/null || true) | tail -1)
+say "the upstream ($upstream_log) received $((reactions_after - reactions_before)) HTTP reaction requests in this demo; the last:"
+grep '"reaction":true' "$upstream_log" 2>/dev/null | tail -2 | cut -c1-240 | sed 's/^/  /' >&2 || true
 
 echo
 "${kubectl[@]}" get battleresults,roomstats,battlereactions,jobs
 
-if [ "$started_total" = 0 ]; then
+if [ "$started_total" = 0 ] && [ "$delivered_total" = 0 ]; then
   cat <<MSG
 
 No Job ran: a reaction counts the battles that arrive after it was created, and these

@@ -49,7 +49,8 @@ type BattleMatch struct {
 	Expression string `json:"expression,omitempty"`
 }
 
-// BattleReactionSpec is "when a battle like this ends, run this Job".
+// BattleReactionSpec is "when a battle like this ends, run this Job" (or send this request).
+// +kubebuilder:validation:XValidation:rule="has(self.jobTemplate) != has(self.http)",message="exactly one of jobTemplate and http must be set"
 type BattleReactionSpec struct {
 	// match selects the battles to react to. Only BattleResults of the reaction's own
 	// namespace are considered.
@@ -72,7 +73,8 @@ type BattleReactionSpec struct {
 	// +default=false
 	Suspend bool `json:"suspend,omitempty"`
 	// maxRunningJobs limits the reaction's unfinished Jobs; 0 means no limit. Jobs beyond the
-	// limit wait, in order of battle arrival.
+	// limit wait, in order of battle arrival. For an http reaction it limits the requests in
+	// flight, and 0 means 100.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	MaxRunningJobs int32 `json:"maxRunningJobs,omitempty"`
@@ -90,8 +92,107 @@ type BattleReactionSpec struct {
 	// (BATTLE_ID, BATTLE_RESULT, BATTLE_NAMESPACE, BATTLE_END_REASON, BATTLE_OUTCOME,
 	// BATTLE_WINNER_ROOMS, BATTLE_JSON, and for per-room runs ROOM_ID, ROOM_SCORE,
 	// ROOM_RESULT, ROOM_RANK, ROOM_OWNER_ACCOUNT), so `$(BATTLE_ID)` works in command and args.
+	// Exactly one of jobTemplate and http is set.
+	// +optional
+	JobTemplate *batchv1.JobTemplateSpec `json:"jobTemplate,omitempty"`
+	// http sends an HTTP request instead of running a Job: one POST per run (battle, room or
+	// winner), delivered at least once and recorded exactly once. Exactly one of jobTemplate
+	// and http is set.
+	// +optional
+	HTTP HTTPAction `json:"http,omitzero"`
+}
+
+// HTTPFormat is the body of an HTTP reaction's request.
+// +kubebuilder:validation:Enum=Battle;TencentCallback
+type HTTPFormat string
+
+const (
+	// HTTPFormatBattle sends the battle as JSON: {"reaction", "namespace", "battleResult",
+	// "idempotencyKey", "battle" (the BattleResult's spec), and for per-room runs "room"}.
+	HTTPFormatBattle HTTPFormat = "Battle"
+	// HTTPFormatTencentCallback sends a Live.CallbackAfterEndBattle body equivalent to the one
+	// Tencent sent, so a backend that handles Tencent's callback handles it unchanged.
+	HTTPFormatTencentCallback HTTPFormat = "TencentCallback"
+)
+
+// HTTPAction is the request an HTTP reaction sends for each run.
+type HTTPAction struct {
+	// url is where the request goes: an http or https URL. HTTPS certificates are verified
+	// against the manager's system roots; redirects are not followed.
 	// +required
-	JobTemplate batchv1.JobTemplateSpec `json:"jobTemplate"`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="must be an absolute http or https URL"
+	URL string `json:"url,omitempty"`
+	// headers are added to every request. The operator sets Content-Type, Idempotency-Key and
+	// User-Agent itself.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	Headers []HTTPHeader `json:"headers,omitempty"`
+	// format is the request's body: Battle (default) or TencentCallback.
+	// +optional
+	// +default="Battle"
+	Format HTTPFormat `json:"format,omitempty"`
+	// timeoutSeconds bounds one attempt, from connecting to the end of the answer. Default 5.
+	// +optional
+	// +default=5
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=300
+	TimeoutSeconds int32 `json:"timeoutSeconds,omitempty"`
+	// retryForSeconds is how long a run is retried, with exponential backoff (1 s doubling,
+	// at most 1 m apart), after an attempt that failed: no answer, or an answer 408, 429 or
+	// 5xx. Any other answer that is not 2xx fails the run at once. A run still failing when
+	// the next attempt would start after retryForSeconds is recorded as failed with its last
+	// answer. Default 600 (10 minutes); 0 makes one attempt.
+	// +optional
+	// +default=600
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=604800
+	RetryForSeconds *int32 `json:"retryForSeconds,omitempty"`
+}
+
+// HTTPHeader is one header of an HTTP reaction's requests: a value, or a key of a Secret in
+// the reaction's namespace (read by the manager when it sends; a change applies to the next
+// attempt).
+// +kubebuilder:validation:XValidation:rule="has(self.value) != has(self.valueFrom)",message="exactly one of value and valueFrom must be set"
+type HTTPHeader struct {
+	// name is the header's name.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9!#$%&'*+.^_|~-]+$`
+	// +kubebuilder:validation:XValidation:rule="!(self.lowerAscii() in ['content-type', 'content-length', 'idempotency-key', 'host', 'transfer-encoding', 'connection'])",message="is set by the operator"
+	Name string `json:"name,omitempty"`
+	// value is the header's value.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Value *string `json:"value,omitempty"`
+	// valueFrom takes the header's value from a key of a Secret in the reaction's namespace.
+	// +optional
+	ValueFrom HeaderSource `json:"valueFrom,omitzero"`
+}
+
+// HeaderSource is where a header's value comes from.
+type HeaderSource struct {
+	// secretKeyRef selects a key of a Secret in the reaction's namespace.
+	// +required
+	SecretKeyRef SecretKeyRef `json:"secretKeyRef,omitzero"`
+}
+
+// SecretKeyRef names one key of a Secret in the same namespace.
+type SecretKeyRef struct {
+	// name is the Secret's name.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name,omitempty"`
+	// key is the key in the Secret's data.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key,omitempty"`
 }
 
 // FiredBattle names the last battle a reaction fired for.
@@ -177,6 +278,58 @@ type BattleReactionStatus struct {
 	// accounting keeps the counts of Jobs that are gone.
 	// +optional
 	Accounting JobAccounting `json:"accounting,omitempty"`
+	// deliveries counts an HTTP reaction's runs.
+	// +optional
+	Deliveries *DeliveryCounts `json:"deliveries,omitempty"`
+}
+
+// DeliveryCounts counts an HTTP reaction's runs (one request, retried until it succeeds or
+// its retryFor is over), each exactly once.
+type DeliveryCounts struct {
+	// delivered is the number of runs ever answered 2xx.
+	// +optional
+	Delivered int64 `json:"delivered"`
+	// failed is the number of runs that ever failed (a refusal, or retryFor over).
+	// +optional
+	Failed int64 `json:"failed"`
+	// inFlight is the number of runs being sent or retried now.
+	// +optional
+	InFlight int64 `json:"inFlight"`
+	// recording are finished battles counted above whose record on the BattleResult is not
+	// written yet; the record is written from here, so a restart neither counts nor sends
+	// them again.
+	// +optional
+	// +listType=map
+	// +listMapKey=battleResult
+	// +kubebuilder:validation:MaxItems=1000
+	Recording []DeliveryRecord `json:"recording,omitempty"`
+}
+
+// DeliveryRecord is what an HTTP reaction's runs for one battle came to.
+type DeliveryRecord struct {
+	// battleResult is the BattleResult's name.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	BattleResult string `json:"battleResult,omitempty"`
+	// delivered is how many of its runs were answered 2xx.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Delivered int32 `json:"delivered"`
+	// failed is how many of its runs failed.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Failed int32 `json:"failed"`
+	// lastStatus is the HTTP status of the last answer to a failed run; absent when it got none.
+	// +optional
+	// +kubebuilder:validation:Minimum=100
+	// +kubebuilder:validation:Maximum=999
+	LastStatus int32 `json:"lastStatus,omitempty"`
+	// lastError says why the last failed run failed.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	LastError string `json:"lastError,omitempty"`
 }
 
 // BattleReaction runs a Job when a matching battle of its namespace ends.
@@ -189,6 +342,8 @@ type BattleReactionStatus struct {
 // +kubebuilder:printcolumn:name="Succeeded",type=integer,JSONPath=`.status.jobsSucceeded`
 // +kubebuilder:printcolumn:name="Failed",type=integer,JSONPath=`.status.jobsFailed`
 // +kubebuilder:printcolumn:name="Running",type=integer,JSONPath=`.status.jobsRunning`
+// +kubebuilder:printcolumn:name="Delivered",type=integer,JSONPath=`.status.deliveries.delivered`,priority=1
+// +kubebuilder:printcolumn:name="Undelivered",type=integer,JSONPath=`.status.deliveries.failed`,priority=1
 // +kubebuilder:printcolumn:name="Last Battle",type=string,JSONPath=`.status.lastFired.battleId`,priority=1
 // +kubebuilder:printcolumn:name="Last Fired",type=date,JSONPath=`.status.lastFired.time`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`

@@ -204,12 +204,33 @@ type ReactionRecord struct {
 	// uid is the BattleReaction's UID: a new reaction of the same name is another reaction.
 	// +required
 	UID string `json:"uid"`
-	// jobs is how many Jobs the reaction started for the battle.
+	// jobs is how many Jobs the reaction started for the battle (0 for an HTTP reaction).
 	// +required
 	Jobs int32 `json:"jobs"`
-	// firedAt is when the last of them was created.
+	// firedAt is when the last of them was created (for an HTTP reaction: when its last run
+	// finished).
 	// +required
 	FiredAt metav1.Time `json:"firedAt"`
+	// delivered is how many of an HTTP reaction's runs for the battle were answered 2xx;
+	// absent when none.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	Delivered int32 `json:"delivered,omitempty"`
+	// failed is how many of an HTTP reaction's runs for the battle failed; absent when none.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	Failed int32 `json:"failed,omitempty"`
+	// lastStatus is the HTTP status of the last answer to a failed run; absent when it got
+	// none.
+	// +optional
+	// +kubebuilder:validation:Minimum=100
+	// +kubebuilder:validation:Maximum=999
+	LastStatus int32 `json:"lastStatus,omitempty"`
+	// lastError says why the last failed run failed.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	LastError string `json:"lastError,omitempty"`
 }
 
 // BattleResult is one ended Tencent Live battle (PK). The callback receiver creates it, with

@@ -2,7 +2,9 @@
 // Tencent Live callback backend behind battle-operator's receiver (--forward-url). It logs
 // every callback it gets, one JSON line each, and answers as Tencent's documentation says a
 // backend answers. A gift check (Live.CallbackBeforeSendGift) is refused for GiftId 13 and
-// allowed otherwise; every other callback is acknowledged.
+// allowed otherwise; every other callback is acknowledged. A request with an Idempotency-Key
+// is an HTTP reaction's (config/samples/notify-backend-http.yaml): logged with its key and
+// whether the key was seen before, and acknowledged.
 package main
 
 import (
@@ -35,10 +37,27 @@ func main() {
 		out = f
 	}
 	var mu sync.Mutex
+	seen := map[string]bool{} // the Idempotency-Keys of the reactions' requests
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if key := r.Header.Get("Idempotency-Key"); key != "" {
+			// An HTTP reaction's request (a BattleReaction with spec.http): acknowledged, and
+			// logged with its key and whether that key came before (a retry).
+			mu.Lock()
+			repeat := seen[key]
+			seen[key] = true
+			line, _ := json.Marshal(map[string]any{
+				"time": time.Now().UTC().Format(time.RFC3339Nano), "path": r.URL.Path, "reaction": true,
+				"idempotencyKey": key, "repeat": repeat, "body": json.RawMessage(validJSON(body)),
+			})
+			_, _ = fmt.Fprintf(out, "%s\n", line)
+			mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]any{"ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": "upstream: battle received"})
 			return
 		}
 		command := r.URL.Query().Get("CallbackCommand")

@@ -432,7 +432,7 @@ func reactionSpec() livev1alpha1.BattleReactionSpec {
 		MaxRunningJobs:             2,
 		SuccessfulJobsHistoryLimit: ptr.To[int32](3),
 		FailedJobsHistoryLimit:     ptr.To[int32](1),
-		JobTemplate:                testTemplate(),
+		JobTemplate:                ptr.To(testTemplate()),
 	}
 }
 

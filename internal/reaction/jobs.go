@@ -127,6 +127,9 @@ func Env(br *livev1alpha1.BattleResult, room *livev1alpha1.BattleRoom) ([]corev1
 // first in every container (so the template's own variables may refer to it with $(...)).
 // The caller sets the owner reference.
 func NewJob(rx *livev1alpha1.BattleReaction, br *livev1alpha1.BattleResult, run Run) (*batchv1.Job, error) {
+	if rx.Spec.JobTemplate == nil {
+		return nil, fmt.Errorf("the reaction has no job template")
+	}
 	tmpl := rx.Spec.JobTemplate.DeepCopy()
 	job := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{

@@ -263,7 +263,7 @@ func fourRoomsResult() *livev1alpha1.BattleResult {
 func reactionFor(template batchv1.JobTemplateSpec) *livev1alpha1.BattleReaction {
 	return &livev1alpha1.BattleReaction{
 		ObjectMeta: metav1.ObjectMeta{Name: "reward-winners", Namespace: "growth", UID: "rx-uid-1"},
-		Spec:       livev1alpha1.BattleReactionSpec{RunFor: livev1alpha1.RunForEachRoom, JobTemplate: template},
+		Spec:       livev1alpha1.BattleReactionSpec{RunFor: livev1alpha1.RunForEachRoom, JobTemplate: &template},
 	}
 }
 

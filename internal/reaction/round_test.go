@@ -89,7 +89,7 @@ func TestPlanRound(t *testing.T) {
 			jobs:    func(rx *livev1alpha1.BattleReaction) map[string]*batchv1.Job { return existing(rx, 9, 3, false) },
 			maxJobs: 200, planned: only("br-3"), pending: all, want: nil, wantWaiting: 2},
 		{name: "A template that makes no Job stops the round with an error; the battles wait.",
-			mutate:  func(rx *livev1alpha1.BattleReaction) { rx.Spec.JobTemplate = batchv1.JobTemplateSpec{} },
+			mutate:  func(rx *livev1alpha1.BattleReaction) { rx.Spec.JobTemplate = &batchv1.JobTemplateSpec{} },
 			maxJobs: 200, planned: none, pending: all, want: nil, wantWaiting: 3, wantErr: true},
 	}
 	for _, tc := range cases {

@@ -471,7 +471,7 @@ func (h *historyRun) createReactions() {
 			ObjectMeta: metav1.ObjectMeta{Name: r.name, Namespace: histNamespace},
 			Spec: livev1alpha1.BattleReactionSpec{
 				Match: r.match,
-				JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				JobTemplate: &batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 					RestartPolicy: corev1.RestartPolicyNever,
 					Containers:    []corev1.Container{{Name: "react", Image: "busybox:1.36", Command: []string{"true"}}},
 				}}}},
