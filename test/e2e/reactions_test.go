@@ -189,6 +189,9 @@ type (
 			JobsRunning        int         `json:"jobsRunning"`
 			WaitingBattles     int         `json:"waitingBattles"`
 			Conditions         []condition `json:"conditions"`
+			Deliveries         *struct {
+				Delivered, Failed, InFlight int
+			} `json:"deliveries"`
 		} `json:"status"`
 	}
 	jobJSON struct {
@@ -484,7 +487,7 @@ func (d *devRun) testDemo(t *testing.T) {
 	}
 
 	start := time.Now()
-	out, err := demo("DEV_DIR="+d.dir, "DEV_CALLBACK_ADDR="+d.callback, "DEV_APP_ID="+devAppID)
+	out, err := demo("DEV_DIR="+d.dir, "DEV_CALLBACK_ADDR="+d.callback, "DEV_APP_ID="+devAppID, "DEV_UPSTREAM_ADDR="+d.upstream)
 	if err != nil {
 		t.Fatalf("hack/demo.sh: %v\n%s\n%s", err, out, d.reactionsDump(t, "reward-winners", "dev-failing-reaction"))
 	}
@@ -519,5 +522,45 @@ func (d *devRun) testDemo(t *testing.T) {
 	}
 	for name := range want {
 		t.Errorf("the demo applied no BattleReaction %s", name)
+	}
+
+	// The HTTP reaction (config/samples/notify-backend-http.yaml) passed every battle end to
+	// the upstream, as Tencent's callback, once each under its own Idempotency-Key.
+	if !strings.Contains(out, "delivered 6 HTTP requests") || !strings.Contains(out, "received 6 HTTP reaction requests") {
+		t.Errorf("hack/demo.sh did not report 6 HTTP reaction requests delivered and received:\n%s", out)
+	}
+	var notify *reactionJSON
+	for _, rx := range getList[reactionJSON](t, d, "battlereactions", "-n", "default") {
+		if rx.Metadata.Name == "notify-backend" {
+			notify = &rx
+		}
+	}
+	if notify == nil || notify.Status.Deliveries == nil || notify.Status.Deliveries.Delivered != 6 || notify.Status.Deliveries.Failed != 0 || notify.Status.Deliveries.InFlight != 0 {
+		t.Errorf("after the demo, BattleReaction notify-backend: %+v; want 6 delivered", notify)
+	}
+	upstreamLog, err := os.ReadFile(filepath.Join(d.dir, "upstream.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]bool{}
+	for _, line := range strings.Split(string(upstreamLog), "\n") {
+		if !strings.Contains(line, `"reaction":true`) {
+			continue
+		}
+		var req struct {
+			IdempotencyKey string          `json:"idempotencyKey"`
+			Repeat         bool            `json:"repeat"`
+			Body           json.RawMessage `json:"body"`
+		}
+		if err := json.Unmarshal([]byte(line), &req); err != nil {
+			t.Fatal(err)
+		}
+		if req.Repeat || keys[req.IdempotencyKey] || !strings.Contains(string(req.Body), `"CallbackCommand":"Live.CallbackAfterEndBattle"`) {
+			t.Errorf("the upstream got a repeated or unexpected reaction request: %s", line)
+		}
+		keys[req.IdempotencyKey] = true
+	}
+	if len(keys) != 6 {
+		t.Errorf("the upstream got %d distinct reaction requests, want 6 (one per battle)", len(keys))
 	}
 }
