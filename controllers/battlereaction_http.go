@@ -46,8 +46,10 @@ type reactionRuns struct {
 	ctx    context.Context
 	// busy are the battles whose runs are in flight, by name (how many runs).
 	busy map[string]int
-	// runs counts the runs in flight.
+	// runs counts the runs in flight: started and not finished.
 	runs int
+	// slots hold one token per request being sent: at most maxRunningJobs.
+	slots chan struct{}
 	// finished are the battles whose runs all finished, by name, not yet counted.
 	finished map[string]*finishedBattle
 	// recorded are the battles this process recorded whose record the battle store may not
@@ -137,11 +139,18 @@ func (d *deliveries) wroteRecord(base context.Context, uid types.UID, key types.
 // start sends a battle's runs, each in its own goroutine, and when all have finished keeps
 // the battle's record among the finished and wakes the reaction.
 func (d *deliveries) start(base context.Context, rx *livev1alpha1.BattleReaction, br *livev1alpha1.BattleResult, reqs []delivery.Request, send func(context.Context, delivery.Request) (delivery.Result, bool)) {
+	limit := int(rx.Spec.MaxRunningJobs)
+	if limit <= 0 {
+		limit = reaction.DefaultMaxInFlight
+	}
 	d.mu.Lock()
 	rd := d.of(base, rx.UID, client.ObjectKeyFromObject(rx))
 	rd.busy[br.Name] = len(reqs)
 	rd.runs += len(reqs)
-	ctx := rd.ctx
+	if cap(rd.slots) != limit {
+		rd.slots = make(chan struct{}, limit) // runs started before keep the old slots
+	}
+	ctx, slots := rd.ctx, rd.slots
 	d.mu.Unlock()
 
 	key := client.ObjectKeyFromObject(rx)
@@ -152,7 +161,16 @@ func (d *deliveries) start(base context.Context, rx *livev1alpha1.BattleReaction
 		var wg sync.WaitGroup
 		for i, req := range reqs {
 			wg.Go(func() {
-				res, ok := send(ctx, req)
+				// At most maxRunningJobs requests of the reaction at once: a battle with more
+				// runs than that starts alone, and its runs take turns.
+				var res delivery.Result
+				ok := false
+				select {
+				case slots <- struct{}{}:
+					res, ok = send(ctx, req)
+					<-slots
+				case <-ctx.Done():
+				}
 				results[i] = res
 				d.mu.Lock()
 				rd.runs--

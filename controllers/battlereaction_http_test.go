@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -40,8 +41,11 @@ type backend struct {
 	failFirst  int
 	failStatus int
 	down       atomic.Bool
-	mu         sync.Mutex
-	attempts   []attempt
+	// delay holds each answer back; active and peak count the requests being answered.
+	delay        time.Duration
+	active, peak atomic.Int32
+	mu           sync.Mutex
+	attempts     []attempt
 }
 
 func newBackend(t *testing.T, failFirst, failStatus int) *backend {
@@ -64,6 +68,11 @@ func newBackend(t *testing.T, failFirst, failStatus int) *backend {
 		}
 		b.attempts = append(b.attempts, attempt{key: key, header: r.Header.Clone(), body: body, status: status})
 		b.mu.Unlock()
+		n32 := b.active.Add(1)
+		for peak := b.peak.Load(); n32 > peak && !b.peak.CompareAndSwap(peak, n32); peak = b.peak.Load() {
+		}
+		time.Sleep(b.delay)
+		b.active.Add(-1)
 		w.WriteHeader(status)
 	}))
 	t.Cleanup(b.Close)
@@ -323,6 +332,39 @@ func TestHTTPReactionAcrossRestarts(t *testing.T) {
 		t.Fatalf("%d attempts after the restart of a recorded battle, want none", n-delivered)
 	}
 	waitForDeliveries(t, rx, 1, 0)
+}
+
+// TestHTTPReactionSuspendAndInFlightLimit: a suspended HTTP reaction sends nothing and counts
+// the battles waiting; resumed, it sends them with at most maxRunningJobs requests at once,
+// also for a battle with more rooms than that.
+func TestHTTPReactionSuspendAndInFlightLimit(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	up := newBackend(t, 0, 0)
+	up.delay = 200 * time.Millisecond
+	rx := createReaction(t, httpReaction(app.namespace, "limited", up.URL, func(s *livev1alpha1.BattleReactionSpec) {
+		s.RunFor, s.MaxRunningJobs, s.Suspend = livev1alpha1.RunForEachRoom, 2, true
+	}))
+	app.send(t, testutil.Fixture(t, "end-battle-four-rooms.json"))
+	app.send(t, testutil.Fixture(t, "end-battle-caller-wins.json"))
+	eventually(t, "two battles waiting", func(ctx context.Context) error {
+		got, err := getReaction(ctx, rx)
+		if err == nil && got.Status.WaitingBattles != 2 {
+			err = fmt.Errorf("waiting %d", got.Status.WaitingBattles)
+		}
+		return err
+	})
+	if n := up.count(); n != 0 {
+		t.Fatalf("a suspended reaction sent %d requests", n)
+	}
+	setSuspend(t, rx, false)
+	got := waitForDeliveries(t, rx, 6, 0)
+	if peak := up.peak.Load(); peak > 2 || peak < 1 {
+		t.Errorf("%d requests at once, want at most maxRunningJobs (2)", peak)
+	}
+	if n := up.count(); n != 6 || got.Status.WaitingBattles != 0 {
+		t.Errorf("%d requests, %d waiting; want 6 (one per room), 0", n, got.Status.WaitingBattles)
+	}
 }
 
 // TestHTTPReactionCountedButNotRecordedAtStop: a manager stops after the reaction's status

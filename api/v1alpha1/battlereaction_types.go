@@ -292,7 +292,8 @@ type DeliveryCounts struct {
 	// failed is the number of runs that ever failed (a refusal, or retryFor over).
 	// +optional
 	Failed int64 `json:"failed"`
-	// inFlight is the number of runs being sent or retried now.
+	// inFlight is the number of runs started and not finished: being sent, retried, or
+	// waiting for one of the maxRunningJobs requests at once.
 	// +optional
 	InFlight int64 `json:"inFlight"`
 	// recording are finished battles counted above whose record on the BattleResult is not
