@@ -1,8 +1,6 @@
 package reaction
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -15,15 +13,7 @@ import (
 // of the run, in every process, and different for another reaction (a new reaction of the same
 // name too), another battle or another room.
 func IdempotencyKey(uid types.UID, battleResult string, room *livev1alpha1.BattleRoom) string {
-	h := sha256.New()
-	h.Write([]byte(uid))
-	h.Write([]byte{0})
-	h.Write([]byte(battleResult))
-	if room != nil {
-		h.Write([]byte{0})
-		h.Write([]byte(room.RoomID))
-	}
-	return hex.EncodeToString(h.Sum(nil))[:32]
+	return runHash(string(uid), battleResult, room)[:32]
 }
 
 // battleBody is the body of an HTTP reaction's request in the Battle format.

@@ -63,15 +63,7 @@ var notDNSLabel = regexp.MustCompile(`[^a-z0-9-]+`)
 // reaction's name and a hash of (reaction, BattleResult, room), at most 63 characters, so a
 // Job's name is also a valid label value (the Job controller labels pods with it).
 func JobName(reaction, battleResult string, room *livev1alpha1.BattleRoom) string {
-	h := sha256.New()
-	h.Write([]byte(reaction))
-	h.Write([]byte{0})
-	h.Write([]byte(battleResult))
-	if room != nil {
-		h.Write([]byte{0})
-		h.Write([]byte(room.RoomID))
-	}
-	sum := hex.EncodeToString(h.Sum(nil))[:20]
+	sum := runHash(reaction, battleResult, room)[:20]
 	prefix := strings.Trim(notDNSLabel.ReplaceAllString(strings.ToLower(reaction), "-"), "-")
 	if len(prefix) > 42 {
 		prefix = strings.TrimRight(prefix[:42], "-")
@@ -80,6 +72,20 @@ func JobName(reaction, battleResult string, room *livev1alpha1.BattleRoom) strin
 		return "brx-" + sum
 	}
 	return prefix + "-" + sum
+}
+
+// runHash is the hex SHA-256 of a run: of a reaction (its name or UID), a battle and, for a
+// per-room run, a room, separated by NUL bytes.
+func runHash(reaction, battleResult string, room *livev1alpha1.BattleRoom) string {
+	h := sha256.New()
+	h.Write([]byte(reaction))
+	h.Write([]byte{0})
+	h.Write([]byte(battleResult))
+	if room != nil {
+		h.Write([]byte{0})
+		h.Write([]byte(room.RoomID))
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // LabelValue is v when it is a valid label value, else a hash of it that is one.
