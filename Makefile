@@ -66,7 +66,7 @@ controlplane: ## Build (or reuse) the local cluster's binaries under bin/k8s/: e
 
 .PHONY: test
 test: manifests generate fmt vet lint controlplane ## Run every test: unit, fuzz seeds, envtest (real kube-apiserver and etcd).
-	KUBEBUILDER_ASSETS="$$($(CONTROLPLANE))" go test -tags e2e -p 1 -count=1 -timeout 20m ./... 2>&1 | tee $(LOCALBIN)/test.log
+	KUBEBUILDER_ASSETS="$$($(CONTROLPLANE))" go test -tags e2e -p 2 -count=1 -timeout 20m ./... 2>&1 | tee $(LOCALBIN)/test.log
 
 .PHONY: test-e2e
 test-e2e: build controlplane ## Run only the end-to-end tests (test/e2e, build tag e2e): make dev's script, the commands it prints, the install.
