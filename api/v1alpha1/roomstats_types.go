@@ -46,85 +46,9 @@ type LastBattle struct {
 	Score int64 `json:"score"`
 }
 
-// PrunedBattles is the part of a room's statistics that comes from BattleResults deleted by
-// retention (--battle-retention, --max-battle-results): their counts, scores and streaks in
-// end-time order, as they stood when the last of them was deleted. A BattleResult deleted by
-// hand is not folded in here: its battle is subtracted from the statistics.
-type PrunedBattles struct {
-	// battleResults counts the pruned BattleResults of the room.
-	// +optional
-	BattleResults int64 `json:"battleResults"`
-
-	// battles counts the pruned battles, as status.battles does.
-	// +optional
-	Battles int64 `json:"battles"`
-	// completed counts the pruned battles completed, as status.completed does.
-	// +optional
-	Completed int64 `json:"completed"`
-	// wins counts the pruned battles won, as status.wins does.
-	// +optional
-	Wins int64 `json:"wins"`
-	// losses counts the pruned battles lost, as status.losses does.
-	// +optional
-	Losses int64 `json:"losses"`
-	// draws counts the pruned battles drawn, as status.draws does.
-	// +optional
-	Draws int64 `json:"draws"`
-	// abandoned counts the pruned battles abandoned, as status.abandoned does.
-	// +optional
-	Abandoned int64 `json:"abandoned"`
-	// neverStarted counts the pruned battles that never started, as status.neverStarted does.
-	// +optional
-	NeverStarted int64 `json:"neverStarted"`
-	// unknown counts the pruned battles of an unknown end, as status.unknown does.
-	// +optional
-	Unknown int64 `json:"unknown"`
-
-	// totalScore is the sum of the room's scores over the pruned battles played.
-	// +optional
-	TotalScore int64 `json:"totalScore"`
-
-	// highestScore is the room's highest score in a pruned battle played.
-	// +optional
-	HighestScore *int64 `json:"highestScore,omitempty"`
-
-	// currentWinStreak is the win streak the pruned battles end with.
-	// +optional
-	CurrentWinStreak int64 `json:"currentWinStreak"`
-
-	// longestWinStreak is the longest win streak within the pruned battles.
-	// +optional
-	LongestWinStreak int64 `json:"longestWinStreak"`
-
-	// lastBattle is the latest pruned battle by end time.
-	// +optional
-	LastBattle LastBattle `json:"lastBattle,omitzero"`
-
-	// ownerAccount is the room owner's account in the latest pruned battle.
-	// +optional
-	// +kubebuilder:validation:MinLength=1
-	OwnerAccount string `json:"ownerAccount,omitempty"`
-
-	// folded names the BattleResults folded in here whose deletion the controller has not
-	// seen yet: while one is still stored it is not counted a second time.
-	// +optional
-	// +listType=set
-	// +kubebuilder:validation:MaxItems=10000
-	Folded []string `json:"folded,omitempty"`
-}
-
-// RoomStatsStatus is the aggregate of every battle the room took part in: the stored
-// BattleResults, and those retention deleted (status.pruned), kept by the RoomStats controller.
-// +kubebuilder:validation:MinProperties=1
-type RoomStatsStatus struct {
-	// conditions are the statistics' conditions. Ready is True once they count every
-	// BattleResult of the room in the controller's cache; its message says how many are stored
-	// and pruned, and what retention prunes.
-	// +optional
-	// +listType=map
-	// +listMapKey=type
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
-
+// RoomCounts are a room's statistics over a set of battles: every battle in the status, the
+// pruned ones in status.pruned.
+type RoomCounts struct {
 	// battles counts the battles played: those that started (TimeUp and AllHostsExited).
 	// +optional
 	Battles int64 `json:"battles"`
@@ -165,11 +89,6 @@ type RoomStatsStatus struct {
 	// +optional
 	HighestScore *int64 `json:"highestScore,omitempty"`
 
-	// winRate is wins over completed battles, as text for people ("62.5%"); empty when none.
-	// +optional
-	// +kubebuilder:validation:MinLength=1
-	WinRate string `json:"winRate,omitempty"`
-
 	// currentWinStreak counts the wins since the last completed battle that was not a win, in
 	// order of end time (ties broken by BattleId). Battles that were not completed neither
 	// extend nor break a streak.
@@ -188,6 +107,48 @@ type RoomStatsStatus struct {
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	OwnerAccount string `json:"ownerAccount,omitempty"`
+}
+
+// PrunedBattles is the part of a room's statistics that comes from BattleResults deleted by
+// retention (--battle-retention, --max-battle-results): their counts, scores and streaks in
+// end-time order, as they stood when the last of them was deleted. A BattleResult deleted by
+// hand is not folded in here: its battle is subtracted from the statistics.
+type PrunedBattles struct {
+	// battleResults counts the pruned BattleResults of the room.
+	// +optional
+	BattleResults int64 `json:"battleResults"`
+
+	// The counts, scores, streaks and last battle of the pruned battles, as the status above
+	// has them for every battle.
+	RoomCounts `json:",inline"`
+
+	// folded names the BattleResults folded in here whose deletion the controller has not
+	// seen yet: while one is still stored it is not counted a second time.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=10000
+	Folded []string `json:"folded,omitempty"`
+}
+
+// RoomStatsStatus is the aggregate of every battle the room took part in: the stored
+// BattleResults, and those retention deleted (status.pruned), kept by the RoomStats controller.
+// +kubebuilder:validation:MinProperties=1
+type RoomStatsStatus struct {
+	// conditions are the statistics' conditions. Ready is True once they count every
+	// BattleResult of the room in the controller's cache; its message says how many are stored
+	// and pruned, and what retention prunes.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// The room's counts, scores, streaks and last battle, over every battle it took part in.
+	RoomCounts `json:",inline"`
+
+	// winRate is wins over completed battles, as text for people ("62.5%"); empty when none.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	WinRate string `json:"winRate,omitempty"`
 
 	// pruned is what the room's BattleResults that retention deleted contributed. The
 	// statistics above include it: they count the pruned battles and the stored ones.

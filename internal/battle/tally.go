@@ -238,34 +238,12 @@ func internResult(v livev1alpha1.RoomResult) livev1alpha1.RoomResult {
 
 // statusOfPruned is the fold state that pruned records.
 func statusOfPruned(p *livev1alpha1.PrunedBattles) livev1alpha1.RoomStatsStatus {
-	s := livev1alpha1.RoomStatsStatus{
-		Battles: p.Battles, Completed: p.Completed, Wins: p.Wins, Losses: p.Losses, Draws: p.Draws,
-		Abandoned: p.Abandoned, NeverStarted: p.NeverStarted, Unknown: p.Unknown,
-		TotalScore: p.TotalScore, CurrentWinStreak: p.CurrentWinStreak, LongestWinStreak: p.LongestWinStreak,
-		OwnerAccount: p.OwnerAccount,
-	}
-	if p.HighestScore != nil {
-		h := *p.HighestScore
-		s.HighestScore = &h
-	}
-	s.LastBattle = p.LastBattle
-	return s
+	return livev1alpha1.RoomStatsStatus{RoomCounts: *p.RoomCounts.DeepCopy()}
 }
 
 // prunedOf records the fold state s of count pruned battles, with the folded names sorted.
 func prunedOf(s livev1alpha1.RoomStatsStatus, count int64, folded map[string]bool) *livev1alpha1.PrunedBattles {
-	p := &livev1alpha1.PrunedBattles{
-		BattleResults: count,
-		Battles:       s.Battles, Completed: s.Completed, Wins: s.Wins, Losses: s.Losses, Draws: s.Draws,
-		Abandoned: s.Abandoned, NeverStarted: s.NeverStarted, Unknown: s.Unknown,
-		TotalScore: s.TotalScore, CurrentWinStreak: s.CurrentWinStreak, LongestWinStreak: s.LongestWinStreak,
-		OwnerAccount: s.OwnerAccount,
-	}
-	if s.HighestScore != nil {
-		h := *s.HighestScore
-		p.HighestScore = &h
-	}
-	p.LastBattle = s.LastBattle
+	p := &livev1alpha1.PrunedBattles{BattleResults: count, RoomCounts: *s.RoomCounts.DeepCopy()}
 	for name := range folded {
 		p.Folded = append(p.Folded, name)
 	}
