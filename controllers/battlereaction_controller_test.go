@@ -729,24 +729,31 @@ func TestReactionCriteriaEditedWhileManagerIsDown(t *testing.T) {
 	waitForCounts(t, rx, counts{Started: 1, Running: 1})
 }
 
+// firstDrawHeld creates a reaction to draws, sends a first draw (the official example), waits
+// for its Job and holds back its record (holdRecord: the test is not parallel). It returns the
+// names of the first draw and of a second one (end-battle-draw.json, not sent), and the release.
+func firstDrawHeld(t *testing.T, name string) (app *testApp, rx *livev1alpha1.BattleReaction, first, second string, release func()) {
+	t.Helper()
+	app = newTestApp(t)
+	rx = createReaction(t, newReaction(app.namespace, name, func(s *livev1alpha1.BattleReactionSpec) {
+		s.Match.Outcomes = []livev1alpha1.Outcome{livev1alpha1.OutcomeDraw}
+	}))
+	first = battle.Name(fixtureBattleIDs["end-battle-official-example.json"])
+	second = battle.Name(fixtureBattleIDs["end-battle-draw.json"])
+	held, release := holdRecord(t, app.namespace, first)
+	app.send(t, testutil.Fixture(t, "end-battle-official-example.json"))
+	waitForJobs(t, app.namespace, rx.Name, []string{reaction.JobName(rx.Name, first, nil)})
+	<-held
+	return app, rx, first, second, release
+}
+
 // TestBattleArrivingWhileRecordsAreWrittenGetsItsJob: a battle that arrives while the reaction's
 // records of earlier battles are still being written gets its Job without waiting for them (the
 // Job is created in the same reconcile, while the writes are in flight), and both battles are
 // recorded once the writes go through.
 func TestBattleArrivingWhileRecordsAreWrittenGetsItsJob(t *testing.T) {
-	app := newTestApp(t)
-	rx := createReaction(t, newReaction(app.namespace, "no-waiting", func(s *livev1alpha1.BattleReactionSpec) {
-		s.Match.Outcomes = []livev1alpha1.Outcome{livev1alpha1.OutcomeDraw}
-	}))
-	first := battle.Name(fixtureBattleIDs["end-battle-official-example.json"])
-	second := battle.Name(fixtureBattleIDs["end-battle-draw.json"])
-
-	// Hold back the record of the first battle until the second battle's Job exists.
-	held, releaseRecords := holdRecord(t, app.namespace, first)
-
-	app.send(t, testutil.Fixture(t, "end-battle-official-example.json"))
-	waitForJobs(t, app.namespace, rx.Name, []string{reaction.JobName(rx.Name, first, nil)})
-	<-held
+	// The record of the first battle is held back until the second battle's Job exists.
+	app, rx, first, second, releaseRecords := firstDrawHeld(t, "no-waiting")
 
 	app.send(t, testutil.Fixture(t, "end-battle-draw.json"))
 	waitForJobs(t, app.namespace, rx.Name, []string{reaction.JobName(rx.Name, first, nil), reaction.JobName(rx.Name, second, nil)})
@@ -781,19 +788,8 @@ func TestBattleArrivingWhileRecordsAreWrittenGetsItsJob(t *testing.T) {
 // judged by the new criteria, not by the spec the reconcile started with. Not parallel: it
 // sets the package's record hook (holdRecord).
 func TestEditStopsAFiringReconcile(t *testing.T) {
-	app := newTestApp(t)
-	rx := createReaction(t, newReaction(app.namespace, "edited-while-firing", func(s *livev1alpha1.BattleReactionSpec) {
-		s.Match.Outcomes = []livev1alpha1.Outcome{livev1alpha1.OutcomeDraw}
-	}))
-	first := battle.Name(fixtureBattleIDs["end-battle-official-example.json"])
-	second := battle.Name(fixtureBattleIDs["end-battle-draw.json"])
-
-	// Hold the first battle's record: the reconcile that created its Job stays in flight.
-	held, releaseRecords := holdRecord(t, app.namespace, first)
-
-	app.send(t, testutil.Fixture(t, "end-battle-official-example.json")) // a draw
-	waitForJobs(t, app.namespace, rx.Name, []string{reaction.JobName(rx.Name, first, nil)})
-	<-held
+	// The first battle's record is held: the reconcile that created its Job stays in flight.
+	app, rx, first, second, releaseRecords := firstDrawHeld(t, "edited-while-firing")
 
 	// Draws no longer match; then, a second later (edit and arrival times have a one-second
 	// resolution), a draw arrives while the first reconcile is still in flight.
