@@ -158,7 +158,46 @@ func decodeString(raw json.RawMessage, field string) (string, error) {
 	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
 		return "", fieldErr(field, "must be a string")
 	}
+	if loneSurrogate(raw) {
+		return "", fieldErr(field, "holds a \\u escape of half a UTF-16 surrogate pair, which no string can keep exactly")
+	}
 	return s, nil
+}
+
+// loneSurrogate says whether a JSON string's text escapes half of a UTF-16 surrogate pair
+// without its other half (e.g. "\ud800"). Decoding makes it U+FFFD, so two different strings
+// would become one: such a string is refused, not altered.
+func loneSurrogate(raw []byte) bool {
+	hex4 := func(i int) (rune, bool) {
+		if i+6 > len(raw) || raw[i] != '\\' || raw[i+1] != 'u' {
+			return 0, false
+		}
+		v, err := strconv.ParseUint(string(raw[i+2:i+6]), 16, 16)
+		return rune(v), err == nil
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		r, ok := hex4(i)
+		if !ok {
+			i++ // an escape of one character: skip it (it may be a backslash)
+			continue
+		}
+		switch {
+		case r >= 0xD800 && r < 0xDC00:
+			low, ok := hex4(i + 6)
+			if !ok || low < 0xDC00 || low > 0xDFFF {
+				return true
+			}
+			i += 11
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return true
+		default:
+			i += 5
+		}
+	}
+	return false
 }
 
 func decodeInt(raw json.RawMessage, field string) (int64, error) {
@@ -406,7 +445,11 @@ func decodeAccount(raw json.RawMessage, field string) (string, error) {
 	var s string
 	switch c := raw[0]; {
 	case c == '"':
-		if json.Unmarshal(raw, &s) != nil {
+		var err error
+		if s, err = decodeString(raw, field); err != nil {
+			if loneSurrogate(raw) {
+				return "", err
+			}
 			return "", fieldErr(field, "must be a string or a number")
 		}
 	case c == '-' || (c >= '0' && c <= '9'):

@@ -195,6 +195,11 @@ func TestEndBattleDecodes(t *testing.T) {
 		want *EndBattle
 	}{
 		{
+			name: "A surrogate pair escaped in full, an escaped backslash before a u, and other escapes are kept exactly.",
+			body: `{"BattleId":"b\ud83d\ude00\\ud800\u00e9\"","OpType":0,"FromRoomInfo":{"RoomId":"r1"}}`,
+			want: &EndBattle{BattleID: "b\U0001F600\\ud800\u00e9\"", Rooms: []Room{{RoomID: "r1", Caller: true}}},
+		},
+		{
 			name: "Owner_Account sent as a string is kept as that string.",
 			body: `{"BattleId":"b","OpType":0,"FromRoomInfo":{"RoomId":"r1","Owner_Account":"10100015411"}}`,
 			want: &EndBattle{BattleID: "b", Rooms: []Room{{RoomID: "r1", OwnerAccount: "10100015411", Caller: true}}},
@@ -416,6 +421,11 @@ func TestDecodeErrors(t *testing.T) {
 		{name: "A missing BattleId is refused.", body: `{"OpType":0,` + rooms1 + `}`, wantField: "BattleId", wantMsg: []string{"missing"}},
 		{name: "A null BattleId counts as missing.", body: `{"BattleId":null,"OpType":0,` + rooms1 + `}`, wantField: "BattleId", wantMsg: []string{"missing"}},
 		{name: "An empty BattleId is refused.", body: `{"BattleId":"","OpType":0,` + rooms1 + `}`, wantField: "BattleId", wantMsg: []string{"empty"}},
+		{name: "A BattleId escaping a lone high surrogate is refused, not altered.", body: `{"BattleId":"b\ud800","OpType":0,` + rooms1 + `}`, wantField: "BattleId", wantMsg: []string{"half a UTF-16 surrogate pair"}},
+		{name: "A BattleId escaping a lone low surrogate is refused.", body: `{"BattleId":"\udc00b","OpType":0,` + rooms1 + `}`, wantField: "BattleId", wantMsg: []string{"half a UTF-16 surrogate pair"}},
+		{name: "A high surrogate followed by another high one is refused.", body: `{"BattleId":"\ud800\ud800","OpType":0,` + rooms1 + `}`, wantField: "BattleId", wantMsg: []string{"half a UTF-16 surrogate pair"}},
+		{name: "A RoomId escaping a lone surrogate is refused.", body: `{"BattleId":"b","OpType":0,"FromRoomInfo":{"RoomId":"r\udfff"}}`, wantField: "FromRoomInfo.RoomId", wantMsg: []string{"half a UTF-16 surrogate pair"}},
+		{name: "An Owner_Account escaping a lone surrogate is refused.", body: `{"BattleId":"b","OpType":0,"FromRoomInfo":{"RoomId":"r","Owner_Account":"\ud83d"}}`, wantField: "FromRoomInfo.Owner_Account", wantMsg: []string{"half a UTF-16 surrogate pair"}},
 		{name: "A numeric BattleId is refused as not a string.", body: `{"BattleId":12345,"OpType":0,` + rooms1 + `}`, wantField: "BattleId", wantMsg: []string{"must be a string"}},
 		{name: "An object BattleId is refused as not a string.", body: `{"BattleId":{"id":"b"},"OpType":0,` + rooms1 + `}`, wantField: "BattleId", wantMsg: []string{"must be a string"}},
 		{name: "A BattleId of 257 bytes is refused as too long.", body: `{"BattleId":"` + long + `","OpType":0,` + rooms1 + `}`, wantField: "BattleId", wantMsg: []string{"longer than 256 bytes"}},

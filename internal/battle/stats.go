@@ -123,7 +123,7 @@ func foldSorted(from livev1alpha1.RoomStatsStatus, sorted []RoomBattle) livev1al
 			s.Unknown++
 		}
 		if b.EndReason == livev1alpha1.EndReasonTimeUp || b.EndReason == livev1alpha1.EndReasonAllHostsExited {
-			s.TotalScore += b.Score
+			s.TotalScore = addSaturating(s.TotalScore, b.Score)
 			if s.HighestScore == nil || b.Score > *s.HighestScore {
 				if s.HighestScore == nil {
 					s.HighestScore = new(int64) // from's was copied above
@@ -205,4 +205,17 @@ func LastBattleOf(b RoomBattle) livev1alpha1.LastBattle {
 		Result:       b.Result,
 		Score:        b.Score,
 	}
+}
+
+// addSaturating is a+b, held at the int64 bounds instead of wrapping: two battles scored
+// 9223372036854775807 total 9223372036854775807, not -2.
+func addSaturating(a, b int64) int64 {
+	sum := a + b
+	switch {
+	case a > 0 && b > 0 && sum < 0:
+		return math.MaxInt64
+	case a < 0 && b < 0 && sum >= 0:
+		return math.MinInt64
+	}
+	return sum
 }

@@ -2,6 +2,7 @@ package battle
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -713,5 +714,33 @@ func TestRoomStatsNameNeverShared(t *testing.T) {
 			seen[got] = appRoom{app, room}
 			checkObjectName(t, app, room, got)
 		}
+	}
+}
+
+func TestTotalScoreSaturates(t *testing.T) {
+	high := func(name string, end int64, score int64) RoomBattle {
+		b := winAt(name, end, 0)
+		b.Score = score
+		return b
+	}
+	for _, tc := range []struct {
+		name   string
+		scores []int64
+		want   int64
+	}{
+		{"Two battles of the highest score stay at it, not -2.", []int64{math.MaxInt64, math.MaxInt64}, math.MaxInt64},
+		{"Past the bound it stays there; a negative score then counts down from it.", []int64{math.MaxInt64, 1, -5}, math.MaxInt64 - 5},
+		{"Two battles of the lowest score stay at it.", []int64{math.MinInt64, math.MinInt64}, math.MinInt64},
+		{"Scores of both signs near the bounds add exactly.", []int64{math.MaxInt64, math.MinInt64, 7}, 6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var battles []RoomBattle
+			for i, score := range tc.scores {
+				battles = append(battles, high(fmt.Sprintf("b%d", i), int64(i+1), score))
+			}
+			if got := Fold(v1.RoomStatsStatus{}, battles).TotalScore; got != tc.want {
+				t.Fatalf("totalScore %d, want %d", got, tc.want)
+			}
+		})
 	}
 }
