@@ -263,8 +263,18 @@ func (h *Handler) handle(r *http.Request, q query) answer {
 		ObjectMeta: metav1.ObjectMeta{Name: battle.Name(ended.BattleID), Namespace: namespace},
 		Spec:       battle.Spec(ended, delivery),
 	}
+	// What the API server would store: a battle that can never be stored is refused now, not
+	// retried until the budget runs out (unknown members grow when kept as JSON text).
+	if stored, err := json.Marshal(br); err != nil || len(stored) > MaxStoredBytes {
+		return fail(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, resultTooLarge,
+			"the battle would be stored as %d bytes, over the %d bytes a BattleResult may hold", len(stored), MaxStoredBytes)
+	}
 	return h.store(r.Context(), br)
 }
+
+// MaxStoredBytes bounds a BattleResult as created, in JSON: etcd takes requests of up to
+// 1.5 MiB by default, and the object grows by its managedFields and the reactions' records.
+const MaxStoredBytes = 1 << 20
 
 // Warm sends a dry-run create of a BattleResult to every namespace the receiver writes to.
 // The API server builds its storage for a custom resource on the first request, which took
@@ -318,6 +328,9 @@ func (h *Handler) store(parent context.Context, br *livev1alpha1.BattleResult) a
 		return h.duplicate(ctx, log, br)
 	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
 		return fail(http.StatusBadRequest, CodeInvalidField, resultBadRequest, "the API server refused the battle: %v", apiMessage(err))
+	case tooLarge(err):
+		log.Info("The API server refused the battle as too large", "error", apiMessage(err))
+		return fail(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, resultTooLarge, "the API server refused the battle as too large: %v", apiMessage(err))
 	default:
 		log.Error(err, "Could not store battle")
 		return fail(http.StatusServiceUnavailable, CodeUnavailable, resultUnavailable, "could not store the battle: %v", apiMessage(err))
@@ -371,9 +384,17 @@ func retry(ctx context.Context, fn func() error) error {
 	return err
 }
 
+// tooLarge says whether the API server (413) or etcd ("request is too large", answered 500)
+// refused an object for its size: it never will store it.
+func tooLarge(err error) bool {
+	return apierrors.IsRequestEntityTooLargeError(err) || strings.Contains(apiMessage(err), "request is too large")
+}
+
 // transient tells the errors worth retrying: those that may go away in a moment.
 func transient(err error) bool {
 	switch {
+	case tooLarge(err):
+		return false
 	case apierrors.IsAlreadyExists(err), apierrors.IsInvalid(err), apierrors.IsBadRequest(err),
 		apierrors.IsForbidden(err), apierrors.IsUnauthorized(err), apierrors.IsNotFound(err),
 		apierrors.IsMethodNotSupported(err), apierrors.IsNotAcceptable(err),

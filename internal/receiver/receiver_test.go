@@ -370,6 +370,23 @@ func rooms(n int) []byte {
 	return []byte(`{"CallbackCommand":"Live.CallbackAfterEndBattle","BattleId":"many","OpType":0,"FromRoomInfo":{"RoomId":"r0","Score":0},"ToRoomList":[` + strings.Join(to, ",") + `]}`)
 }
 
+// TestABattleTooLargeToStoreIsRefusedAtOnce: a body within the body limit whose battle would
+// be stored over MaxStoredBytes (unknown members grow as JSON text: each \" becomes \\\")
+// is answered 413 without a create; one just within is stored.
+func TestABattleTooLargeToStoreIsRefusedAtOnce(t *testing.T) {
+	r := newTestReceiver(t, Options{MaxBodyBytes: 1 << 20})
+	q := battleQuery(r.appID)
+	padded := func(id string, quotes int) []byte {
+		return []byte(`{"CallbackCommand":"Live.CallbackAfterEndBattle","BattleId":"` + id + `","OpType":0,"FromRoomInfo":{"RoomId":"a"},"Pad":"` +
+			strings.Repeat(`\"`, quotes) + `"}`)
+	}
+	big := padded("too-big", 400_000) // 800 KB sent, about 1.6 MB stored: over etcd's 1.5 MiB
+	wantFail(t, r.post(t, q, big), http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "a BattleResult may hold")
+	wantStored(t, r.namespace, 0)
+	wantOK(t, r.post(t, q, padded("fits", 200_000))) // 400 KB sent, about 800 KB stored
+	wantStored(t, r.namespace, 1)
+}
+
 func TestRefusalsChangeNothing(t *testing.T) {
 	const limit = 4096
 	r := newTestReceiver(t, Options{MaxBodyBytes: limit})
@@ -409,6 +426,7 @@ func TestRefusalsChangeNothing(t *testing.T) {
 		{name: "a RoomId twice is refused", query: q, body: endBattle(`"BattleId":"b","OpType":0,"FromRoomInfo":{"RoomId":"a"},"ToRoomList":[{"RoomId":"a"}]`), status: 400, code: CodeInvalidField, info: "ToRoomList[0].RoomId"},
 		{name: "a battle without rooms is refused", query: q, body: endBattle(`"BattleId":"b","OpType":0,"ToRoomList":[]`), status: 400, code: CodeInvalidField, info: "at least one room"},
 		{name: "a battle of 101 rooms is refused", query: q, body: rooms(101), status: 400, code: CodeInvalidField, info: "at most 100 rooms"},
+		{name: "a BattleId escaping half a surrogate pair is refused", query: q, body: endBattle(`"BattleId":"b\ud800","OpType":0,"FromRoomInfo":{"RoomId":"a"}`), status: 400, code: CodeInvalidField, info: "surrogate"},
 		{name: "an over-long ClientIP is refused", query: "SdkAppid=" + r.appID + "&CallbackCommand=Live.CallbackAfterEndBattle&ClientIP=" + strings.Repeat("1", 300), body: good, status: 400, code: CodeInvalidField, info: "ClientIP"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
