@@ -65,8 +65,31 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		checkEndBattle(t, e)
-		checkSpec(t, e, Spec(e, Delivery{SDKAppID: "1400000001", ClientIP: "127.0.0.1", OptPlatform: "RESTAPI"}))
+		spec := Spec(e, Delivery{SDKAppID: "1400000001", ClientIP: "127.0.0.1", OptPlatform: "RESTAPI"})
+		checkSpec(t, e, spec)
+		checkReencodes(t, spec)
 	})
+}
+
+// checkReencodes: the Live.CallbackAfterEndBattle body an HTTP reaction sends for a battle
+// (EndBattleBody) decodes back to the same battle.
+func checkReencodes(t *testing.T, spec v1.BattleResultSpec) {
+	t.Helper()
+	encoded, err := EndBattleBody(&spec)
+	if err != nil {
+		t.Fatalf("EndBattleBody: %v", err)
+	}
+	body, err := Parse(encoded)
+	if err != nil {
+		t.Fatalf("the re-encoded body does not parse: %v\n%s", err, encoded)
+	}
+	again, err := body.EndBattle()
+	if err != nil {
+		t.Fatalf("the re-encoded body does not decode: %v\n%s", err, encoded)
+	}
+	if diff := Differences(spec, Spec(again, Delivery{})); len(diff) > 0 {
+		t.Fatalf("the re-encoded body differs in %v:\n%s", diff, encoded)
+	}
 }
 
 func mustBeFieldError(t *testing.T, what string, err error) {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -122,7 +123,7 @@ func (s *Sender) attempt(ctx context.Context, req Request) (int, time.Duration, 
 	defer cancel()
 	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, req.URL, bytes.NewReader(req.Body))
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, errors.New("the URL is not valid") // the error would quote it
 	}
 	if req.Headers != nil {
 		headers, err := req.Headers(ctx)
@@ -140,6 +141,12 @@ func (s *Sender) attempt(ctx context.Context, req Request) (int, time.Duration, 
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
 			return 0, 0, fmt.Errorf("no answer within %s", req.Timeout)
+		}
+		// The reason without the URL: it is recorded on the BattleResult, and a URL may carry
+		// credentials.
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			err = urlErr.Err
 		}
 		return 0, 0, err
 	}

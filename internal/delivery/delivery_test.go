@@ -161,6 +161,14 @@ func TestUpstreamDownIsRetriedUntilItIsUp(t *testing.T) {
 	if !final || !res.Delivered || res.Status != 204 || res.Attempts < 2 {
 		t.Fatalf("got %+v final=%v; want delivered after refused connections", res, final)
 	}
+
+	// Down for good: the failure says why, without the URL (it may carry credentials).
+	req := request("http://user:pa55word@127.0.0.1:1")
+	req.RetryFor = 0
+	res, _ = fastSender().Send(context.Background(), req)
+	if res.Delivered || res.Err == "" || strings.Contains(res.Err, "pa55word") {
+		t.Fatalf("got %+v; want a failure that does not name the URL", res)
+	}
 }
 
 func TestHeadersErrorIsRetried(t *testing.T) {

@@ -124,6 +124,12 @@ func (f *Forwarder) upstreamError(command string, start time.Time, err error) an
 	if errors.Is(err, context.DeadlineExceeded) {
 		return f.failed(command, start, http.StatusGatewayTimeout, "timeout", "the upstream did not answer within --forward-timeout (%s)", f.timeout)
 	}
+	// A *url.Error names the URL, query and Sign included: say what failed without it (the
+	// reason is logged, and a Sign must not be).
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		err = urlErr.Err
+	}
 	return f.failed(command, start, http.StatusBadGateway, "error", "the upstream failed: %v", err)
 }
 

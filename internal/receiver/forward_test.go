@@ -193,9 +193,13 @@ func TestForwardFailuresAreFAILInTime(t *testing.T) {
 		down := "http://" + l.Addr().String()
 		_ = l.Close()
 		r := newTestReceiver(t, Options{Forward: forwarderTo(t, down, DefaultForwardTimeout, "")})
-		got := send(t, http.MethodPost, query(r), strings.NewReader(giftBody))
+		got := send(t, http.MethodPost, query(r)+"&RequestTime=1700000000&Sign=5ecret5ign", strings.NewReader(giftBody))
 		if got.status != http.StatusBadGateway || got.answer.ActionStatus != "FAIL" || got.answer.ErrorCode != CodeUpstreamFailed {
 			t.Errorf("answer = %d %+v, want 502 FAIL %d", got.status, got.answer, CodeUpstreamFailed)
+		}
+		// The reason is logged with the answer: it names no URL, so no Sign.
+		if strings.Contains(got.answer.ErrorInfo, "5ecret5ign") || !strings.Contains(got.answer.ErrorInfo, "refused") {
+			t.Errorf("ErrorInfo = %q, want the reason without the query", got.answer.ErrorInfo)
 		}
 	})
 	t.Run("A 5 MiB answer is relayed whole.", func(t *testing.T) {

@@ -153,6 +153,15 @@ func (d *devRun) testInstallDryRun(t *testing.T, renderedText string, rendered [
 	d.shell(t, "kubectl --kubeconfig "+d.kubeconfig+" apply --server-side --dry-run=server -k config/default")
 	t.Logf("kubectl apply --dry-run=server -k config/default: %d objects, %v", len(rendered), time.Since(start).Round(time.Millisecond))
 
+	// The NetworkPolicy sample (docs/security.md) is valid and selects the manager's pods.
+	d.shell(t, "kubectl --kubeconfig "+d.kubeconfig+" apply --server-side --dry-run=server -k config/network-policy")
+	policy := d.shell(t, "kubectl kustomize config/network-policy")
+	for _, want := range []string{"namespace: " + operatorNamespace, "app.kubernetes.io/component: manager", "app.kubernetes.io/name: battle-operator", "port: 8082"} {
+		if !strings.Contains(policy, want) {
+			t.Errorf("config/network-policy has no %q:\n%s", want, policy)
+		}
+	}
+
 	// The make target itself, into a temporary folder. -o manifests: `make test` has just
 	// generated them, and regenerating would rewrite files while other tests read them.
 	dist := t.TempDir()
