@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"flag"
 	"fmt"
@@ -10,12 +11,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -29,9 +36,16 @@ var (
 	setupLog = ctrl.Log.WithName("setup")
 )
 
+// leadLost counts the times this process lost the lead and went on without it.
+var leadLost = prometheus.NewCounter(prometheus.CounterOpts{
+	Name: "battleops_leader_lost_total",
+	Help: "Times the controllers lost the lead (the API server unreachable past the renew deadline) and the process went on, its receiver answering, to campaign again.",
+})
+
 func init() {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(livev1alpha1.AddToScheme(scheme))
+	metrics.Registry.MustRegister(leadLost)
 }
 
 // repeatedFlag collects the values of a flag given several times, each as it is.
@@ -82,7 +96,7 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader among replicas; only the leader runs the controllers. Every replica receives callbacks.")
 	fs.StringVar(&o.leaderElectionID, "leader-election-id", "battle-operator.live.battleops.io", "The name of the leader election Lease.")
 	fs.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", 10*time.Second, "How long a standby waits for a leader that stopped renewing its lease (a killed leader) before it takes over.")
-	fs.DurationVar(&o.renewDeadline, "leader-elect-renew-deadline", 7*time.Second, "How long the leader keeps trying to renew its lease before it gives up leading (and exits).")
+	fs.DurationVar(&o.renewDeadline, "leader-elect-renew-deadline", 7*time.Second, "How long the leader keeps trying to renew its lease before it gives up leading: its controllers stop, the receiver goes on, and it campaigns again.")
 	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", 2*time.Second, "How often the leader renews its lease and standbys try to take it.")
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "The namespace of the leader election Lease (default: the manager's own).")
 	fs.StringVar(&o.callbackAddr, "callback-bind-address", ":8082", "The address the Tencent callback receiver listens on.")
@@ -135,23 +149,22 @@ func run(o options) error {
 		setupLog.Info("WARNING: callback authentication is off, anyone who reaches the receiver can store battles; set --callback-token-file")
 	}
 
+	if o.controllers.Retention.MaxAge < 0 || o.controllers.Retention.MaxCount < 0 {
+		return fmt.Errorf("--battle-retention and --max-battle-results must not be negative")
+	}
+
 	ctx := ctrl.SetupSignalHandler()
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                  scheme,
-		Cache:                   controllers.CacheOptions(),
-		Client:                  controllers.ClientOptions(),
-		Metrics:                 metricsOptions(o.metricsAddr, o.secureMetrics, o.enableHTTP2),
-		HealthProbeBindAddress:  o.probeAddr,
-		PprofBindAddress:        o.pprofAddr,
-		LeaderElection:          o.leaderElect,
-		LeaderElectionID:        o.leaderElectionID,
-		LeaderElectionNamespace: o.leaderElectionNS,
-		LeaseDuration:           &o.leaseDuration,
-		RenewDeadline:           &o.renewDeadline,
-		RetryPeriod:             &o.retryPeriod,
-		// The process ends when the manager stops, so handing the lease over at once is safe,
-		// and a rolling update does not leave the controllers idle for a lease duration.
-		LeaderElectionReleaseOnCancel: true,
+	cfg := ctrl.GetConfigOrDie()
+	// Two managers. This one, on every replica, serves the receiver, the metrics and the
+	// probes, and elects no leader: it runs until the process stops, through an API server
+	// outage of any length. The controllers run in another, with leader election, started
+	// again whenever it loses the lead (runControllers).
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Client:                 controllers.ClientOptions(),
+		Metrics:                metricsOptions(o.metricsAddr, o.secureMetrics, o.enableHTTP2),
+		HealthProbeBindAddress: o.probeAddr,
+		PprofBindAddress:       o.pprofAddr,
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
@@ -184,12 +197,6 @@ func run(o options) error {
 			return err
 		}
 	}
-	if o.controllers.Retention.MaxAge < 0 || o.controllers.Retention.MaxCount < 0 {
-		return fmt.Errorf("--battle-retention and --max-battle-results must not be negative")
-	}
-	if err := controllers.Setup(ctx, mgr, o.controllers); err != nil {
-		return err
-	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
@@ -200,7 +207,62 @@ func run(o options) error {
 	setupLog.Info("Starting the manager", "sdkAppIds", apps, "callbackAddress", o.callbackAddr, "callbackPath", o.callbackPath,
 		"callbackTLS", o.callbackCertDir != "", "authentication", tokens != nil, "forwardTo", o.forwardURL, "metricsAddress", o.metricsAddr, "metricsSecure", o.secureMetrics,
 		"battleRetention", o.controllers.Retention.MaxAge.String(), "maxBattleResults", o.controllers.Retention.MaxCount)
-	return mgr.Start(ctx)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return mgr.Start(ctx) })
+	g.Go(func() error { return runControllers(ctx, cfg, o) })
+	return g.Wait()
+}
+
+// errLeadLost is controller-runtime's error when a manager loses its leader election.
+const errLeadLost = "leader election lost"
+
+// runControllers runs the controllers in a manager of their own, with leader election when
+// --leader-elect, until ctx ends. A manager that loses the lead (the API server unreachable
+// for longer than the renew deadline) stops its controllers, and a new one campaigns again:
+// the process and its receiver go on. Its metrics are served by the receiver's manager (they
+// share controller-runtime's registry).
+func runControllers(ctx context.Context, cfg *rest.Config, o options) error {
+	for {
+		mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+			Scheme:                  scheme,
+			Cache:                   controllers.CacheOptions(),
+			Client:                  controllers.ClientOptions(),
+			Metrics:                 metricsserver.Options{BindAddress: "0"},
+			HealthProbeBindAddress:  "0",
+			LeaderElection:          o.leaderElect,
+			LeaderElectionID:        o.leaderElectionID,
+			LeaderElectionNamespace: o.leaderElectionNS,
+			LeaseDuration:           &o.leaseDuration,
+			RenewDeadline:           &o.renewDeadline,
+			RetryPeriod:             &o.retryPeriod,
+			// Stopping (the process ends) hands the lease over at once, so a rolling update
+			// does not leave the controllers idle for a lease duration.
+			LeaderElectionReleaseOnCancel: true,
+			// A new manager after a lost lead registers the same controller names.
+			Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		})
+		if err != nil {
+			return fmt.Errorf("creating the controllers' manager: %w", err)
+		}
+		// The controllers' own work (an HTTP reaction's requests in flight) ends with their
+		// manager: what it did not record, the next leader does.
+		run, stop := context.WithCancel(ctx)
+		if err := controllers.Setup(run, mgr, o.controllers); err != nil {
+			stop()
+			return err
+		}
+		err = mgr.Start(run)
+		stop()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil && err.Error() == errLeadLost:
+			leadLost.Inc()
+			setupLog.Info("Lost the lead: the controllers stopped and wait to lead again; the receiver goes on")
+		default:
+			return fmt.Errorf("the controllers stopped: %w", err)
+		}
+	}
 }
 
 // metricsOptions configures controller-runtime's metrics server as kubebuilder's scaffold does.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -25,11 +27,31 @@ import (
 	"github.com/battleops/battle-operator/internal/testutil"
 )
 
+// syncBuffer is a log written by one goroutine and read by the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) WriteString(v string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.WriteString(v)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // managerProcess is bin/manager running as its own process, as a replica of the Deployment.
 type managerProcess struct {
 	cmd              *exec.Cmd
 	callback, metric string // base URLs
-	log              *bytes.Buffer
+	log              *syncBuffer
+	// exited is closed when the process has exited (and its log is read whole).
+	exited chan struct{}
 }
 
 // startManagerProcess starts bin/manager for app, with leader election in the app's namespace
@@ -37,7 +59,7 @@ type managerProcess struct {
 func startManagerProcess(t *testing.T, binary, kubeconfig string, app *testApp, args ...string) *managerProcess {
 	t.Helper()
 	cb, metrics, probe := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
-	p := &managerProcess{callback: "http://" + cb, metric: "http://" + metrics + "/metrics", log: &bytes.Buffer{}}
+	p := &managerProcess{callback: "http://" + cb, metric: "http://" + metrics + "/metrics", log: &syncBuffer{}}
 	p.cmd = exec.Command(binary, append([]string{"--kubeconfig", kubeconfig,
 		"--sdk-app-id", app.id + "=" + app.namespace,
 		"--callback-bind-address", cb, "--metrics-bind-address", metrics, "--metrics-secure=false",
@@ -52,19 +74,19 @@ func startManagerProcess(t *testing.T, binary, kubeconfig string, app *testApp, 
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
+	p.exited = make(chan struct{})
 	go func() {
-		defer close(done)
+		defer close(p.exited)
 		s := bufio.NewScanner(out)
 		s.Buffer(make([]byte, 1<<20), 1<<20)
 		for s.Scan() {
 			p.log.WriteString(s.Text() + "\n")
 		}
+		_ = p.cmd.Wait() // after the last read: Wait closes the pipe
 	}()
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Kill()
-		_ = p.cmd.Wait()
-		<-done
+		<-p.exited
 		if t.Failed() {
 			t.Logf("manager %s log:\n%s", cb, p.log.String())
 		}
@@ -273,4 +295,94 @@ func waitForJobCount(t *testing.T, ns, name string, n int) {
 		}
 		return nil
 	})
+}
+
+// TestReceiverOutlivesAnAPIOutage: with leader election on, the API server unreachable for
+// longer than the renew deadline makes the leader lose the lead. The process goes on: its
+// receiver answers every callback in time (503: nothing stored, nothing acknowledged), and
+// once the API server is back the controllers lead again and count the battles stored.
+func TestReceiverOutlivesAnAPIOutage(t *testing.T) {
+	binary, kubeconfig := forManagerProcesses(t)
+	app := newTestApp(t)
+
+	// The manager reaches the API server through a proxy the test takes down.
+	cfg, err := clientcmd.LoadFromFile(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var proxy *testutil.Proxy
+	for _, cluster := range cfg.Clusters {
+		u, err := url.Parse(cluster.Server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		proxy = testutil.NewProxy(t, u.Host)
+		cluster.Server = "https://" + proxy.Addr
+	}
+	proxied := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, proxied); err != nil {
+		t.Fatal(err)
+	}
+	m := startManagerProcess(t, binary, proxied, app)
+	post := func(b randomBattle) (int, time.Duration) {
+		began := time.Now()
+		resp, err := http.Post(m.callback+"/callback?SdkAppid="+app.id+"&CallbackCommand=Live.CallbackAfterEndBattle", "application/json", bytes.NewReader(b.body()))
+		if err != nil {
+			t.Fatalf("the receiver did not answer: %v", err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode, time.Since(began)
+	}
+	rng := rand.New(rand.NewPCG(7, 11))
+	var stored []randomBattle
+	first := newRandomBattle(rng, 0)
+	if status, _ := post(first); status != http.StatusOK {
+		t.Fatalf("before the outage: %d", status)
+	}
+	stored = append(stored, first)
+	waitForStats(t, app, bruteForce(stored))
+
+	proxy.Set(testutil.ProxyDown)
+	outage := time.Now()
+	answers, slowest := map[int]int{}, time.Duration(0)
+	for i := 1; time.Since(outage) < 8*time.Second; i++ { // lease 3 s, renew deadline 2 s
+		b := newRandomBattle(rng, i)
+		status, took := post(b)
+		answers[status]++
+		slowest = max(slowest, took)
+		if status == http.StatusOK {
+			stored = append(stored, b) // acknowledged: it must be there
+		}
+		select {
+		case <-m.exited:
+			t.Fatalf("the manager exited during the outage")
+		default:
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("during an outage of 8 s: answers %v, the slowest in %v", answers, slowest)
+	if slowest > 2*time.Second {
+		t.Errorf("an answer took %v during the outage; Tencent waits 2 s", slowest)
+	}
+	if answers[http.StatusServiceUnavailable] == 0 {
+		t.Errorf("answers during the outage: %v, want 503s", answers)
+	}
+	if !strings.Contains(m.log.String(), "Lost the lead") {
+		t.Fatalf("the manager did not lose the lead in 8 s of outage")
+	}
+
+	proxy.Set(testutil.ProxyUp)
+	last := newRandomBattle(rng, 1000)
+	eventually(t, "a battle stored after the outage", func(context.Context) error {
+		if status, _ := post(last); status != http.StatusOK {
+			return fmt.Errorf("answered %d", status)
+		}
+		return nil
+	})
+	stored = append(stored, last)
+	// The controllers lead again: the statistics count every battle acknowledged.
+	waitForStats(t, app, bruteForce(stored))
+	if n, err := m.counter("battleops_leader_lost_total"); err != nil || n < 1 {
+		t.Errorf("battleops_leader_lost_total = %v (%v), want at least 1", n, err)
+	}
 }

@@ -21,6 +21,9 @@ import (
 	"github.com/battleops/battle-operator/internal/retention"
 )
 
+// Retention deletes BattleResults one at a time (never a collection).
+// +kubebuilder:rbac:groups=live.battleops.io,resources=battleresults,verbs=delete
+
 // Retention deletes BattleResults past --battle-retention or --max-battle-results, on the
 // leader, at a bounded rate. Each battle's contribution is folded into the status.pruned of
 // each of its rooms' RoomStats, and stored, before the battle is deleted; a crash in between

@@ -454,6 +454,8 @@ func (d *devRun) rules(t *testing.T, user, ns string) map[string]bool {
 var managerRules = []string{
 	// The receiver stores battles; the reaction controller records the Jobs it ran.
 	"create live.battleops.io/battleresults", "get live.battleops.io/battleresults",
+	// Retention deletes them, one at a time (never deletecollection).
+	"delete live.battleops.io/battleresults",
 	"list live.battleops.io/battleresults", "watch live.battleops.io/battleresults",
 	"get live.battleops.io/battleresults/status", "patch live.battleops.io/battleresults/status",
 	// The RoomStats controller, one writer.
@@ -534,7 +536,8 @@ func (d *devRun) testManagerRBAC(t *testing.T) {
 		{"watch secrets --all-namespaces", false},
 		{"get secrets -n default", true},
 		{"create pods -n default", false},
-		{"delete battleresults.live.battleops.io -n default", false},
+		{"delete battleresults.live.battleops.io -n default", true}, // retention
+		{"deletecollection battleresults.live.battleops.io -n default", false},
 		{"update battleresults.live.battleops.io -n default", false},
 		{"patch battleresults.live.battleops.io -n default", false},
 		{"update battlereactions.live.battleops.io -n default", false},
