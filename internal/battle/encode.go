@@ -85,9 +85,23 @@ func (w *objectWriter) member(key string, value any) {
 	w.sep()
 	w.b.WriteString(strconv.Quote(key))
 	w.b.WriteByte(':')
-	var raw []byte
-	raw, w.err = json.Marshal(value)
-	w.b.Write(raw)
+	switch v := value.(type) {
+	case json.RawMessage: // as it is: Marshal would escape <, > and & in it
+		w.b.Write(v)
+	case []json.RawMessage:
+		w.b.WriteByte('[')
+		for i, item := range v {
+			if i > 0 {
+				w.b.WriteByte(',')
+			}
+			w.b.Write(item)
+		}
+		w.b.WriteByte(']')
+	default:
+		var raw []byte
+		raw, w.err = json.Marshal(value)
+		w.b.Write(raw)
+	}
 }
 
 // extra writes the members of obj, the JSON text of an object as Body.extra keeps it.

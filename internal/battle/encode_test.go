@@ -14,7 +14,7 @@ func TestEndBattleBodyReadsBackAsTheSameBattle(t *testing.T) {
 	bodies := map[string]string{
 		"unknown members": `{"CallbackCommand":"Live.CallbackAfterEndBattle","BattleId":"b-x","OpType":1,"Duration":5,` +
 			`"FromRoomInfo":{"RoomId":"r1","Score":3,"Owner_Account":12345678901234567890,"Level":{"n":[1,2]}},` +
-			`"ToRoomList":[{"RoomId":"r2","Score":9,"Owner_Account":"bob","Gift":"rose"}],"EventTime":7,"Region":"ap-guangzhou","Nested":{"a":null}}`,
+			`"ToRoomList":[{"RoomId":"r2","Score":9,"Owner_Account":"bob","Gift":"rose","&k":"<b>"}],"EventTime":7,"Region":"ap-guangzhou","Nested":{"a":null}}`,
 		"no caller room": `{"CallbackCommand":"Live.CallbackAfterEndBattle","BattleId":"b-y","OpType":2,"ToRoomList":[{"RoomId":"r2"},{"RoomId":"r3","Score":-4}]}`,
 	}
 	for _, name := range testutil.Fixtures(t) {
