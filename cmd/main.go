@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -29,6 +30,7 @@ import (
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/controllers"
 	"github.com/battleops/battle-operator/internal/receiver"
+	"github.com/battleops/battle-operator/internal/spool"
 )
 
 var (
@@ -83,6 +85,8 @@ type options struct {
 	maxBodyBytes                       int64
 	forwardURL, forwardCAFile          string
 	forwardTimeout                     time.Duration
+	spoolDir                           string
+	spoolMaxBytes                      int64
 	controllers                        controllers.Options
 }
 
@@ -111,6 +115,8 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.forwardURL, "forward-url", "", "An existing callback backend (http:// or https://) that gets every callback but the battle end, once it passed the SdkAppid and Sign checks, with its exact query and body; its answer is relayed to Tencent as it is. Empty: those callbacks are answered OK and dropped.")
 	fs.DurationVar(&o.forwardTimeout, "forward-timeout", receiver.DefaultForwardTimeout, "How long the upstream (--forward-url) has for its whole answer before Tencent gets a FAIL (504). Tencent waits 2s.")
 	fs.StringVar(&o.forwardCAFile, "forward-ca-file", "", "A PEM bundle of the certificate authorities an https --forward-url may chain to, besides the system's (a private CA).")
+	fs.StringVar(&o.spoolDir, "spool-dir", "", "A directory (a persistent volume of this replica) where a validated battle that cannot be stored within --callback-timeout is written and fsync'ed, then acknowledged; it is stored when the API server answers again. Empty: such a battle is answered 503.")
+	fs.Int64Var(&o.spoolMaxBytes, "spool-max-bytes", 256<<20, "The most the spool holds; past it, battles that cannot be stored are answered 503.")
 	fs.DurationVar(&o.controllers.Retention.MaxAge, "battle-retention", 24*time.Hour, "Delete BattleResults that arrived longer ago than this (by creationTimestamp); their rooms' RoomStats keep what they counted. 0 keeps them forever.")
 	fs.IntVar(&o.controllers.Retention.MaxCount, "max-battle-results", 100000, "Keep at most this many BattleResults per namespace; past it the earliest go first, whatever their age. 0: no cap.")
 	fs.Float64Var(&o.controllers.PruneRate, "prune-rate", 50, "How many BattleResults retention deletes per second at most.")
@@ -143,6 +149,15 @@ func run(o options) error {
 	if o.forwardURL != "" {
 		if forward, err = receiver.NewForwarder(o.forwardURL, o.forwardTimeout, o.forwardCAFile); err != nil {
 			return err
+		}
+	}
+	var spooled *spool.Spool
+	if o.spoolDir != "" {
+		if spooled, err = spool.Open(o.spoolDir, o.spoolMaxBytes); err != nil {
+			return err
+		}
+		if n := spooled.Len(); n > 0 {
+			setupLog.Info("Battles in the spool, to store", "battles", n, "bytes", spooled.Bytes())
 		}
 	}
 	if tokens == nil {
@@ -178,6 +193,7 @@ func run(o options) error {
 		MaxSkew:      o.maxSkew,
 		MaxBodyBytes: o.maxBodyBytes,
 		Timeout:      o.callbackTimeout,
+		Spool:        spooled,
 		Client:       mgr.GetClient(),
 		Reader:       mgr.GetAPIReader(),
 		Recorder:     mgr.GetEventRecorder("battle-receiver"),
@@ -189,6 +205,9 @@ func run(o options) error {
 	server := &receiver.Server{Addr: o.callbackAddr, Handler: handler, Warmup: handler.Warm, Log: ctrl.Log.WithName("receiver"),
 		CertDir: o.callbackCertDir, EnableHTTP2: o.enableHTTP2}
 	if err := mgr.Add(server); err != nil {
+		return err
+	}
+	if err := mgr.Add(manager.RunnableFunc(handler.Replay)); err != nil {
 		return err
 	}
 	if tokens != nil {
@@ -205,7 +224,7 @@ func run(o options) error {
 	}
 
 	setupLog.Info("Starting the manager", "sdkAppIds", apps, "callbackAddress", o.callbackAddr, "callbackPath", o.callbackPath,
-		"callbackTLS", o.callbackCertDir != "", "authentication", tokens != nil, "forwardTo", o.forwardURL, "metricsAddress", o.metricsAddr, "metricsSecure", o.secureMetrics,
+		"callbackTLS", o.callbackCertDir != "", "authentication", tokens != nil, "forwardTo", o.forwardURL, "spoolDir", o.spoolDir, "metricsAddress", o.metricsAddr, "metricsSecure", o.secureMetrics,
 		"battleRetention", o.controllers.Retention.MaxAge.String(), "maxBattleResults", o.controllers.Retention.MaxCount)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return mgr.Start(ctx) })

@@ -177,7 +177,7 @@ func TestFlagsBindIntoOptions(t *testing.T) {
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	o.bindFlags(fs)
 	if err := fs.Parse([]string{"--sdk-app-id=1400000001,1400000002=other", "--sdk-app-id", "1400000003",
-		"--battle-retention=2h", "--max-battle-results=500", "--prune-rate=7.5", "--leader-elect", "--callback-timeout=900ms"}); err != nil {
+		"--battle-retention=2h", "--max-battle-results=500", "--prune-rate=7.5", "--leader-elect", "--callback-timeout=900ms", "--spool-dir=/var/spool/b"}); err != nil {
 		t.Fatal(err)
 	}
 	want := options{
@@ -186,6 +186,7 @@ func TestFlagsBindIntoOptions(t *testing.T) {
 		retryPeriod: 2 * time.Second, callbackAddr: ":8082", callbackPath: "/callback",
 		sdkAppIDs: listFlag{"1400000001", "1400000002=other", "1400000003"}, battleNamespace: "default",
 		maxSkew: time.Minute, maxBodyBytes: 1 << 20, callbackTimeout: 900 * time.Millisecond, forwardTimeout: 1500 * time.Millisecond,
+		spoolDir: "/var/spool/b", spoolMaxBytes: 256 << 20,
 		controllers: controllers.Options{Retention: retention.Policy{MaxAge: 2 * time.Hour, MaxCount: 500}, PruneRate: 7.5},
 	}
 	if diff := cmp.Diff(want, o, cmp.AllowUnexported(options{})); diff != "" {

@@ -297,15 +297,9 @@ func waitForJobCount(t *testing.T, ns, name string, n int) {
 	})
 }
 
-// TestReceiverOutlivesAnAPIOutage: with leader election on, the API server unreachable for
-// longer than the renew deadline makes the leader lose the lead. The process goes on: its
-// receiver answers every callback in time (503: nothing stored, nothing acknowledged), and
-// once the API server is back the controllers lead again and count the battles stored.
-func TestReceiverOutlivesAnAPIOutage(t *testing.T) {
-	binary, kubeconfig := forManagerProcesses(t)
-	app := newTestApp(t)
-
-	// The manager reaches the API server through a proxy the test takes down.
+// proxiedKubeconfig is kubeconfig with the API server behind a proxy the test controls.
+func proxiedKubeconfig(t *testing.T, kubeconfig string) (string, *testutil.Proxy) {
+	t.Helper()
 	cfg, err := clientcmd.LoadFromFile(kubeconfig)
 	if err != nil {
 		t.Fatal(err)
@@ -323,6 +317,19 @@ func TestReceiverOutlivesAnAPIOutage(t *testing.T) {
 	if err := clientcmd.WriteToFile(*cfg, proxied); err != nil {
 		t.Fatal(err)
 	}
+	return proxied, proxy
+}
+
+// TestReceiverOutlivesAnAPIOutage: with leader election on, the API server unreachable for
+// longer than the renew deadline makes the leader lose the lead. The process goes on: its
+// receiver answers every callback in time (503: nothing stored, nothing acknowledged), and
+// once the API server is back the controllers lead again and count the battles stored.
+func TestReceiverOutlivesAnAPIOutage(t *testing.T) {
+	binary, kubeconfig := forManagerProcesses(t)
+	app := newTestApp(t)
+
+	// The manager reaches the API server through a proxy the test takes down.
+	proxied, proxy := proxiedKubeconfig(t, kubeconfig)
 	m := startManagerProcess(t, binary, proxied, app)
 	post := func(b randomBattle) (int, time.Duration) {
 		began := time.Now()
@@ -384,5 +391,60 @@ func TestReceiverOutlivesAnAPIOutage(t *testing.T) {
 	waitForStats(t, app, bruteForce(stored))
 	if n, err := m.counter("battleops_leader_lost_total"); err != nil || n < 1 {
 		t.Errorf("battleops_leader_lost_total = %v (%v), want at least 1", n, err)
+	}
+}
+
+// TestSpoolSurvivesAManagerCrash: with --spool-dir, battles that arrive while the API server
+// is unreachable are acknowledged; the manager is SIGKILLed with them in its spool, a new one
+// starts on the same spool once the API server is back, and every battle acknowledged is
+// stored once and counted exactly.
+func TestSpoolSurvivesAManagerCrash(t *testing.T) {
+	binary, kubeconfig := forManagerProcesses(t)
+	app := newTestApp(t)
+	proxied, proxy := proxiedKubeconfig(t, kubeconfig)
+	dir := t.TempDir()
+	m := startManagerProcess(t, binary, proxied, app, "--spool-dir", dir)
+	post := func(m *managerProcess, b randomBattle) (int, time.Duration) {
+		began := time.Now()
+		resp, err := http.Post(m.callback+"/callback?SdkAppid="+app.id+"&CallbackCommand=Live.CallbackAfterEndBattle", "application/json", bytes.NewReader(b.body()))
+		if err != nil {
+			t.Fatalf("the receiver did not answer: %v", err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode, time.Since(began)
+	}
+	rng := rand.New(rand.NewPCG(17, 19))
+	var battles []randomBattle
+	proxy.Set(testutil.ProxyDown)
+	slowest := time.Duration(0)
+	for i := range 10 {
+		b := newRandomBattle(rng, i)
+		status, took := post(m, b)
+		if status != http.StatusOK {
+			t.Fatalf("battle %d answered %d during the outage, want 200 (spooled)", i, status)
+		}
+		slowest = max(slowest, took)
+		battles = append(battles, b)
+	}
+	t.Logf("10 battles spooled during the outage, the slowest answer in %v", slowest)
+	if slowest > 2*time.Second {
+		t.Errorf("an answer took %v; Tencent waits 2 s", slowest)
+	}
+	if n, err := m.counter("battleops_spooled_total"); err != nil || n != 10 {
+		t.Fatalf("battleops_spooled_total = %v (%v), want 10", n, err)
+	}
+	if err := m.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-m.exited
+
+	proxy.Set(testutil.ProxyUp)
+	next := startManagerProcess(t, binary, proxied, app, "--spool-dir", dir)
+	waitForStats(t, app, bruteForce(battles))
+	if n, err := next.counter("battleops_spool_replayed_total"); err != nil || n != 10 {
+		t.Errorf("battleops_spool_replayed_total = %v (%v), want 10", n, err)
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 1 { // refused/ only
+		t.Errorf("the spool holds %v (%v), want only its refused/ directory, empty", entries, err)
 	}
 }

@@ -20,6 +20,7 @@ const (
 	resultTooLarge         = "too_large"
 	resultBadRequest       = "bad_request"
 	resultUnavailable      = "unavailable"
+	resultSpooled          = "spooled"         // validated, not stored in time, written to --spool-dir and acknowledged
 	resultForwarded        = "forwarded"       // relayed from the upstream (--forward-url), whatever it answered
 	resultUpstreamFailed   = "upstream_failed" // the upstream failed or did not answer in time
 )
@@ -90,6 +91,21 @@ var (
 		Help: "Callback tokens a Sign may be made with, by app (an SDKAppID, or * for the token file of every app without one of its own).",
 	}, []string{"app"})
 
+	spooledTotal = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "battleops_spooled_total",
+		Help: "Battles the receiver could not store in time, wrote to --spool-dir and acknowledged.",
+	})
+
+	spoolReplayed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "battleops_spool_replayed_total",
+		Help: "Spooled battles taken out of the spool, by result: created, duplicate (stored already, e.g. by a replay before a crash) or refused (the API server will never store it; kept in the spool's refused/ directory).",
+	}, []string{"result"})
+
+	spoolBytes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "battleops_spool_bytes",
+		Help: "The size of the battles in --spool-dir waiting to be stored (--spool-max-bytes bounds it).",
+	})
+
 	tokenReloadErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "battleops_callback_token_reload_errors_total",
 		Help: "Reads of a callback token file that failed (unreadable, empty or invalid); the app keeps its last good tokens. By app, as battleops_callback_tokens.",
@@ -97,7 +113,11 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(callbacksTotal, callbackDuration, battleResultsCreated, battleResultDuplicates, forwardedTotal, forwardDuration, tokensLoaded, tokenReloadErrors)
+	metrics.Registry.MustRegister(callbacksTotal, callbackDuration, battleResultsCreated, battleResultDuplicates, forwardedTotal, forwardDuration, tokensLoaded, tokenReloadErrors,
+		spooledTotal, spoolReplayed, spoolBytes)
+	for _, result := range []string{replayCreated, replayDuplicate, replayRefused} {
+		spoolReplayed.WithLabelValues(result)
+	}
 	for _, kind := range []string{duplicateIdentical, duplicateConflicting, duplicateUnverified} {
 		battleResultDuplicates.WithLabelValues(kind) // reported from the start, at 0
 	}

@@ -24,6 +24,7 @@ import (
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/internal/battle"
+	"github.com/battleops/battle-operator/internal/spool"
 )
 
 // ErrorCode values of the answers. 0 is OK; every failure has its own code.
@@ -74,6 +75,10 @@ type Options struct {
 	Reader client.Reader
 	// Recorder records Events on BattleResults.
 	Recorder events.EventRecorder
+	// Spool, when set, keeps a validated battle that could not be stored within the budget,
+	// which is then answered OK; Replay stores it later. Storing gets Timeout minus
+	// SpoolReserve, so the spool write fits in Timeout.
+	Spool *spool.Spool
 	// Log is the receiver's logger.
 	Log logr.Logger
 	// Now returns the time; time.Now when nil.
@@ -87,6 +92,8 @@ type Options struct {
 // Handler answers Tencent Live callbacks.
 type Handler struct {
 	opts Options
+	// replay wakes Replay when a battle was spooled.
+	replay chan struct{}
 }
 
 // NewHandler returns a Handler; it checks that the options are complete.
@@ -104,11 +111,13 @@ func NewHandler(opts Options) (*Handler, error) {
 		return nil, fmt.Errorf("the RequestTime skew must be positive, got %s", opts.MaxSkew)
 	case opts.Client == nil || opts.Reader == nil || opts.Recorder == nil:
 		return nil, fmt.Errorf("a client, a reader and an event recorder are required")
+	case opts.Spool != nil && opts.Timeout <= 2*SpoolReserve:
+		return nil, fmt.Errorf("with a spool, the store timeout must be over %s, got %s", 2*SpoolReserve, opts.Timeout)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Handler{opts: opts}, nil
+	return &Handler{opts: opts, replay: make(chan struct{}, 1)}, nil
 }
 
 // answer is how one request is answered: the HTTP status and the body's fields.
@@ -263,12 +272,6 @@ func (h *Handler) handle(r *http.Request, q query) answer {
 		ObjectMeta: metav1.ObjectMeta{Name: battle.Name(ended.BattleID), Namespace: namespace},
 		Spec:       battle.Spec(ended, delivery),
 	}
-	// What the API server would store: a battle that can never be stored is refused now, not
-	// retried until the budget runs out (unknown members grow when kept as JSON text).
-	if stored, err := json.Marshal(br); err != nil || len(stored) > MaxStoredBytes {
-		return fail(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, resultTooLarge,
-			"the battle would be stored as %d bytes, over the %d bytes a BattleResult may hold", len(stored), MaxStoredBytes)
-	}
 	return h.store(r.Context(), br)
 }
 
@@ -310,11 +313,22 @@ const maxDeliveryParamLength = 256
 // errStoreBudget ends the store loop when the budget runs out.
 var errStoreBudget = errors.New("no answer from the API server within the budget")
 
-// store creates the BattleResult, retrying transient failures within the budget. An existing
+// store creates the BattleResult, retrying transient failures within the budget (and, with a
+// spool, spools it when the budget runs out). An existing
 // BattleResult of the same name is a repeated delivery: success, with a Warning Event when it
 // describes a different battle.
 func (h *Handler) store(parent context.Context, br *livev1alpha1.BattleResult) answer {
-	ctx, cancel := context.WithTimeout(parent, h.opts.Timeout)
+	// What the API server would store: a battle that can never be stored is refused now, not
+	// retried until the budget runs out (unknown members grow when kept as JSON text).
+	if stored, err := json.Marshal(br); err != nil || len(stored) > MaxStoredBytes {
+		return fail(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, resultTooLarge,
+			"the battle would be stored as %d bytes, over the %d bytes a BattleResult may hold", len(stored), MaxStoredBytes)
+	}
+	budget := h.opts.Timeout
+	if h.opts.Spool != nil {
+		budget -= SpoolReserve
+	}
+	ctx, cancel := context.WithTimeout(parent, budget)
 	defer cancel()
 	log := h.opts.Log.WithValues("battleResult", klog.KObj(br), "battleId", br.Spec.BattleID)
 
@@ -331,6 +345,17 @@ func (h *Handler) store(parent context.Context, br *livev1alpha1.BattleResult) a
 	case tooLarge(err):
 		log.Info("The API server refused the battle as too large", "error", apiMessage(err))
 		return fail(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, resultTooLarge, "the API server refused the battle as too large: %v", apiMessage(err))
+	case h.opts.Spool != nil && transient(err):
+		// Transient, and the budget is spent: keep it on disk, acknowledge, store it later.
+		if serr := h.opts.Spool.Put(br); serr != nil {
+			log.Error(serr, "Could not store the battle, nor spool it", "storeError", apiMessage(err))
+			return fail(http.StatusServiceUnavailable, CodeUnavailable, resultUnavailable, "could not store the battle (%v), nor spool it: %v", apiMessage(err), serr)
+		}
+		spooledTotal.Inc()
+		spoolBytes.Set(float64(h.opts.Spool.Bytes()))
+		log.Info("Spooled the battle: the API server did not store it in time", "error", apiMessage(err))
+		h.wake()
+		return ok(resultSpooled)
 	default:
 		log.Error(err, "Could not store battle")
 		return fail(http.StatusServiceUnavailable, CodeUnavailable, resultUnavailable, "could not store the battle: %v", apiMessage(err))

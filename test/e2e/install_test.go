@@ -153,6 +153,15 @@ func (d *devRun) testInstallDryRun(t *testing.T, renderedText string, rendered [
 	d.shell(t, "kubectl --kubeconfig "+d.kubeconfig+" apply --server-side --dry-run=server -k config/default")
 	t.Logf("kubectl apply --dry-run=server -k config/default: %d objects, %v", len(rendered), time.Since(start).Round(time.Millisecond))
 
+	// The spool variant (config/spool) is valid, and gives the manager the flag and a volume.
+	d.shell(t, "kubectl --kubeconfig "+d.kubeconfig+" apply --server-side --dry-run=server -k config/spool")
+	spooled := d.shell(t, "kubectl kustomize config/spool")
+	for _, want := range []string{"--spool-dir=/var/spool/battle-operator", "mountPath: /var/spool/battle-operator", "volumeClaimTemplate:"} {
+		if !strings.Contains(spooled, want) {
+			t.Errorf("config/spool has no %q", want)
+		}
+	}
+
 	// The NetworkPolicy sample (docs/security.md) is valid and selects the manager's pods.
 	d.shell(t, "kubectl --kubeconfig "+d.kubeconfig+" apply --server-side --dry-run=server -k config/network-policy")
 	policy := d.shell(t, "kubectl kustomize config/network-policy")
