@@ -200,7 +200,7 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 			return statusWriteFailed(ctx, err)
 		}
 	}
-	return r.release(ctx, release)
+	return r.release(ctx, &rx, release)
 }
 
 // compose is the reaction's status: rx's, for its generation and criteria, with the Ready
@@ -250,15 +250,27 @@ func statusWriteFailed(ctx context.Context, err error) (reconcile.Result, error)
 	return reconcile.Result{}, fmt.Errorf("writing the reaction's status: %w", err)
 }
 
-// release removes the finalizers of Jobs whose counts are stored.
-func (r *BattleReactionReconciler) release(ctx context.Context, jobs []*batchv1.Job) (reconcile.Result, error) {
+// release removes the finalizers of Jobs whose counts are stored. A Job deleted while its
+// battle is not recorded yet (a battle whose Jobs are not all created: maxRunningJobs) keeps
+// its finalizer until the battle is recorded: while it exists, deleting, it is not created
+// again. The reconcile then comes back to release it.
+func (r *BattleReactionReconciler) release(ctx context.Context, rx *livev1alpha1.BattleReaction, jobs []*batchv1.Job) (reconcile.Result, error) {
+	held := false
 	for _, job := range jobs {
+		br, ok := r.Battles.Get(rx.Namespace, job.Labels[reaction.LabelBattleResult])
+		if ok && rx.DeletionTimestamp == nil && !reaction.Recorded(br, rx.Name, string(rx.UID)) {
+			held = true
+			continue
+		}
 		if err := r.removeFinalizer(ctx, job); err != nil {
 			if apierrors.IsConflict(err) {
 				return reconcile.Result{RequeueAfter: time.Second}, nil
 			}
 			return reconcile.Result{}, err
 		}
+	}
+	if held {
+		return reconcile.Result{RequeueAfter: 2 * time.Second}, nil
 	}
 	return reconcile.Result{}, nil
 }
@@ -380,7 +392,7 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 	if writeErr != nil {
 		return statusWriteFailed(ctx, writeErr)
 	}
-	if result, err := r.release(ctx, release); err != nil || !result.IsZero() {
+	if result, err := r.release(ctx, rx, release); err != nil || !result.IsZero() {
 		return result, err
 	}
 	if fireErr != nil {
@@ -484,6 +496,11 @@ func (r *BattleReactionReconciler) createJobs(ctx context.Context, rx *livev1alp
 		}
 		firings[f.br.Name] = f
 		switch {
+		case errors.Is(f.err, errForeignJob):
+			f.partial = true // it waits, unrecorded, and is planned again in the next round
+			if !round.Battles[n].Partial {
+				waiting++
+			}
 		case f.err != nil:
 			createErr = cmp.Or(createErr, f.err)
 			if !f.partial {
@@ -503,7 +520,14 @@ func (r *BattleReactionReconciler) create(ctx context.Context, rx *livev1alpha1.
 		switch err := r.Client.Create(ctx, job); {
 		case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
 			return exist, created, &templateError{fmt.Errorf("the API server refused the Job: %w", err)}
-		case err != nil && !apierrors.IsAlreadyExists(err):
+		case apierrors.IsAlreadyExists(err):
+			if owner, foreign := r.foreignJob(ctx, job); foreign {
+				// A Job of the same name that is not this reaction's: one of a deleted reaction of
+				// the same name, which the garbage collector deletes. It is not ours to adopt.
+				log.FromContext(ctx).Info("Waiting for the Job of another reaction of the same name to be deleted", "job", klog.KObj(job), "ownerUID", owner)
+				return exist, created, errForeignJob
+			}
+		case err != nil:
 			return exist, created, fmt.Errorf("creating Job %s: %w", job.Name, err)
 		case err == nil:
 			log.FromContext(ctx).Info("Created Job", "job", klog.KObj(job), "battleResult", job.Labels[reaction.LabelBattleResult])
@@ -514,6 +538,23 @@ func (r *BattleReactionReconciler) create(ctx context.Context, rx *livev1alpha1.
 		exist++
 	}
 	return exist, created, nil
+}
+
+// errForeignJob is a Job name taken by a Job this reaction does not control: the battle waits.
+var errForeignJob = errors.New("a Job of the name belongs to another reaction")
+
+// foreignJob says whether the Job named like job, which exists, is controlled by anything but
+// job's reaction (its UID), and by what.
+func (r *BattleReactionReconciler) foreignJob(ctx context.Context, job *batchv1.Job) (types.UID, bool) {
+	var existing batchv1.Job
+	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(job), &existing); err != nil {
+		return "", false // not in the cache yet: ours, just created by an earlier round
+	}
+	mine, theirs := metav1.GetControllerOf(job), metav1.GetControllerOf(&existing)
+	if theirs == nil || mine == nil || theirs.UID == mine.UID {
+		return "", false
+	}
+	return theirs.UID, true
 }
 
 // record stores on the BattleResult that the reaction fired for it: the reaction's own entry of

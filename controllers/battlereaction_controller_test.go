@@ -816,3 +816,116 @@ func TestEditStopsAFiringReconcile(t *testing.T) {
 		t.Errorf("the draw that arrived after the edit was fired for: %+v", br.Status.Reactions)
 	}
 }
+
+// TestJobDeletedBeforeItsBattleIsRecordedIsNotCreatedAgain: a battle whose per-room Jobs are
+// created a few at a time (maxRunningJobs) is not recorded until all exist; a Job of it
+// deleted by hand meanwhile keeps its finalizer (it stays, deleting) until the battle is
+// recorded, so it is not created a second time. Every room runs once.
+func TestJobDeletedBeforeItsBattleIsRecordedIsNotCreatedAgain(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	rx := createReaction(t, newReaction(app.namespace, "half-started", func(s *livev1alpha1.BattleReactionSpec) {
+		s.RunFor, s.MaxRunningJobs = livev1alpha1.RunForEachRoom, 1
+	}))
+	app.send(t, testutil.Fixture(t, "end-battle-four-rooms.json"))
+	br := battle.Name(fixtureBattleIDs["end-battle-four-rooms.json"])
+	// One Job at a time, rooms in order: the first room's runs. Delete it by hand: it frees
+	// its slot, and stays, deleting, while the battle is not recorded.
+	deleted := waitForJobs(t, app.namespace, rx.Name, []string{
+		reaction.JobName(rx.Name, br, &livev1alpha1.BattleRoom{RoomID: "live_room_1001"})})[0]
+	if err := k8sClient.Delete(context.Background(), &deleted, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(t) // whatever the reaction does with the deletion, it has done
+	// Finish each Job as it comes; the deleted room must never get a Job again.
+	eventually(t, "every room's Job, each once, and the record", func(ctx context.Context) error {
+		jobs, err := reactionJobs(ctx, app.namespace, rx.Name)
+		if err != nil {
+			return err
+		}
+		for i := range jobs {
+			if jobs[i].Name == deleted.Name {
+				if jobs[i].DeletionTimestamp == nil {
+					t.Fatalf("Job %s was created again after its deletion", deleted.Name)
+				}
+				continue
+			}
+			if done, _ := reaction.Finished(&jobs[i]); !done {
+				finishJob(t, &jobs[i], true)
+			}
+		}
+		rec, err := recordOf(ctx, app.namespace, br, rx.Name)
+		if err == nil && rec.Jobs != 4 {
+			err = fmt.Errorf("record %+v", rec)
+		}
+		return err
+	})
+	// Recorded: the deleted Job goes now.
+	eventually(t, "the deleted Job gone", func(ctx context.Context) error {
+		var j batchv1.Job
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(&deleted), &j); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("still there (deleting %v, finalizers %v): %v", j.DeletionTimestamp != nil, j.Finalizers, err)
+		}
+		return nil
+	})
+	// The deleted Job counts as started, neither succeeded nor failed.
+	waitForCounts(t, rx, counts{Started: 4, Succeeded: 3})
+}
+
+// TestReactionRecreatedUnderTheSameNameRunsItsOwnJob: a reaction deleted while its Job still
+// exists (the garbage collector has not deleted it yet) and created again under the same name
+// is another reaction: it does not take the old Job for its own, but waits until it is gone
+// and then runs its own Job and records the battle under its own UID.
+func TestReactionRecreatedUnderTheSameNameRunsItsOwnJob(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	old := createReaction(t, newReaction(app.namespace, "same-name", nil))
+	app.send(t, testutil.Fixture(t, "end-battle-draw.json"))
+	br := battle.Name(fixtureBattleIDs["end-battle-draw.json"])
+	jobs := waitForJobs(t, app.namespace, old.Name, []string{reaction.JobName(old.Name, br, nil)})
+	oldJob := jobs[0]
+	if err := k8sClient.Delete(context.Background(), old); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the old reaction gone", func(ctx context.Context) error {
+		if _, err := getReaction(ctx, old); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("still there: %v", err)
+		}
+		return nil
+	})
+	// envtest runs no garbage collector: the old Job stays until the test deletes it.
+	renewed := createReaction(t, newReaction(app.namespace, "same-name", func(s *livev1alpha1.BattleReactionSpec) {
+		s.StartingAfter = &metav1.Time{Time: time.Unix(0, 0)}
+	}))
+	eventually(t, "the new reaction waiting for its battle", func(ctx context.Context) error {
+		got, err := getReaction(ctx, renewed)
+		if err != nil {
+			return err
+		}
+		if got.Status.WaitingBattles != 1 {
+			return fmt.Errorf("waiting %d", got.Status.WaitingBattles)
+		}
+		return nil
+	})
+	if rec, err := recordOf(context.Background(), app.namespace, br, renewed.Name); err == nil && rec.UID == string(renewed.UID) {
+		t.Fatalf("the new reaction recorded the battle with the old reaction's Job: %+v", rec)
+	}
+	// The garbage collector's turn: the old Job goes, the new reaction runs its own.
+	if err := k8sClient.Delete(context.Background(), &oldJob, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the new reaction's own Job, recorded", func(ctx context.Context) error {
+		var j batchv1.Job
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(&oldJob), &j); err != nil {
+			return err
+		}
+		if ref := metav1.GetControllerOf(&j); ref == nil || ref.UID != renewed.UID {
+			return fmt.Errorf("Job %s controlled by %v, want the new reaction %s", j.Name, ref, renewed.UID)
+		}
+		rec, err := recordOf(ctx, app.namespace, br, renewed.Name)
+		if err == nil && rec.UID != string(renewed.UID) {
+			err = fmt.Errorf("record %+v", rec)
+		}
+		return err
+	})
+}
