@@ -321,7 +321,7 @@ func proxiedKubeconfig(t *testing.T, kubeconfig string) (string, *testutil.Proxy
 }
 
 // TestReceiverOutlivesAnAPIOutage: with leader election on, the API server unreachable for
-// longer than the renew deadline makes the leader lose the lead. The process goes on: its
+// longer than the renew deadline (2 s here) makes the leader lose the lead. The process goes on: its
 // receiver answers every callback in time (503: nothing stored, nothing acknowledged), and
 // once the API server is back the controllers lead again and count the battles stored.
 func TestReceiverOutlivesAnAPIOutage(t *testing.T) {
@@ -352,7 +352,11 @@ func TestReceiverOutlivesAnAPIOutage(t *testing.T) {
 	proxy.Set(testutil.ProxyDown)
 	outage := time.Now()
 	answers, slowest := map[int]int{}, time.Duration(0)
-	for i := 1; time.Since(outage) < 8*time.Second; i++ { // lease 3 s, renew deadline 2 s
+	// Until the lead is lost (renew deadline 2 s), and at least 4 s.
+	for i := 1; time.Since(outage) < 4*time.Second || !strings.Contains(m.log.String(), "Lost the lead"); i++ {
+		if time.Since(outage) > 20*time.Second {
+			t.Fatalf("the manager did not lose the lead in 20 s of outage")
+		}
 		b := newRandomBattle(rng, i)
 		status, took := post(b)
 		answers[status]++
@@ -367,15 +371,12 @@ func TestReceiverOutlivesAnAPIOutage(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Logf("during an outage of 8 s: answers %v, the slowest in %v", answers, slowest)
+	t.Logf("during an outage of %v: answers %v, the slowest in %v", time.Since(outage).Round(time.Millisecond), answers, slowest)
 	if slowest > 2*time.Second {
 		t.Errorf("an answer took %v during the outage; Tencent waits 2 s", slowest)
 	}
 	if answers[http.StatusServiceUnavailable] == 0 {
 		t.Errorf("answers during the outage: %v, want 503s", answers)
-	}
-	if !strings.Contains(m.log.String(), "Lost the lead") {
-		t.Fatalf("the manager did not lose the lead in 8 s of outage")
 	}
 
 	proxy.Set(testutil.ProxyUp)
