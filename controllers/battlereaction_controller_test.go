@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"sync"
@@ -928,4 +929,39 @@ func TestReactionRecreatedUnderTheSameNameRunsItsOwnJob(t *testing.T) {
 		}
 		return err
 	})
+}
+
+// TestConcurrentDeliveriesOfABattleMakeOneJob: twenty deliveries of one battle at once,
+// interleaved with other battles, store one BattleResult and run one Job for it.
+func TestConcurrentDeliveriesOfABattleMakeOneJob(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	rx := createReaction(t, newReaction(app.namespace, "once", nil))
+	rng := rand.New(rand.NewPCG(23, 29))
+	same := newRandomBattle(rng, 0)
+	var others []randomBattle
+	for i := 1; i <= 10; i++ {
+		others = append(others, newRandomBattle(rng, i))
+	}
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() { app.send(t, same.body()) })
+		if i%2 == 0 {
+			b := others[i/2]
+			wg.Go(func() { app.send(t, b.body()) })
+		}
+	}
+	wg.Wait()
+	var want []string
+	for _, b := range append(others, same) {
+		want = append(want, reaction.JobName(rx.Name, battle.Name(b.id), nil))
+	}
+	waitForJobs(t, app.namespace, rx.Name, want)
+	waitIdle(t)
+	waitForJobs(t, app.namespace, rx.Name, want) // still one each
+	var list livev1alpha1.BattleResultList
+	if err := k8sClient.List(context.Background(), &list, client.InNamespace(app.namespace)); err != nil || len(list.Items) != 11 {
+		t.Fatalf("%d BattleResults (%v), want 11", len(list.Items), err)
+	}
+	waitForCounts(t, rx, counts{Started: 11, Running: 11})
 }

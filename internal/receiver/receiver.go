@@ -340,6 +340,11 @@ func (h *Handler) store(parent context.Context, br *livev1alpha1.BattleResult) a
 		return ok(resultCreated)
 	case apierrors.IsAlreadyExists(err):
 		return h.duplicate(ctx, log, br)
+	case byPolicy(err):
+		// Not the battle's fault: the cluster's policy (an admission webhook or policy, a
+		// quota) refuses writes for now. 503, so Tencent's retry rule applies, and a log line.
+		log.Info("The API server refused the battle by policy", "error", apiMessage(err))
+		return fail(http.StatusServiceUnavailable, CodeUnavailable, resultUnavailable, "the API server refused the battle by policy: %v", apiMessage(err))
 	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
 		return fail(http.StatusBadRequest, CodeInvalidField, resultBadRequest, "the API server refused the battle: %v", apiMessage(err))
 	case tooLarge(err):
@@ -407,6 +412,14 @@ func retry(ctx context.Context, fn func() error) error {
 		return fmt.Errorf("%w: last error: %w", errStoreBudget, last)
 	}
 	return err
+}
+
+// byPolicy says whether an admission webhook, a ValidatingAdmissionPolicy or a quota refused
+// the write: the cluster's decision, not a fault of the battle, which the decoder validated.
+func byPolicy(err error) bool {
+	msg := apiMessage(err)
+	return apierrors.IsForbidden(err) && strings.Contains(msg, "exceeded quota") ||
+		strings.Contains(msg, "admission webhook") || strings.Contains(msg, "ValidatingAdmissionPolicy")
 }
 
 // tooLarge says whether the API server (413) or etcd ("request is too large", answered 500)

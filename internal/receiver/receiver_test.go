@@ -20,10 +20,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
@@ -663,4 +666,65 @@ func TestStoredSpecIsImmutable(t *testing.T) {
 	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec is immutable") {
 		t.Fatalf("update of spec = %v, want Invalid: spec is immutable", err)
 	}
+}
+
+// TestRefusedWritesAre503WithTheCause: the API server refusing the write (an admission
+// policy here; a full etcd quota answers the same way, with its own message) is answered 503
+// at once, naming the cause, and stores nothing; the receiver goes on serving.
+func TestRefusedWritesAre503WithTheCause(t *testing.T) {
+	r := newTestReceiver(t, Options{})
+	ctx := context.Background()
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "no-battles-in-" + r.namespace},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{"live.battleops.io"}, APIVersions: []string{"*"}, Resources: []string{"battleresults"}},
+				},
+			}}},
+			Validations: []admissionregistrationv1.Validation{{
+				Expression: `!object.spec.battleId.startsWith("deny-")`,
+				Message:    "battles of this app are on hold",
+			}},
+		},
+	}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: policy.Name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        policy.Name,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+			MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
+				MatchLabels: map[string]string{"kubernetes.io/metadata.name": r.namespace}}},
+		},
+	}
+	for _, obj := range []client.Object{policy, binding} {
+		if err := k8sClient.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), obj) })
+	}
+	body := func(id string) []byte {
+		return []byte(`{"CallbackCommand":"Live.CallbackAfterEndBattle","BattleId":"` + id + `","OpType":0,"FromRoomInfo":{"RoomId":"a"}}`)
+	}
+	// The policy takes a moment to be in force: a dry run tells.
+	testutil.Eventually(t, 30*time.Second, "the policy in force", func(ctx context.Context) error {
+		probe := &livev1alpha1.BattleResult{ObjectMeta: metav1.ObjectMeta{Namespace: r.namespace, Name: "probe"},
+			Spec: livev1alpha1.BattleResultSpec{BattleID: "deny-probe", SDKAppID: r.appID, Winners: []livev1alpha1.RoomID{},
+				EndReason: livev1alpha1.EndReasonNeverStarted, Outcome: livev1alpha1.OutcomeNoContest, RoomCount: 1,
+				Rooms: []livev1alpha1.BattleRoom{{RoomID: "a", Result: livev1alpha1.RoomResultNoContest, Rank: 1}}}}
+		if err := k8sClient.Create(ctx, probe, client.DryRunAll); err == nil || !strings.Contains(err.Error(), "on hold") {
+			return fmt.Errorf("not yet: %v", err)
+		}
+		return nil
+	})
+	got := r.post(t, battleQuery(r.appID), body("deny-1"))
+	if got.status != http.StatusServiceUnavailable || got.answer.ErrorCode != CodeUnavailable ||
+		!strings.Contains(got.answer.ErrorInfo, "battles of this app are on hold") {
+		t.Fatalf("answer %d %+v, want 503 naming the policy's message", got.status, got.answer)
+	}
+	wantStored(t, r.namespace, 0)
+	wantOK(t, r.post(t, battleQuery(r.appID), body("allowed-1")))
+	wantStored(t, r.namespace, 1)
 }
