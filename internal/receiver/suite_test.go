@@ -6,10 +6,12 @@ package receiver
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -43,10 +45,26 @@ func TestMain(m *testing.M) {
 	os.Exit(runSuite(m))
 }
 
+// sharedAPIEnv passes the suite's API server to the fuzzing workers: `go test -fuzz` runs
+// the fuzz target in child processes, which start with TestMain too. Each starting an API
+// server of its own, whose processes inherit the worker's output, kept the coordinator waiting
+// for a worker it had stopped; they use the suite's instead.
+const sharedAPIEnv = "BATTLEOPS_RECEIVER_TEST_API"
+
+// sharedAPI is what a worker needs to reach the suite's API server.
+type sharedAPI struct {
+	Host           string
+	CA, Cert, Key  []byte
+	NextAppIDStart int64
+}
+
 func runSuite(m *testing.M) int {
 	testutil.SetLogger()
 	nextAppID.Store(1400000100)
 
+	if shared := os.Getenv(sharedAPIEnv); shared != "" && isFuzzWorker() {
+		return runFuzzWorker(m, shared)
+	}
 	env, cfg, c, err := testutil.StartEnv(testScheme)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -54,6 +72,15 @@ func runSuite(m *testing.M) int {
 	}
 	defer testutil.StopEnv(env)
 	testCfg, k8sClient = cfg, c
+	shared, err := json.Marshal(sharedAPI{Host: cfg.Host, CA: cfg.CAData, Cert: cfg.CertData, Key: cfg.KeyData, NextAppIDStart: 1400500000})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := os.Setenv(sharedAPIEnv, string(shared)); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 
 	// The manager, wired as cmd/main.go wires it, serving the receiver for managerAppID.
 	mgr, err := ctrl.NewManager(testCfg, ctrl.Options{
@@ -167,3 +194,32 @@ func newTestReceiver(t testing.TB, opts Options) *testReceiver {
 
 // tencentClient waits as Tencent does: 2 seconds for the answer.
 var tencentClient = &http.Client{Timeout: 2 * time.Second}
+
+// isFuzzWorker says whether this process is a fuzzing worker of `go test -fuzz`.
+func isFuzzWorker() bool {
+	for _, arg := range os.Args {
+		if strings.HasPrefix(arg, "-test.fuzzworker") {
+			return true
+		}
+	}
+	return false
+}
+
+// runFuzzWorker runs the fuzz target against the suite's API server (sharedAPIEnv).
+func runFuzzWorker(m *testing.M, shared string) int {
+	var api sharedAPI
+	if err := json.Unmarshal([]byte(shared), &api); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	testCfg = &rest.Config{Host: api.Host, TLSClientConfig: rest.TLSClientConfig{CAData: api.CA, CertData: api.Cert, KeyData: api.Key}, QPS: -1}
+	c, err := client.New(testCfg, client.Options{Scheme: testScheme})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	k8sClient = c
+	nextAppID.Store(api.NextAppIDStart + int64(os.Getpid()%1000)*100)
+	testRecorder = &events.FakeRecorder{} // drops Events: the fuzz target asserts none
+	return m.Run()
+}
