@@ -54,8 +54,8 @@ func TestNoTokenOrSignInLogsOrEvents(t *testing.T) {
 		return []byte(`{"CallbackCommand":"Live.CallbackAfterEndBattle","BattleId":"logged","OpType":0,"FromRoomInfo":{"RoomId":"a","Score":` + score + `}}`)
 	}
 	wantOK(t, r.post(t, q, body("1")))
-	wantOK(t, r.post(t, q, body("1")))                                 // a repeat
-	wantOK(t, r.post(t, q, body("2")))                                 // a conflicting repeat: a Warning Event
+	wantOK(t, r.post(t, q, body("1"))) // a repeat
+	wantOK(t, r.post(t, q, body("2"))) // a conflicting repeat: a Warning Event
 	wantFail(t, r.post(t, strings.Replace(q, sign, sign[:60]+"0000", 1), body("1")), 401, CodeBadSignature, "Sign")
 	wantFail(t, r.post(t, strings.Replace(q, "AfterEndBattle", "BeforeSendGift", 1), []byte(`{"CallbackCommand":"Live.CallbackBeforeSendGift"}`)),
 		http.StatusBadGateway, CodeUpstreamFailed, "refused")
