@@ -230,7 +230,7 @@ func TestHostileInput(t *testing.T) {
 		{"a query of 1 MiB (Go answers 431 itself)", request("POST", q+"&pad="+huge, battleBody("b", "")), 431, plain, ""},
 		{"a header of 100 KiB (Go answers 431 itself)", request("POST", q, battleBody("b", ""), "X-Pad: "+strings.Repeat("h", 100<<10)), 431, plain, ""},
 		{"HTTP/1.0", "POST " + q + " HTTP/1.0\r\nContent-Length: " + strconv.Itoa(len(battleBody("http10", ""))) + "\r\n\r\n" + battleBody("http10", ""), 200, CodeOK, "http10"},
-		{"Content-Length and Transfer-Encoding together: read as chunked", "POST " + q + " HTTP/1.1\r\nHost: r\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+		{"Content-Length and Transfer-Encoding together: read as chunked, the connection closed after", "POST " + q + " HTTP/1.1\r\nHost: r\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n" +
 			fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(battleBody("cl-te", "")), battleBody("cl-te", "")), 200, CodeOK, "cl-te"},
 		{"two different Content-Lengths (Go answers 400 itself)", "POST " + q + " HTTP/1.1\r\nHost: r\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}", 400, plain, ""},
 		{"a Transfer-Encoding other than chunked (Go answers 501 itself)", "POST " + q + " HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: gzip\r\n\r\n{}", 501, plain, ""},
@@ -251,6 +251,9 @@ func TestHostileInput(t *testing.T) {
 				t.Fatalf("status %d without Tencent's JSON answer", got.status)
 			case got.answer.ErrorCode != tc.code || (got.answer.ActionStatus == "OK") != (tc.code == CodeOK):
 				t.Fatalf("answer %+v, want code %d", got.answer, tc.code)
+			}
+			if strings.Contains(tc.raw, "Transfer-Encoding: chunked") && !got.closed {
+				t.Errorf("a chunked request's connection stays open")
 			}
 			if tc.stored != "" {
 				stored[tc.stored] = true

@@ -140,6 +140,12 @@ func ok(result string) answer {
 // ServeHTTP runs the checks in their documented order; the first that fails answers.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := h.opts.Now()
+	if len(r.TransferEncoding) > 0 {
+		// A chunked request may have come with a Content-Length too, which a proxy in front
+		// may have read instead: the two would no longer agree where the next request starts
+		// (request smuggling). Go reads it as chunked; the connection ends with the answer.
+		w.Header().Set("Connection", "close")
+	}
 	q := parseQuery(r.URL.RawQuery)
 	command, _ := q.command()
 	label := commandLabel(command)
