@@ -106,6 +106,19 @@ func startManagerProcess(t *testing.T, binary, kubeconfig string, app *testApp, 
 	return p
 }
 
+// post sends a battle to the process's receiver and returns the answer's status and how long
+// it took; no answer fails the test.
+func (p *managerProcess) post(t *testing.T, app *testApp, b randomBattle) (int, time.Duration) {
+	t.Helper()
+	began := time.Now()
+	resp, err := http.Post(p.callback+"/callback?SdkAppid="+app.id+"&CallbackCommand=Live.CallbackAfterEndBattle", "application/json", bytes.NewReader(b.body()))
+	if err != nil {
+		t.Fatalf("the receiver did not answer: %v", err)
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode, time.Since(began)
+}
+
 // waitIdle waits until the process has nothing to do (testutil.WaitQuiet).
 func (p *managerProcess) waitIdle(t *testing.T) {
 	t.Helper()
@@ -345,15 +358,7 @@ func TestReceiverOutlivesAnAPIOutage(t *testing.T) {
 	// The manager reaches the API server through a proxy the test takes down.
 	proxied, proxy := proxiedKubeconfig(t, kubeconfig)
 	m := startManagerProcess(t, binary, proxied, app)
-	post := func(b randomBattle) (int, time.Duration) {
-		began := time.Now()
-		resp, err := http.Post(m.callback+"/callback?SdkAppid="+app.id+"&CallbackCommand=Live.CallbackAfterEndBattle", "application/json", bytes.NewReader(b.body()))
-		if err != nil {
-			t.Fatalf("the receiver did not answer: %v", err)
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode, time.Since(began)
-	}
+	post := func(b randomBattle) (int, time.Duration) { return m.post(t, app, b) }
 	rng := rand.New(rand.NewPCG(7, 11))
 	var stored []randomBattle
 	first := newRandomBattle(rng, 0)
@@ -424,22 +429,13 @@ func TestSpoolSurvivesAManagerCrash(t *testing.T) {
 	proxied, proxy := proxiedKubeconfig(t, kubeconfig)
 	dir := t.TempDir()
 	m := startManagerProcess(t, binary, proxied, app, "--spool-dir", dir)
-	post := func(m *managerProcess, b randomBattle) (int, time.Duration) {
-		began := time.Now()
-		resp, err := http.Post(m.callback+"/callback?SdkAppid="+app.id+"&CallbackCommand=Live.CallbackAfterEndBattle", "application/json", bytes.NewReader(b.body()))
-		if err != nil {
-			t.Fatalf("the receiver did not answer: %v", err)
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode, time.Since(began)
-	}
 	rng := rand.New(rand.NewPCG(17, 19))
 	var battles []randomBattle
 	proxy.Set(testutil.ProxyDown)
 	slowest := time.Duration(0)
 	for i := range 10 {
 		b := newRandomBattle(rng, i)
-		status, took := post(m, b)
+		status, took := m.post(t, app, b)
 		if status != http.StatusOK {
 			t.Fatalf("battle %d answered %d during the outage, want 200 (spooled)", i, status)
 		}
