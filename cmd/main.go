@@ -71,6 +71,7 @@ func (l *listFlag) Set(v string) error {
 // options are the manager's settings; bindFlags binds each to its flag.
 type options struct {
 	metricsAddr, probeAddr, pprofAddr  string
+	metricsCertDir                     string
 	secureMetrics, enableHTTP2         bool
 	leaderElect                        bool
 	leaderElectionID, leaderElectionNS string
@@ -94,6 +95,7 @@ type options struct {
 func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to, e.g. :8443. 0 turns it off.")
 	fs.BoolVar(&o.secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS, to clients with a token allowed to get /metrics (TokenReview, SubjectAccessReview). false serves plain HTTP to anyone.")
+	fs.StringVar(&o.metricsCertDir, "metrics-cert-dir", "", "A directory holding tls.crt and tls.key for the HTTPS metrics endpoint (e.g. from cert-manager, so a scraper can verify it). Empty: a self-signed certificate made at start.")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "Offer HTTP/2 on the HTTPS metrics endpoint and callback receiver. Off: HTTP/1.1 only.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "The address the health and readiness probes bind to.")
 	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "The address Go's pprof profiles are served on (/debug/pprof/), e.g. localhost:6060, plain HTTP without authentication. 0 turns it off.")
@@ -177,7 +179,7 @@ func run(o options) error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Client:                 controllers.ClientOptions(),
-		Metrics:                metricsOptions(o.metricsAddr, o.secureMetrics, o.enableHTTP2),
+		Metrics:                metricsOptions(o.metricsAddr, o.secureMetrics, o.enableHTTP2, o.metricsCertDir),
 		HealthProbeBindAddress: o.probeAddr,
 		PprofBindAddress:       o.pprofAddr,
 	})
@@ -287,9 +289,10 @@ func runControllers(ctx context.Context, cfg *rest.Config, o options) error {
 // metricsOptions configures controller-runtime's metrics server as kubebuilder's scaffold does.
 // Secure, it serves HTTPS (a self-signed certificate) and answers only requests whose bearer
 // token the API server authenticates (TokenReview) and authorizes to get /metrics
-// (SubjectAccessReview). HTTP/2 is off unless enableHTTP2.
-func metricsOptions(addr string, secure, enableHTTP2 bool) metricsserver.Options {
-	opts := metricsserver.Options{BindAddress: addr, SecureServing: secure}
+// (SubjectAccessReview), with the certificate of certDir (tls.crt, tls.key) or a self-signed
+// one. HTTP/2 is off unless enableHTTP2.
+func metricsOptions(addr string, secure, enableHTTP2 bool, certDir string) metricsserver.Options {
+	opts := metricsserver.Options{BindAddress: addr, SecureServing: secure, CertDir: certDir}
 	if secure {
 		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/battleops/battle-operator/controllers"
 	"github.com/battleops/battle-operator/internal/retention"
+	"github.com/battleops/battle-operator/internal/testutil"
 )
 
 // fakeAuthAPIServer answers TokenReviews (the token "reader-token" is the user "prometheus",
@@ -124,7 +125,7 @@ func scrape(t *testing.T, url, token string) scraped {
 // HTTP/1.1 only, and only for a token the API server authenticates and authorizes to get
 // /metrics.
 func TestSecureMetricsNeedAnAuthorizedToken(t *testing.T) {
-	addr := startMetrics(t, metricsOptions("127.0.0.1:0", true, false), fakeAuthAPIServer(t))
+	addr := startMetrics(t, metricsOptions("127.0.0.1:0", true, false, ""), fakeAuthAPIServer(t))
 	url := "https://" + addr + "/metrics"
 
 	got := scrape(t, url, "reader-token")
@@ -153,7 +154,7 @@ func TestSecureMetricsNeedAnAuthorizedToken(t *testing.T) {
 }
 
 func TestMetricsOfferHTTP2OnlyWhenEnabled(t *testing.T) {
-	addr := startMetrics(t, metricsOptions("127.0.0.1:0", true, true), fakeAuthAPIServer(t))
+	addr := startMetrics(t, metricsOptions("127.0.0.1:0", true, true, ""), fakeAuthAPIServer(t))
 	if got := scrape(t, "https://"+addr+"/metrics", "reader-token"); got.status != http.StatusOK || got.proto != "HTTP/2.0" {
 		t.Errorf("--enable-http2: %d %s, want 200 over HTTP/2.0", got.status, got.proto)
 	}
@@ -161,7 +162,7 @@ func TestMetricsOfferHTTP2OnlyWhenEnabled(t *testing.T) {
 
 // --metrics-secure=false, as `make dev` runs it: plain HTTP, for anyone who reaches it.
 func TestInsecureMetricsArePlainHTTP(t *testing.T) {
-	addr := startMetrics(t, metricsOptions("127.0.0.1:0", false, false), &rest.Config{Host: "https://127.0.0.1:1"})
+	addr := startMetrics(t, metricsOptions("127.0.0.1:0", false, false, ""), &rest.Config{Host: "https://127.0.0.1:1"})
 	got := scrape(t, "http://"+addr+"/metrics", "")
 	for _, want := range []string{"battleops_battleresults_created_total", "battleops_reaction_jobs_created_total",
 		`battleops_reaction_jobs_finished_total{result="failed"}`, `battleops_roomstats_writes_total{operation="status"}`} {
@@ -191,5 +192,27 @@ func TestFlagsBindIntoOptions(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, o, cmp.AllowUnexported(options{})); diff != "" {
 		t.Errorf("options (-want +got):\n%s", diff)
+	}
+}
+
+// --metrics-cert-dir: the metrics endpoint serves the certificate given (cert-manager's), so
+// a scraper verifies it with its CA instead of skipping verification.
+func TestMetricsServeTheCertificateGiven(t *testing.T) {
+	dir := t.TempDir()
+	pool := testutil.WriteCert(t, dir, "metrics")
+	addr := startMetrics(t, metricsOptions("127.0.0.1:0", true, false, dir), fakeAuthAPIServer(t))
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	req, err := http.NewRequest(http.MethodGet, "https://"+addr+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer reader-token")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("a client trusting only the given certificate: %v", err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/internal/battle"
@@ -357,6 +358,9 @@ func TestHTTPReactionSuspendAndInFlightLimit(t *testing.T) {
 	if n := up.count(); n != 0 {
 		t.Fatalf("a suspended reaction sent %d requests", n)
 	}
+	if n := waitingGauge(t, app.namespace); n != 2 {
+		t.Errorf("battleops_reaction_waiting_battles{namespace=%q} = %v, want 2", app.namespace, n)
+	}
 	setSuspend(t, rx, false)
 	got := waitForDeliveries(t, rx, 6, 0)
 	if peak := up.peak.Load(); peak > 2 || peak < 1 {
@@ -454,4 +458,26 @@ func TestHTTPReactionSpecIsValidated(t *testing.T) {
 	if h := stored.Spec.HTTP; h.Format != livev1alpha1.HTTPFormatBattle || h.TimeoutSeconds != 5 || h.RetryForSeconds == nil || *h.RetryForSeconds != 600 {
 		t.Errorf("defaults: %+v", h)
 	}
+}
+
+// waitingGauge reads battleops_reaction_waiting_battles for a namespace from the registry.
+func waitingGauge(t *testing.T, namespace string) float64 {
+	t.Helper()
+	families, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "battleops_reaction_waiting_battles" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "namespace" && l.GetValue() == namespace {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }

@@ -1,9 +1,12 @@
 package controllers
 
 import (
+	"context"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
@@ -75,8 +78,44 @@ func (c *storedBattleCount) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// waitingBattles reports the matching battles the reactions of each namespace wait to run for
+// (suspended, or behind maxRunningJobs): the sum of their status.waitingBattles, read from
+// the controllers' cache at each scrape. By namespace, not by reaction: reactions are many.
+type waitingBattles struct {
+	reader atomic.Pointer[client.Reader]
+}
+
+var (
+	reactionsWaiting = &waitingBattles{}
+	waitingDesc      = prometheus.NewDesc("battleops_reaction_waiting_battles",
+		"Matching battles the BattleReactions of a namespace wait to run for (suspended, or behind maxRunningJobs): the sum of their status.waitingBattles, on the leader.", []string{"namespace"}, nil)
+)
+
+func (w *waitingBattles) Describe(ch chan<- *prometheus.Desc) { ch <- waitingDesc }
+
+func (w *waitingBattles) Collect(ch chan<- prometheus.Metric) {
+	r := w.reader.Load()
+	if r == nil {
+		return
+	}
+	var list livev1alpha1.BattleReactionList
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := (*r).List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+		return // the cache is not ready (a standby before it leads, or stopping)
+	}
+	sums := map[string]int64{}
+	for i := range list.Items {
+		sums[list.Items[i].Namespace] += list.Items[i].Status.WaitingBattles
+	}
+	for ns, n := range sums {
+		ch <- prometheus.MustNewConstMetric(waitingDesc, prometheus.GaugeValue, float64(n), ns)
+	}
+}
+
 func init() {
-	metrics.Registry.MustRegister(reactionJobsCreated, reactionJobsFinished, reactionDeliveries, reactionBattlesExamined, reactionScans, roomStatsWrites, battleResultsPruned, battleResultsStored)
+	metrics.Registry.MustRegister(reactionJobsCreated, reactionJobsFinished, reactionDeliveries, reactionBattlesExamined, reactionScans, roomStatsWrites,
+		battleResultsPruned, battleResultsStored, reactionsWaiting)
 	// Every series exists from the start, so a rate over a fresh process is not "no data".
 	for _, result := range []string{"succeeded", "failed"} {
 		reactionJobsFinished.WithLabelValues(result)

@@ -72,6 +72,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		return fmt.Errorf("adding the BattleResults' store: %w", err)
 	}
 	battleResultsStored.store.Store(battles)
+	reader := client.Reader(mgr.GetCache())
+	reactionsWaiting.reader.Store(&reader)
 	stats := &RoomStatsReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Battles: battles, Retention: opts.Retention}
 	if err := stats.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the RoomStats controller: %w", err)

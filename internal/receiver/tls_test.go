@@ -3,20 +3,11 @@ package receiver
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,54 +16,6 @@ import (
 
 	"github.com/battleops/battle-operator/internal/testutil"
 )
-
-// writeCert writes a new self-signed certificate for 127.0.0.1 to dir/tls.crt and its key to
-// dir/tls.key, and returns a pool that trusts it and nothing else.
-func writeCert(t *testing.T, dir, name string) *x509.CertPool {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Minute),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The key first, then the certificate: each write is an event for the watcher, and the
-	// pair matches again with the last one.
-	if err := os.WriteFile(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return pool
-}
 
 // startServer runs s until the test ends and returns its address once it is ready.
 func startServer(t *testing.T, s *Server) string {
@@ -137,7 +80,7 @@ func postOver(t *testing.T, c *http.Client, rawURL string, body []byte) (*http.R
 func TestReceiverServesHTTPSWithTheCertificateOfCertDir(t *testing.T) {
 	r := newTestReceiver(t, Options{})
 	dir := t.TempDir()
-	roots := writeCert(t, dir, "first")
+	roots := testutil.WriteCert(t, dir, "first")
 	addr := startServer(t, &Server{Addr: "127.0.0.1:0", Handler: r.handler, CertDir: dir, Log: r.handler.opts.Log})
 	query := "/callback?" + battleQuery(r.appID)
 
@@ -173,7 +116,7 @@ func TestReceiverServesHTTPSWithTheCertificateOfCertDir(t *testing.T) {
 
 	// A renewed certificate (cert-manager rewrites the Secret, the kubelet the files) serves
 	// new connections without a restart.
-	renewed := writeCert(t, dir, "renewed")
+	renewed := testutil.WriteCert(t, dir, "renewed")
 	var lastErr error
 	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) {
 		resp, _, err := postOver(t, httpsClient(renewed), "https://"+addr+query, other)
@@ -188,7 +131,7 @@ func TestReceiverServesHTTPSWithTheCertificateOfCertDir(t *testing.T) {
 func TestReceiverOffersHTTP2OnlyWhenEnabled(t *testing.T) {
 	r := newTestReceiver(t, Options{})
 	dir := t.TempDir()
-	roots := writeCert(t, dir, "h2")
+	roots := testutil.WriteCert(t, dir, "h2")
 	for _, tc := range []struct {
 		enable bool
 		proto  string

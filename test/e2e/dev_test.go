@@ -34,6 +34,7 @@ func TestDevPrintsCommandsThatWork(t *testing.T) {
 	t.Run("JobCompletes", d.testJobCompletes)
 	t.Run("LabelledPodFailsItsJob", d.testLabelledPodFailsItsJob)
 	t.Run("ReactionsRunJobs", d.testReactionsRunJobs)
+	t.Run("MonitoringNamesExist", d.testMonitoringNamesExist)
 	t.Run("MetricsCountWhatHappened", d.testMetricsCountWhatHappened) // last: its battles would change the counts above
 	t.Run("Install", d.testInstall)
 	d.interrupt(t)

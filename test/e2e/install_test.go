@@ -162,6 +162,19 @@ func (d *devRun) testInstallDryRun(t *testing.T, renderedText string, rendered [
 		}
 	}
 
+	// The monitoring variant renders (its cert-manager and Prometheus Operator kinds are not
+	// in the dev cluster): the manager gets the certificate, the ServiceMonitor verifies it.
+	monitored := d.shell(t, "kubectl kustomize config/prometheus")
+	for _, want := range []string{"--metrics-cert-dir=/etc/battle-operator/metrics-certs", "kind: ServiceMonitor", "kind: PrometheusRule",
+		"secretName: battle-operator-metrics-server-cert", "key: ca.crt"} {
+		if !strings.Contains(monitored, want) {
+			t.Errorf("config/prometheus has no %q", want)
+		}
+	}
+	if strings.Contains(monitored, "insecureSkipVerify") {
+		t.Errorf("config/prometheus skips certificate verification")
+	}
+
 	// The NetworkPolicy sample (docs/security.md) is valid and selects the manager's pods.
 	d.shell(t, "kubectl --kubeconfig "+d.kubeconfig+" apply --server-side --dry-run=server -k config/network-policy")
 	policy := d.shell(t, "kubectl kustomize config/network-policy")

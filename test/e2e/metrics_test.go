@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -346,4 +349,52 @@ func battleBody(t *testing.T, fixture, battleID, from, to string, addScore int64
 		t.Fatal(err)
 	}
 	return body
+}
+
+// monitoredMetric finds the metric names an alert or a dashboard queries.
+var monitoredMetric = regexp.MustCompile(`\b(?:battleops|controller_runtime|workqueue)_[a-z0-9_]+`)
+
+// testMonitoringNamesExist: every metric the shipped alerts (config/prometheus/alerts.yaml)
+// and dashboard (config/grafana/battle-operator.json) query is one the running manager
+// exports, so they cannot drift from the code.
+func (d *devRun) testMonitoringNamesExist(t *testing.T) {
+	resp, err := http.Get("http://" + d.metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := func(name string) bool {
+		if _, ok := families[name]; ok {
+			return true
+		}
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if f, ok := families[strings.TrimSuffix(name, suffix)]; ok && strings.HasSuffix(name, suffix) && f.GetType() == dto.MetricType_HISTOGRAM {
+				return true
+			}
+		}
+		return false
+	}
+	for _, file := range []string{"config/prometheus/alerts.yaml", "config/grafana/battle-operator.json"} {
+		data, err := os.ReadFile(filepath.Join(d.root, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := monitoredMetric.FindAllString(string(data), -1)
+		if len(names) < 5 {
+			t.Fatalf("%s queries %d metrics: the pattern no longer finds them", file, len(names))
+		}
+		seen := map[string]bool{}
+		for _, name := range names {
+			if !seen[name] && !exported(name) {
+				t.Errorf("%s queries %s, which the manager does not export", file, name)
+			}
+			seen[name] = true
+		}
+		t.Logf("%s: %d metrics, each exported", file, len(seen))
+	}
 }
