@@ -91,6 +91,12 @@ var (
 		Help: "Callback tokens a Sign may be made with, by app (an SDKAppID, or * for the token file of every app without one of its own).",
 	}, []string{"app"})
 
+	deliveryLag = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "battleops_battle_delivery_lag_seconds",
+		Help:    "From a battle's end event (EventTime) to the receiver's answer storing it, by app (SDKAppID): how late Tencent's callbacks arrive. New battles only; the clocks of Tencent and of the manager both count.",
+		Buckets: []float64{0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600},
+	}, []string{"app"})
+
 	spooledTotal = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "battleops_spooled_total",
 		Help: "Battles the receiver could not store in time, wrote to --spool-dir and acknowledged.",
@@ -114,7 +120,7 @@ var (
 
 func init() {
 	metrics.Registry.MustRegister(callbacksTotal, callbackDuration, battleResultsCreated, battleResultDuplicates, forwardedTotal, forwardDuration, tokensLoaded, tokenReloadErrors,
-		spooledTotal, spoolReplayed, spoolBytes)
+		spooledTotal, spoolReplayed, spoolBytes, deliveryLag)
 	for _, result := range []string{replayCreated, replayDuplicate, replayRefused} {
 		spoolReplayed.WithLabelValues(result)
 	}

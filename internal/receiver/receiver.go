@@ -342,6 +342,10 @@ func (h *Handler) store(parent context.Context, br *livev1alpha1.BattleResult) a
 	switch {
 	case err == nil:
 		battleResultsCreated.Inc()
+		if ms := br.Spec.EventTimeMs; ms > 0 {
+			lag := h.opts.Now().Sub(time.UnixMilli(ms))
+			deliveryLag.WithLabelValues(br.Spec.SDKAppID).Observe(max(lag.Seconds(), 0))
+		}
 		log.V(1).Info("Stored battle", "outcome", br.Spec.Outcome, "winners", br.Spec.Winners)
 		return ok(resultCreated)
 	case apierrors.IsAlreadyExists(err):

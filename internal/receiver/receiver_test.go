@@ -19,7 +19,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -727,4 +729,21 @@ func TestRefusedWritesAre503WithTheCause(t *testing.T) {
 	wantStored(t, r.namespace, 0)
 	wantOK(t, r.post(t, battleQuery(r.appID), body("allowed-1")))
 	wantStored(t, r.namespace, 1)
+}
+
+// TestDeliveryLagIsObserved: a new battle's lag from its EventTime to its storing is observed
+// under its app; a repeated delivery is not observed again.
+func TestDeliveryLagIsObserved(t *testing.T) {
+	now := time.Unix(1700000100, 0)
+	r := newTestReceiver(t, Options{Now: func() time.Time { return now }})
+	body := []byte(`{"CallbackCommand":"Live.CallbackAfterEndBattle","BattleId":"lagging","OpType":0,"EventTime":1700000097500,"FromRoomInfo":{"RoomId":"a"}}`)
+	wantOK(t, r.post(t, battleQuery(r.appID), body))
+	wantOK(t, r.post(t, battleQuery(r.appID), body))
+	var m dto.Metric
+	if err := deliveryLag.WithLabelValues(r.appID).(prometheus.Histogram).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if h := m.GetHistogram(); h.GetSampleCount() != 1 || h.GetSampleSum() != 2.5 {
+		t.Fatalf("lag observed %d times, sum %v; want once, 2.5 s", h.GetSampleCount(), h.GetSampleSum())
+	}
 }
