@@ -239,8 +239,8 @@ const errLeadLost = "leader election lost"
 
 // runControllers runs the controllers in a manager of their own, with leader election when
 // --leader-elect, until ctx ends. A manager that loses the lead (the API server unreachable
-// for longer than the renew deadline) stops its controllers, and a new one campaigns again:
-// the process and its receiver go on. Its metrics are served by the receiver's manager (they
+// for longer than the renew deadline), or fails, stops its controllers, and a new one starts
+// and campaigns again: the process and its receiver go on. Its metrics are served by the receiver's manager (they
 // share controller-runtime's registry).
 func runControllers(ctx context.Context, cfg *rest.Config, o options) error {
 	for {
@@ -281,7 +281,14 @@ func runControllers(ctx context.Context, cfg *rest.Config, o options) error {
 			leadLost.Inc()
 			setupLog.Info("Lost the lead: the controllers stopped and wait to lead again; the receiver goes on")
 		default:
-			return fmt.Errorf("the controllers stopped: %w", err)
+			// E.g. a cache that did not sync against an API server coming and going: the
+			// receiver goes on, and the controllers start again a little later.
+			setupLog.Error(err, "The controllers stopped; starting them again in 5s; the receiver goes on")
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(5 * time.Second):
+			}
 		}
 	}
 }

@@ -257,8 +257,12 @@ func statusWriteFailed(ctx context.Context, err error) (reconcile.Result, error)
 func (r *BattleReactionReconciler) release(ctx context.Context, rx *livev1alpha1.BattleReaction, jobs []*batchv1.Job) (reconcile.Result, error) {
 	held := false
 	for _, job := range jobs {
-		br, ok := r.Battles.Get(rx.Namespace, job.Labels[reaction.LabelBattleResult])
-		if ok && rx.DeletionTimestamp == nil && !reaction.Recorded(br, rx.Name, string(rx.UID)) {
+		// Held only while the reaction still means to record the battle (it is in the
+		// reaction's index): a battle that no longer matches, left the window, or whose
+		// reaction cannot fire (an invalid spec) lets its Job go.
+		name := job.Labels[reaction.LabelBattleResult]
+		br, ok := r.Battles.Get(rx.Namespace, name)
+		if ok && rx.DeletionTimestamp == nil && r.pending.Has(rx.UID, name) && !reaction.Recorded(br, rx.Name, string(rx.UID)) {
 			held = true
 			continue
 		}
@@ -392,11 +396,15 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 	if writeErr != nil {
 		return statusWriteFailed(ctx, writeErr)
 	}
-	if result, err := r.release(ctx, rx, release); err != nil || !result.IsZero() {
+	result, err := r.release(ctx, rx, release)
+	if err != nil {
 		return result, err
 	}
 	if fireErr != nil {
 		return reconcile.Result{}, fireErr
+	}
+	if !result.IsZero() {
+		return result, nil
 	}
 	if ready.Reason == livev1alpha1.ReasonActive && state.waiting+state.failed > 0 && (rx.Spec.MaxRunningJobs == 0 || counts.Running < int64(rx.Spec.MaxRunningJobs)) {
 		return reconcile.Result{RequeueAfter: time.Second}, nil // more than one reconcile's worth

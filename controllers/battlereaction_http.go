@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
@@ -129,6 +130,14 @@ func (d *deliveries) counted(uid types.UID, names []string) {
 	}
 }
 
+// fail keeps a battle whose runs could not start as finished, every run failed with err.
+func (d *deliveries) fail(base context.Context, rx *livev1alpha1.BattleReaction, br *livev1alpha1.BattleResult, runs int, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.of(base, rx.UID, client.ObjectKeyFromObject(rx)).finished[br.Name] = &finishedBattle{record: livev1alpha1.DeliveryRecord{
+		BattleResult: br.Name, Failed: int32(runs), LastError: truncate(err.Error(), maxRecordError)}}
+}
+
 // wroteRecord notes a battle this process recorded for the reaction.
 func (d *deliveries) wroteRecord(base context.Context, uid types.UID, key types.NamespacedName, name string) {
 	d.mu.Lock()
@@ -231,6 +240,14 @@ func (r *BattleReactionReconciler) deliver(ctx context.Context, rx *livev1alpha1
 	windowed.Status.Criteria = criteria
 	var recordErr error
 	for pass := 0; pass < 2; pass++ {
+		// The battles the stored status counts already: a finished battle among them was
+		// counted by a write that returned an error but was applied.
+		counted := map[string]bool{}
+		if rx.Status.Deliveries != nil {
+			for _, rec := range rx.Status.Deliveries.Recording {
+				counted[rec.BattleResult] = true
+			}
+		}
 		// Step 3 for the battles the stored status lists.
 		recording, err := r.recordDeliveries(ctx, rx)
 		recordErr = err
@@ -255,12 +272,20 @@ func (r *BattleReactionReconciler) deliver(ctx context.Context, rx *livev1alpha1
 			reqs := make([]delivery.Request, len(p.Runs))
 			for i, run := range p.Runs {
 				if reqs[i], err = r.request(rx, p.Battle, run); err != nil {
-					return reconcile.Result{}, err
+					break
 				}
+			}
+			if err != nil {
+				// Its body cannot be made (a BattleResult written by hand): its runs fail now,
+				// recorded as such, and the battles after it go on.
+				log.FromContext(ctx).Info("A battle's request cannot be made; its runs are recorded as failed", "battleResult", p.Battle.Name, "error", err.Error())
+				r.http.fail(r.base, rx, p.Battle, len(p.Runs), err)
+				continue
 			}
 			r.http.start(r.base, rx, p.Battle, reqs, r.Sender.Send)
 			runs += len(reqs)
 		}
+		runs, finished, _ = r.http.snapshot(r.base, rx.UID, client.ObjectKeyFromObject(rx), func(string) bool { return false })
 
 		// Step 2 for the battles finished here.
 		status, _, _ := r.compose(rx, criteria, ready, nil, nil)
@@ -269,10 +294,11 @@ func (r *BattleReactionReconciler) deliver(ctx context.Context, rx *livev1alpha1
 			counts = &livev1alpha1.DeliveryCounts{}
 		}
 		counts.Recording = recording
-		var counting []string
+		var counting, countedBefore []string
 		for name, f := range finished {
-			if listed[name] {
-				continue // counted by a write whose event the cache did not show yet
+			if listed[name] || counted[name] {
+				countedBefore = append(countedBefore, name)
+				continue
 			}
 			if len(counts.Recording) >= maxRecording {
 				break // the rest in the next write
@@ -289,6 +315,7 @@ func (r *BattleReactionReconciler) deliver(ctx context.Context, rx *livev1alpha1
 		counts.InFlight = int64(runs)
 		status.Deliveries = counts
 		status.WaitingBattles = plan.Waiting
+		r.http.counted(rx.UID, countedBefore)
 		if equality.Semantic.DeepEqual(&rx.Status, status) {
 			break
 		}
@@ -302,6 +329,12 @@ func (r *BattleReactionReconciler) deliver(ctx context.Context, rx *livev1alpha1
 	}
 	if recordErr != nil {
 		return reconcile.Result{}, recordErr
+	}
+	// Battles left to count or to record (past maxRecording, or a record to retry) are not
+	// waited for by any event: come back.
+	if _, finished, _ := r.http.snapshot(r.base, rx.UID, client.ObjectKeyFromObject(rx), func(string) bool { return false }); len(finished) > 0 ||
+		(rx.Status.Deliveries != nil && len(rx.Status.Deliveries.Recording) > 0) {
+		return reconcile.Result{RequeueAfter: time.Second}, nil
 	}
 	return reconcile.Result{}, nil
 }

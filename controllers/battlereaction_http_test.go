@@ -287,6 +287,31 @@ func TestHTTPReactionRecordsAFailure(t *testing.T) {
 	}
 }
 
+// TestHTTPReactionGoesOnPastABattleItCannotSend: a BattleResult written by hand whose
+// unknown members are not a JSON object cannot become a Tencent callback body: its run is
+// recorded as failed, and the battles after it are delivered.
+func TestHTTPReactionGoesOnPastABattleItCannotSend(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	up := newBackend(t, 0, 0)
+	rx := createReaction(t, httpReaction(app.namespace, "past-a-bad-one", up.URL, func(s *livev1alpha1.BattleReactionSpec) {
+		s.HTTP.Format = livev1alpha1.HTTPFormatTencentCallback
+	}))
+	bad := &livev1alpha1.BattleResult{ObjectMeta: metav1.ObjectMeta{Namespace: app.namespace, Name: "br-by-hand"},
+		Spec: livev1alpha1.BattleResultSpec{BattleID: "by-hand", SDKAppID: app.id, Winners: []livev1alpha1.RoomID{}, ExtraFields: `["not an object"]`,
+			EndReason: livev1alpha1.EndReasonNeverStarted, Outcome: livev1alpha1.OutcomeNoContest, RoomCount: 1,
+			Rooms: []livev1alpha1.BattleRoom{{RoomID: "a", Result: livev1alpha1.RoomResultNoContest, Rank: 1}}}}
+	if err := k8sClient.Create(context.Background(), bad); err != nil {
+		t.Fatal(err)
+	}
+	app.send(t, testutil.Fixture(t, "end-battle-draw.json"))
+	waitForDeliveries(t, rx, 1, 1)
+	rec, err := recordOf(context.Background(), app.namespace, bad.Name, rx.Name)
+	if err != nil || rec.Failed != 1 || !strings.Contains(rec.LastError, "not a JSON object") {
+		t.Fatalf("the hand-written battle's record %+v (%v), want failed, saying why", rec, err)
+	}
+}
+
 // TestHTTPReactionAcrossRestarts: a run whose backend is down when the manager stops is sent
 // by the next manager under the same key and recorded once; a third manager sends nothing.
 func TestHTTPReactionAcrossRestarts(t *testing.T) {
@@ -455,6 +480,22 @@ func TestHTTPReactionSpecIsValidated(t *testing.T) {
 	if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(ok), &stored); err != nil {
 		t.Fatal(err)
 	}
+	// A reaction does not switch between sending requests and running Jobs.
+	eventually(t, "switching http to jobTemplate refused", func(ctx context.Context) error {
+		switched, err := getReaction(ctx, ok)
+		if err != nil {
+			return err
+		}
+		switched.Spec.HTTP = livev1alpha1.HTTPAction{}
+		switched.Spec.JobTemplate = newReaction(ns, "x", nil).Spec.JobTemplate
+		switch err := k8sClient.Update(ctx, switched); {
+		case apierrors.IsConflict(err):
+			return err // the controller wrote the status meanwhile
+		case !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "cannot switch"):
+			t.Fatalf("switching http to jobTemplate: %v, want refused as invalid", err)
+		}
+		return nil
+	})
 	if h := stored.Spec.HTTP; h.Format != livev1alpha1.HTTPFormatBattle || h.TimeoutSeconds != 5 || h.RetryForSeconds == nil || *h.RetryForSeconds != 600 {
 		t.Errorf("defaults: %+v", h)
 	}

@@ -51,6 +51,7 @@ type BattleMatch struct {
 
 // BattleReactionSpec is "when a battle like this ends, run this Job" (or send this request).
 // +kubebuilder:validation:XValidation:rule="has(self.jobTemplate) != has(self.http)",message="exactly one of jobTemplate and http must be set"
+// +kubebuilder:validation:XValidation:rule="has(oldSelf.http) == has(self.http)",message="a reaction cannot switch between jobTemplate and http: create another reaction"
 type BattleReactionSpec struct {
 	// match selects the battles to react to. Only BattleResults of the reaction's own
 	// namespace are considered.

@@ -32,8 +32,8 @@ func (h *Handler) wake() {
 // Replay stores the spooled battles, in arrival order, until ctx ends: at start, when one is
 // spooled, and every second while some remain. A battle that is stored already (a replay
 // before a crash, another replica's delivery) counts as stored, as a repeated callback does;
-// one the API server refuses for good is moved to the spool's refused/ directory and logged.
-// The first transient failure ends a pass: the rest wait, in order. It runs on every replica
+// one the API server refuses for good (invalid, too large) is moved to the spool's refused/
+// directory and logged. Any other failure ends a pass: the rest wait, in order. It runs on every replica
 // (each has its own spool) and needs no leader election. Without a spool it returns at once.
 func (h *Handler) Replay(ctx context.Context) error {
 	if h.opts.Spool == nil {
@@ -59,17 +59,21 @@ func (h *Handler) Replay(ctx context.Context) error {
 func (h *Handler) replayOnce(ctx context.Context) {
 	log := h.opts.Log.WithName("spool")
 	defer func() { spoolBytes.Set(float64(h.opts.Spool.Bytes())) }()
-	entries, err := h.opts.Spool.Entries()
-	if err != nil {
-		log.Error(err, "Reading the spool")
-	}
-	for _, e := range entries {
+	// One battle in memory at a time: a spool may hold hundreds of megabytes.
+	for _, file := range h.opts.Spool.Files() {
 		if ctx.Err() != nil {
 			return
 		}
-		br := e.Battle
+		br, ok, err := h.opts.Spool.Read(file)
+		if err != nil {
+			log.Error(err, "Reading the spool", "file", file)
+			return
+		}
+		if !ok {
+			continue // being written, or broken (moved to refused/)
+		}
 		attempt, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := h.opts.Client.Create(attempt, br.DeepCopy())
+		err = h.opts.Client.Create(attempt, br.DeepCopy())
 		result := replayCreated
 		switch {
 		case err == nil:
@@ -77,23 +81,25 @@ func (h *Handler) replayOnce(ctx context.Context) {
 		case apierrors.IsAlreadyExists(err):
 			result = replayDuplicate
 			_ = h.duplicate(attempt, log.WithValues("battleResult", klog.KObj(br), "battleId", br.Spec.BattleID), br)
-		case transient(err):
+		case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || tooLarge(err):
+			result = replayRefused // the battle itself: it can never be stored
+		default:
+			// Anything else may pass (the API server starting, a policy or quota, a namespace
+			// being re-created): the battle was acknowledged, so it waits, with the rest.
 			cancel()
 			log.V(1).Info("The API server does not store spooled battles yet", "waiting", h.opts.Spool.Len(), "error", apiMessage(err))
 			return
-		default:
-			result = replayRefused
 		}
 		cancel()
 		if result == replayRefused {
-			log.Error(err, "The API server refused a spooled battle; it is kept in the spool's refused/ directory", "battleResult", klog.KObj(br), "file", e.File)
-			err = h.opts.Spool.Refuse(e.File)
+			log.Error(err, "The API server refused a spooled battle; it is kept in the spool's refused/ directory", "battleResult", klog.KObj(br), "file", file)
+			err = h.opts.Spool.Refuse(file)
 		} else {
 			log.V(1).Info("Stored a spooled battle", "battleResult", klog.KObj(br), "result", result)
-			err = h.opts.Spool.Done(e.File)
+			err = h.opts.Spool.Done(file)
 		}
 		if err != nil {
-			log.Error(err, "Taking a battle out of the spool", "file", e.File)
+			log.Error(err, "Taking a battle out of the spool", "file", file)
 			return
 		}
 		spoolReplayed.WithLabelValues(result).Inc()

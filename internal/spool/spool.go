@@ -162,9 +162,8 @@ func syncDir(dir string) error {
 	return err
 }
 
-// Entries returns the battles spooled, in arrival order. A file that does not read as a
-// BattleResult is moved aside (refused/) and left out.
-func (s *Spool) Entries() ([]Entry, error) {
+// Files returns the names of the battles spooled, in arrival order.
+func (s *Spool) Files() []string {
 	s.mu.Lock()
 	names := make([]string, 0, len(s.sizes))
 	for name := range s.sizes {
@@ -172,23 +171,38 @@ func (s *Spool) Entries() ([]Entry, error) {
 	}
 	s.mu.Unlock()
 	slices.Sort(names) // the sequence numbers are zero-padded: arrival order
-	out := make([]Entry, 0, len(names))
-	for _, name := range names {
-		data, err := os.ReadFile(filepath.Join(s.dir, name))
-		if errors.Is(err, os.ErrNotExist) {
-			continue // being written: its Put has not renamed it yet
-		}
+	return names
+}
+
+// Read reads one spooled battle; ok is false when its file is not there yet (its Put has not
+// renamed it) or was broken (moved aside to refused/).
+func (s *Spool) Read(name string) (br *livev1alpha1.BattleResult, ok bool, err error) {
+	data, err := os.ReadFile(filepath.Join(s.dir, name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	br = &livev1alpha1.BattleResult{}
+	if err := json.Unmarshal(data, br); err != nil || br.Name == "" || br.Namespace == "" {
+		return nil, false, s.Refuse(name)
+	}
+	return br, true, nil
+}
+
+// Entries returns the battles spooled, in arrival order, read whole (tests and small spools;
+// the replay reads them one at a time). A broken file is moved aside and left out.
+func (s *Spool) Entries() ([]Entry, error) {
+	var out []Entry
+	for _, name := range s.Files() {
+		br, ok, err := s.Read(name)
 		if err != nil {
 			return out, err
 		}
-		var br livev1alpha1.BattleResult
-		if err := json.Unmarshal(data, &br); err != nil || br.Name == "" || br.Namespace == "" {
-			if err := s.Refuse(name); err != nil {
-				return out, err
-			}
-			continue
+		if ok {
+			out = append(out, Entry{File: name, Battle: br})
 		}
-		out = append(out, Entry{File: name, Battle: &br})
 	}
 	return out, nil
 }
