@@ -260,7 +260,7 @@ func (r *BattleReactionReconciler) deliver(ctx context.Context, rx *livev1alpha1
 		for _, rec := range recording {
 			listed[rec.BattleResult] = true
 		}
-		runs, finished, busy := r.http.snapshot(r.base, rx.UID, client.ObjectKeyFromObject(rx), func(name string) bool {
+		runs, _, busy := r.http.snapshot(r.base, rx.UID, client.ObjectKeyFromObject(rx), func(name string) bool {
 			br, ok := r.Battles.Get(rx.Namespace, name)
 			return !ok || reaction.Recorded(br, rx.Name, string(rx.UID))
 		})
@@ -285,7 +285,7 @@ func (r *BattleReactionReconciler) deliver(ctx context.Context, rx *livev1alpha1
 			r.http.start(r.base, rx, p.Battle, reqs, r.Sender.Send)
 			runs += len(reqs)
 		}
-		runs, finished, _ = r.http.snapshot(r.base, rx.UID, client.ObjectKeyFromObject(rx), func(string) bool { return false })
+		runs, finished, _ := r.http.snapshot(r.base, rx.UID, client.ObjectKeyFromObject(rx), func(string) bool { return false })
 
 		// Step 2 for the battles finished here.
 		status, _, _ := r.compose(rx, criteria, ready, nil, nil)
