@@ -3,6 +3,7 @@
 package receiver
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -408,9 +409,13 @@ var storeBackoff = wait.Backoff{Duration: 25 * time.Millisecond, Factor: 2, Jitt
 // apimachinery's context-aware backoff: client-go's retry.OnError sleeps without a context,
 // past a budget that Tencent's 2 s bound.
 func retry(ctx context.Context, fn func() error) error {
-	var last error
+	var last, said error // said: the last answer of the API server, not the budget running out
 	err := wait.ExponentialBackoffWithContext(ctx, storeBackoff, func(context.Context) (bool, error) {
-		switch last = fn(); {
+		last = fn()
+		if last != nil && ctx.Err() == nil {
+			said = last
+		}
+		switch {
 		case last == nil:
 			return true, nil
 		case !transient(last):
@@ -419,7 +424,9 @@ func retry(ctx context.Context, fn func() error) error {
 		return false, nil
 	})
 	if err != nil && last != nil && transient(last) {
-		return fmt.Errorf("%w: last error: %w", errStoreBudget, last)
+		// The answer names what the API server said last (e.g. etcd's "leader changed"),
+		// rather than the budget cutting off the attempt after it.
+		return fmt.Errorf("%w: last error: %w", errStoreBudget, cmp.Or(said, last))
 	}
 	return err
 }
