@@ -149,15 +149,19 @@ func SetLogger() {
 }
 
 // StartEnv starts the control plane in KUBEBUILDER_ASSETS with the project's CRDs
-// (config/crd/bases), and a client for it with scheme. The config has no client-side
+// (config/crd/bases), each configure applied first (e.g. etcd flags), and a client for it
+// with scheme. The config has no client-side
 // throttling, as ctrl.GetConfigOrDie. Stop the environment when done.
-func StartEnv(scheme *runtime.Scheme) (*envtest.Environment, *rest.Config, client.Client, error) {
+func StartEnv(scheme *runtime.Scheme, configure ...func(*envtest.Environment)) (*envtest.Environment, *rest.Config, client.Client, error) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		return nil, nil, nil, errors.New("KUBEBUILDER_ASSETS is not set: run these tests with `make test`, which builds kube-apiserver and etcd and sets it")
 	}
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(Root(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
+	}
+	for _, c := range configure {
+		c(env)
 	}
 	cfg, err := env.Start()
 	if err != nil {
