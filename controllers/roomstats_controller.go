@@ -4,6 +4,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -254,6 +255,17 @@ func DesiredRoomStatsStatus(stats *livev1alpha1.RoomStats, tally *battle.RoomTal
 		Message:            message,
 		ObservedGeneration: stats.Generation,
 	})
+	// A sum that reached an int64 bound stays there (battle.Fold saturates): say so, for good.
+	if desired.TotalScore == math.MaxInt64 || desired.TotalScore == math.MinInt64 ||
+		meta.IsStatusConditionTrue(desired.Conditions, livev1alpha1.ConditionScoreSaturated) {
+		meta.SetStatusCondition(&desired.Conditions, metav1.Condition{
+			Type:               livev1alpha1.ConditionScoreSaturated,
+			Status:             metav1.ConditionTrue,
+			Reason:             livev1alpha1.ReasonInt64Bound,
+			Message:            "totalScore reached an int64 bound (±9223372036854775807) and stopped there: it is no longer the exact sum of the scores",
+			ObservedGeneration: stats.Generation,
+		})
+	}
 	return desired
 }
 

@@ -487,3 +487,34 @@ func TestRestartChangesNothingAndCatchesUp(t *testing.T) {
 		}
 	}
 }
+
+// TestTotalScoreSaturatesWithACondition: two battles of the highest int64 score leave the
+// room's totalScore at that bound (not wrapped to -2), with ScoreSaturated True saying the sum
+// is no longer exact.
+func TestTotalScoreSaturatesWithACondition(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	for _, id := range []string{"sat-1", "sat-2"} {
+		app.send(t, []byte(`{"CallbackCommand":"Live.CallbackAfterEndBattle","BattleId":"`+id+`","OpType":0,"EndTime":1700000000,`+
+			`"FromRoomInfo":{"RoomId":"saturated","Score":9223372036854775807},"ToRoomList":[{"RoomId":"other","Score":1}]}`))
+	}
+	eventually(t, "the saturated room", func(ctx context.Context) error {
+		var list livev1alpha1.RoomStatsList
+		if err := k8sClient.List(ctx, &list, client.InNamespace(app.namespace)); err != nil {
+			return err
+		}
+		for _, rs := range list.Items {
+			if rs.Spec.RoomID != "saturated" {
+				continue
+			}
+			if rs.Status.Battles != 2 || rs.Status.TotalScore != math.MaxInt64 {
+				return fmt.Errorf("battles %d, totalScore %d", rs.Status.Battles, rs.Status.TotalScore)
+			}
+			if c := meta.FindStatusCondition(rs.Status.Conditions, livev1alpha1.ConditionScoreSaturated); c == nil || c.Status != metav1.ConditionTrue {
+				return fmt.Errorf("ScoreSaturated %+v", c)
+			}
+			return nil
+		}
+		return fmt.Errorf("no RoomStats for the room yet")
+	})
+}

@@ -10,6 +10,13 @@ const (
 	ReasonCounted = "Counted"
 )
 
+// ConditionScoreSaturated is True on a RoomStats whose totalScore reached an int64 bound: it
+// stays there rather than wrapping around, and is no longer the exact sum. It stays True.
+const ConditionScoreSaturated = "ScoreSaturated"
+
+// ReasonInt64Bound is the reason of ScoreSaturated.
+const ReasonInt64Bound = "Int64Bound"
+
 // The reasons of a BattleReaction's Ready condition.
 const (
 	// ReasonActive: the reaction runs a Job for every matching battle (Ready is True).
