@@ -48,9 +48,9 @@ func (s *syncBuffer) String() string {
 
 // managerProcess is bin/manager running as its own process, as a replica of the Deployment.
 type managerProcess struct {
-	cmd              *exec.Cmd
-	callback, metric string // base URLs
-	log              *syncBuffer
+	cmd                     *exec.Cmd
+	callback, metric, probe string // base URLs
+	log                     *syncBuffer
 	// exited is closed when the process has exited (and its log is read whole).
 	exited chan struct{}
 }
@@ -60,7 +60,7 @@ type managerProcess struct {
 func startManagerProcess(t *testing.T, binary, kubeconfig string, app *testApp, args ...string) *managerProcess {
 	t.Helper()
 	cb, metrics, probe := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
-	p := &managerProcess{callback: "http://" + cb, metric: "http://" + metrics + "/metrics", log: &syncBuffer{}}
+	p := &managerProcess{callback: "http://" + cb, metric: "http://" + metrics + "/metrics", probe: "http://" + probe, log: &syncBuffer{}}
 	p.cmd = exec.Command(binary, append([]string{"--kubeconfig", kubeconfig,
 		"--sdk-app-id", app.id + "=" + app.namespace,
 		"--callback-bind-address", cb, "--metrics-bind-address", metrics, "--metrics-secure=false",
@@ -443,6 +443,12 @@ func TestSpoolSurvivesAManagerCrash(t *testing.T) {
 		battles = append(battles, b)
 	}
 	t.Logf("10 battles spooled during the outage, the slowest answer in %v", slowest)
+	// The replica stays ready while it spools: it answers, so it stays behind the Service.
+	if resp, err := http.Get(m.probe + "/readyz"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("readiness during the outage: %v %v, want 200", resp, err)
+	} else {
+		_ = resp.Body.Close()
+	}
 	if slowest > 2*time.Second {
 		t.Errorf("an answer took %v; Tencent waits 2 s", slowest)
 	}
