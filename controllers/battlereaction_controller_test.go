@@ -95,12 +95,18 @@ func getReaction(ctx context.Context, rx *livev1alpha1.BattleReaction) (*livev1a
 // setSuspend sets the reaction's spec.suspend.
 func setSuspend(t *testing.T, rx *livev1alpha1.BattleReaction, suspend bool) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("setting suspend to %v", suspend), func(ctx context.Context) error {
+	editSpec(t, rx, func(s *livev1alpha1.BattleReactionSpec) { s.Suspend = suspend })
+}
+
+// editSpec updates the reaction's spec with edit, reading it again after a conflict.
+func editSpec(t *testing.T, rx *livev1alpha1.BattleReaction, edit func(*livev1alpha1.BattleReactionSpec)) {
+	t.Helper()
+	eventually(t, "editing reaction "+rx.Name, func(ctx context.Context) error {
 		got, err := getReaction(ctx, rx)
 		if err != nil {
 			return err
 		}
-		got.Spec.Suspend = suspend
+		edit(&got.Spec)
 		return k8sClient.Update(ctx, got)
 	})
 }
@@ -711,13 +717,8 @@ func TestReactionCriteriaEditedWhileManagerIsDown(t *testing.T) {
 			}
 		}
 	}()
-	eventually(t, "editing the criteria", func(ctx context.Context) error {
-		got, err := getReaction(ctx, rx)
-		if err != nil {
-			return err
-		}
-		got.Spec.Match.Outcomes = []livev1alpha1.Outcome{livev1alpha1.OutcomeWin}
-		return k8sClient.Update(ctx, got)
+	editSpec(t, rx, func(s *livev1alpha1.BattleReactionSpec) {
+		s.Match.Outcomes = []livev1alpha1.Outcome{livev1alpha1.OutcomeWin}
 	})
 	win := randomBattle{id: "won-while-down=", opType: 0, endTime: 1763900000, rooms: []string{"x", "y"}, scores: []int64{5, 3}, accounts: []string{"a", "b"}}
 	app.send(t, win.body())
@@ -794,13 +795,8 @@ func TestEditStopsAFiringReconcile(t *testing.T) {
 
 	// Draws no longer match; then, a second later (edit and arrival times have a one-second
 	// resolution), a draw arrives while the first reconcile is still in flight.
-	eventually(t, "editing the criteria", func(ctx context.Context) error {
-		got, err := getReaction(ctx, rx)
-		if err != nil {
-			return err
-		}
-		got.Spec.Match.Outcomes = []livev1alpha1.Outcome{livev1alpha1.OutcomeWin}
-		return k8sClient.Update(ctx, got)
+	editSpec(t, rx, func(s *livev1alpha1.BattleReactionSpec) {
+		s.Match.Outcomes = []livev1alpha1.Outcome{livev1alpha1.OutcomeWin}
 	})
 	time.Sleep(1100 * time.Millisecond)
 	app.send(t, testutil.Fixture(t, "end-battle-draw.json"))

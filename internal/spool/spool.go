@@ -44,13 +44,6 @@ type Spool struct {
 	sizes map[string]int64
 }
 
-// Entry is one spooled battle.
-type Entry struct {
-	// File is its file name, in arrival order.
-	File   string
-	Battle *livev1alpha1.BattleResult
-}
-
 // Open opens (creating) the spool in dir, holding at most maxBytes of battles. It removes the
 // files a crash left half-written.
 func Open(dir string, maxBytes int64) (*Spool, error) {
@@ -189,22 +182,6 @@ func (s *Spool) Read(name string) (br *livev1alpha1.BattleResult, ok bool, err e
 		return nil, false, s.Refuse(name)
 	}
 	return br, true, nil
-}
-
-// Entries returns the battles spooled, in arrival order, read whole (tests and small spools;
-// the replay reads them one at a time). A broken file is moved aside and left out.
-func (s *Spool) Entries() ([]Entry, error) {
-	var out []Entry
-	for _, name := range s.Files() {
-		br, ok, err := s.Read(name)
-		if err != nil {
-			return out, err
-		}
-		if ok {
-			out = append(out, Entry{File: name, Battle: br})
-		}
-	}
-	return out, nil
 }
 
 // Done removes a battle that is stored now.

@@ -21,6 +21,27 @@ func battleNamed(name string) *livev1alpha1.BattleResult {
 	}
 }
 
+// entry is one spooled battle, read back.
+type entry struct {
+	File   string
+	Battle *livev1alpha1.BattleResult
+}
+
+// Entries reads the spool back, in arrival order, as the replay does (tests only).
+func (s *Spool) Entries() ([]entry, error) {
+	var out []entry
+	for _, name := range s.Files() {
+		br, ok, err := s.Read(name)
+		if err != nil {
+			return out, err
+		}
+		if ok {
+			out = append(out, entry{File: name, Battle: br})
+		}
+	}
+	return out, nil
+}
+
 func names(t *testing.T, s *Spool) []string {
 	t.Helper()
 	entries, err := s.Entries()
