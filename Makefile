@@ -9,6 +9,15 @@ CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 KUBE_API_LINTER_VERSION ?= v0.0.0-20260716143926-092fe0c72997
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-kube-api-linter-$(KUBE_API_LINTER_VERSION)
 KUBECTL ?= kubectl
+# helm, for the chart's tests and `make helm-chart`'s users (the chart itself needs no helm to
+# be generated).
+HELM_VERSION ?= v3.22.0
+HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
+# What the chart's tests install before applying it (hack/thirdparty-crds.sh): cert-manager's
+# CRDs from its module, the Prometheus Operator's ServiceMonitor and PrometheusRule CRDs
+# generated from its API module's types.
+CERT_MANAGER_VERSION ?= v1.19.1
+PROMETHEUS_OPERATOR_VERSION ?= v0.95.2
 
 # The control plane tests and `make dev` run (kube-apiserver, etcd, kubectl), built from
 # source by hack/build-controlplane.sh and cached under bin/k8s/.
@@ -20,6 +29,8 @@ IMG ?= battle-operator:dev
 CONTAINER_TOOL ?= docker
 # Where build-installer writes install.yaml (git-ignored: generate it when you need it).
 DIST ?= dist
+# Where helm-chart writes the Helm chart (committed; `make verify` fails when it is stale).
+CHART ?= dist/chart
 
 SHELL = /usr/bin/env bash -o pipefail
 .SHELLFLAGS = -ec
@@ -56,9 +67,18 @@ lint: golangci-lint ## Run golangci-lint and Kube API Linter (.golangci.yml); fa
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: verify
-verify: manifests generate ## Fail when generated files or formatting are not current.
+verify: manifests generate helm-chart ## Fail when generated files (CRDs, RBAC, DeepCopy, dist/chart) or formatting are not current.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	@git diff --exit-code -- config api || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- $(CHART))" || { echo "$(CHART) is stale: run 'make helm-chart' and commit"; git status --porcelain -- $(CHART); exit 1; }
+
+.PHONY: helm-chart
+helm-chart: manifests ## Generate the Helm chart dist/chart from config/ (hack/helmchart; config/prometheus, config/spool and config/network-policy become values).
+	@kubectl=$$($(CONTROLPLANE) kubectl)/kubectl; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	for k in default prometheus spool network-policy; do "$$kubectl" kustomize config/$$k >"$$tmp/$$k.yaml"; done; \
+	go run ./hack/helmchart -out $(CHART) -default "$$tmp/default.yaml" -variant prometheus="$$tmp/prometheus.yaml" \
+	  -variant spool="$$tmp/spool.yaml" -variant networkPolicy="$$tmp/network-policy.yaml"; \
+	echo "wrote $(CHART)"
 
 .PHONY: controlplane
 controlplane: ## Build (or reuse) the local cluster's binaries under bin/k8s/: etcd, kube-apiserver, kubectl, kube-controller-manager, kube-scheduler, kwok.
@@ -157,6 +177,19 @@ $(CONTROLLER_GEN):
 	mkdir -p $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
 	mv $(LOCALBIN)/controller-gen $(CONTROLLER_GEN)
+
+.PHONY: helm
+helm: $(HELM) ## Build the pinned helm into bin/ (once) and print its path.
+	@echo $(HELM)
+$(HELM):
+	mkdir -p $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	mv $(LOCALBIN)/helm $(HELM)
+
+.PHONY: thirdparty-crds
+thirdparty-crds: controller-gen ## Write cert-manager's and the Prometheus Operator's CRDs (the pinned versions) into CRDS_DIR, for the chart's tests.
+	CERT_MANAGER_VERSION=$(CERT_MANAGER_VERSION) PROMETHEUS_OPERATOR_VERSION=$(PROMETHEUS_OPERATOR_VERSION) \
+	  CONTROLLER_GEN=$(CONTROLLER_GEN) hack/thirdparty-crds.sh "$${CRDS_DIR:?set CRDS_DIR}"
 
 .PHONY: golangci-lint
 golangci-lint: $(GOLANGCI_LINT)

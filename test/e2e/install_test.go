@@ -139,6 +139,7 @@ func (d *devRun) testInstall(t *testing.T) {
 	d.kubectl(t, rbacList, "apply", "--server-side", "--field-manager=e2e-install", "-f", "-")
 
 	t.Run("DryRun", func(t *testing.T) { d.testInstallDryRun(t, rendered, all) })
+	t.Run("HelmChart", func(t *testing.T) { d.testHelmChart(t, all) })
 	t.Run("ManagerRBAC", d.testManagerRBAC)
 	t.Run("UserRBAC", d.testUserRBAC)
 }
@@ -265,17 +266,7 @@ func (d *devRun) checkDeployment(t *testing.T, dep *appsv1.Deployment, services 
 	}
 
 	// Every flag is one the manager defines (a typo or a renamed flag stops it at start).
-	args := map[string]string{}
-	for _, a := range c.Args {
-		name, value, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		args[name] = value
-	}
-	help, _ := exec.Command(filepath.Join(d.root, "bin", "manager"), "-h").CombinedOutput()
-	for name := range args {
-		if !strings.Contains(string(help), "\n  -"+name+" ") && !strings.Contains(string(help), "\n  -"+name+"\n") {
-			t.Errorf("the Deployment passes --%s, which bin/manager -h does not list", name)
-		}
-	}
+	args := d.knownFlags(t, c.Args)
 	for flag, want := range map[string]string{
 		"leader-elect":              "",
 		"metrics-bind-address":      ":8443",
@@ -400,6 +391,24 @@ func (d *devRun) checkDeployment(t *testing.T, dep *appsv1.Deployment, services 
 	} else {
 		t.Logf("the manager's pod is admitted: %s", strings.TrimSpace(out))
 	}
+}
+
+// knownFlags returns the manager's args by flag name ("--a=b" → a: b), and reports every flag
+// that bin/manager -h does not list (a typo or a renamed flag stops the manager at start).
+func (d *devRun) knownFlags(t *testing.T, argv []string) map[string]string {
+	t.Helper()
+	args := map[string]string{}
+	for _, a := range argv {
+		name, value, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		args[name] = value
+	}
+	help, _ := exec.Command(filepath.Join(d.root, "bin", "manager"), "-h").CombinedOutput()
+	for name := range args {
+		if !strings.Contains(string(help), "\n  -"+name+" ") && !strings.Contains(string(help), "\n  -"+name+"\n") {
+			t.Errorf("the Deployment passes --%s, which bin/manager -h does not list", name)
+		}
+	}
+	return args
 }
 
 // accessCase is a question for kubectl auth can-i and the answer the install must give.
