@@ -149,6 +149,8 @@ func (d *devRun) testInstall(t *testing.T) {
 // probes on the probe port, the Services on the right ports, a pod the restricted Pod
 // Security Standard admits.
 func (d *devRun) testInstallDryRun(t *testing.T, renderedText string, rendered []manifest) {
+	// The install has cert-manager's kinds (the webhook's certificate): their CRDs first.
+	d.installCertManagerCRDs(t)
 	start := time.Now()
 	d.shell(t, "kubectl --kubeconfig "+d.kubeconfig+" apply --server-side --dry-run=server -k config/default")
 	t.Logf("kubectl apply --dry-run=server -k config/default: %d objects, %v", len(rendered), time.Since(start).Round(time.Millisecond))
@@ -282,6 +284,8 @@ func (d *devRun) checkDeployment(t *testing.T, dep *appsv1.Deployment, services 
 		"health-probe-bind-address": ":8081",
 		"callback-bind-address":     ":8082",
 		"callback-token-file":       "/etc/battle-operator/token/token",
+		"webhook-bind-address":      ":9443",
+		"webhook-cert-dir":          "/tmp/k8s-webhook-server/serving-certs",
 	} {
 		if got, ok := args[flag]; !ok || got != want {
 			t.Errorf("the manager's --%s is %q (set: %v), want %q", flag, got, ok, want)
@@ -341,6 +345,7 @@ func (d *devRun) checkDeployment(t *testing.T, dep *appsv1.Deployment, services 
 	for name, want := range map[string]int32{
 		"battle-operator-callback":                           8082,
 		"battle-operator-controller-manager-metrics-service": 8443,
+		"battle-operator-webhook-service":                    9443,
 	} {
 		svc, ok := services[name]
 		if !ok {
@@ -673,4 +678,27 @@ items:
 	d.checkAccess(t, "alice", append(slices.Clone(readOnly), writesReactions(false)...))
 	d.checkAccess(t, "bob", append(slices.Clone(readOnly), writesReactions(true)...))
 	d.checkAccess(t, "carol", append(slices.Clone(readOnly), writesReactions(true)...))
+}
+
+// certManagerModule is the cert-manager release whose CRDs the install tests apply (its Go
+// module holds them as plain YAML, so the Go module proxy serves them).
+const certManagerModule = "github.com/cert-manager/cert-manager@v1.19.1"
+
+// installCertManagerCRDs installs cert-manager's Certificate and Issuer CRDs in the dev
+// cluster, for real, so that the installs that use them can be applied with a dry run. The
+// cluster runs no cert-manager: nothing issues the certificates.
+func (d *devRun) installCertManagerCRDs(t *testing.T) {
+	t.Helper()
+	out, err := exec.Command("go", "mod", "download", "-json", certManagerModule).Output()
+	if err != nil {
+		t.Fatalf("go mod download %s: %v", certManagerModule, err)
+	}
+	var mod struct{ Dir string }
+	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
+		t.Fatalf("go mod download %s gave no directory: %v\n%s", certManagerModule, err, out)
+	}
+	crds := filepath.Join(mod.Dir, "deploy", "crds")
+	d.shell(t, "kubectl --kubeconfig "+d.kubeconfig+" apply --server-side -f "+filepath.Join(crds, "cert-manager.io_certificates.yaml")+
+		" -f "+filepath.Join(crds, "cert-manager.io_issuers.yaml"))
+	d.shell(t, "kubectl --kubeconfig "+d.kubeconfig+" wait --for=condition=Established --timeout=60s crd/certificates.cert-manager.io crd/issuers.cert-manager.io")
 }
