@@ -90,12 +90,23 @@ type Matcher struct {
 // Compile checks the criteria once, so matching a battle is cheap. An expression that does not
 // parse, does not type-check against battleType to a bool, or fails on a complete sample
 // battle (an index beyond 100 rooms, a cost beyond the limit) is an ErrInvalidExpression.
+// Expressions are compiled once per process (compiledExpressions), not at every reconcile.
 func Compile(match livev1alpha1.BattleMatch) (*Matcher, error) {
 	m := &Matcher{match: match}
 	if match.Expression == "" {
 		return m, nil
 	}
-	ast, iss := celEnv.Compile(match.Expression)
+	prg, err := compiled.get(match.Expression, compileExpression)
+	if err != nil {
+		return nil, err
+	}
+	m.program = prg
+	return m, nil
+}
+
+// compileExpression compiles an expression into a program and tries it on the sample battle.
+func compileExpression(expression string) (cel.Program, error) {
+	ast, iss := celEnv.Compile(expression)
 	if iss.Err() != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidExpression, iss.Err())
 	}
@@ -106,11 +117,10 @@ func Compile(match livev1alpha1.BattleMatch) (*Matcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidExpression, err)
 	}
-	m.program = prg
-	if _, err := m.eval(sampleBattle()); err != nil {
+	if _, err := evalProgram(prg, sampleBattle()); err != nil {
 		return nil, fmt.Errorf("%w: on a sample battle: %v", ErrInvalidExpression, err)
 	}
-	return m, nil
+	return prg, nil
 }
 
 // Matches says whether the battle meets every criterion. An error means the expression failed
@@ -137,7 +147,11 @@ func (m *Matcher) Matches(spec *livev1alpha1.BattleResultSpec) (bool, error) {
 }
 
 func (m *Matcher) eval(spec *livev1alpha1.BattleResultSpec) (bool, error) {
-	out, _, err := m.program.Eval(map[string]any{"battle": battleValue(spec)})
+	return evalProgram(m.program, spec)
+}
+
+func evalProgram(prg cel.Program, spec *livev1alpha1.BattleResultSpec) (bool, error) {
+	out, _, err := prg.Eval(map[string]any{"battle": battleValue(spec)})
 	if err != nil {
 		return false, err
 	}
