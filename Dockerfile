@@ -17,6 +17,7 @@ FROM gcr.io/distroless/static:nonroot
 WORKDIR /
 COPY --from=builder /workspace/manager .
 USER 65532:65532
-# The callback receiver, the health and readiness probes, the metrics (HTTPS).
-EXPOSE 8082 8081 8443
+# The callback receiver, the health and readiness probes, the metrics (HTTPS), the admission
+# webhook (HTTPS).
+EXPOSE 8082 8081 8443 9443
 ENTRYPOINT ["/manager"]

@@ -7,7 +7,9 @@ import (
 	"crypto/tls"
 	"flag"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,11 +28,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/controllers"
 	"github.com/battleops/battle-operator/internal/receiver"
 	"github.com/battleops/battle-operator/internal/spool"
+	webhookv1alpha1 "github.com/battleops/battle-operator/internal/webhook/v1alpha1"
 )
 
 var (
@@ -88,6 +92,7 @@ type options struct {
 	forwardTimeout                     time.Duration
 	spoolDir                           string
 	spoolMaxBytes                      int64
+	webhookAddr, webhookCertDir        string
 	controllers                        controllers.Options
 }
 
@@ -119,6 +124,8 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.forwardCAFile, "forward-ca-file", "", "A PEM bundle of the certificate authorities an https --forward-url may chain to, besides the system's (a private CA).")
 	fs.StringVar(&o.spoolDir, "spool-dir", "", "A directory (a persistent volume of this replica) where a validated battle that cannot be stored within --callback-timeout is written and fsync'ed, then acknowledged; it is stored when the API server answers again. Empty: such a battle is answered 503.")
 	fs.Int64Var(&o.spoolMaxBytes, "spool-max-bytes", 256<<20, "The most the spool holds; past it, battles that cannot be stored are answered 503.")
+	fs.StringVar(&o.webhookAddr, "webhook-bind-address", "0", "The address the admission webhook (it refuses a BattleReaction with a bad expression, Job template or URL at kubectl apply) serves HTTPS on, e.g. :9443. 0 turns it off; the controllers still report a bad reaction as Ready=False.")
+	fs.StringVar(&o.webhookCertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "A directory holding tls.crt and tls.key for the admission webhook (e.g. from cert-manager); a renewed certificate is picked up.")
 	fs.DurationVar(&o.controllers.Retention.MaxAge, "battle-retention", 24*time.Hour, "Delete BattleResults that arrived longer ago than this (by creationTimestamp); their rooms' RoomStats keep what they counted. 0 keeps them forever.")
 	fs.IntVar(&o.controllers.Retention.MaxCount, "max-battle-results", 100000, "Keep at most this many BattleResults per namespace; past it the earliest go first, whatever their age. 0: no cap.")
 	fs.Float64Var(&o.controllers.PruneRate, "prune-rate", 50, "How many BattleResults retention deletes per second at most.")
@@ -176,15 +183,29 @@ func run(o options) error {
 	// probes, and elects no leader: it runs until the process stops, through an API server
 	// outage of any length. The controllers run in another, with leader election, started
 	// again whenever it loses the lead (runControllers).
+	hook, err := webhookServer(o.webhookAddr, o.webhookCertDir, o.enableHTTP2)
+	if err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Client:                 controllers.ClientOptions(),
 		Metrics:                metricsOptions(o.metricsAddr, o.secureMetrics, o.enableHTTP2, o.metricsCertDir),
 		HealthProbeBindAddress: o.probeAddr,
 		PprofBindAddress:       o.pprofAddr,
+		WebhookServer:          hook,
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
+	}
+	if hook != nil {
+		// In this manager, on every replica, not only the leader: the API server may call any.
+		if err := (&webhookv1alpha1.ReactionValidator{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+			return err
+		}
+		if err := mgr.AddReadyzCheck("webhook", hook.StartedChecker()); err != nil {
+			return err
+		}
 	}
 
 	handler, err := receiver.NewHandler(receiver.Options{
@@ -226,7 +247,7 @@ func run(o options) error {
 	}
 
 	setupLog.Info("Starting the manager", "sdkAppIds", apps, "callbackAddress", o.callbackAddr, "callbackPath", o.callbackPath,
-		"callbackTLS", o.callbackCertDir != "", "authentication", tokens != nil, "forwardTo", o.forwardURL, "spoolDir", o.spoolDir, "metricsAddress", o.metricsAddr, "metricsSecure", o.secureMetrics,
+		"callbackTLS", o.callbackCertDir != "", "authentication", tokens != nil, "forwardTo", o.forwardURL, "spoolDir", o.spoolDir, "metricsAddress", o.metricsAddr, "metricsSecure", o.secureMetrics, "webhookAddress", o.webhookAddr,
 		"battleRetention", o.controllers.Retention.MaxAge.String(), "maxBattleResults", o.controllers.Retention.MaxCount)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return mgr.Start(ctx) })
@@ -291,6 +312,27 @@ func runControllers(ctx context.Context, cfg *rest.Config, o options) error {
 			}
 		}
 	}
+}
+
+// webhookServer is the admission webhook's HTTPS server on addr (host:port), with the
+// certificate of certDir; nil when addr is "0". HTTP/2 is off unless enableHTTP2.
+func webhookServer(addr, certDir string, enableHTTP2 bool) (webhook.Server, error) {
+	if addr == "0" {
+		return nil, nil
+	}
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--webhook-bind-address %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		return nil, fmt.Errorf("--webhook-bind-address %q: the port is not a number", addr)
+	}
+	opts := webhook.Options{Host: host, Port: port, CertDir: certDir}
+	if !enableHTTP2 {
+		opts.TLSOpts = append(opts.TLSOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	return webhook.NewServer(opts), nil
 }
 
 // metricsOptions configures controller-runtime's metrics server as kubebuilder's scaffold does.

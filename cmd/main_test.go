@@ -178,7 +178,8 @@ func TestFlagsBindIntoOptions(t *testing.T) {
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	o.bindFlags(fs)
 	if err := fs.Parse([]string{"--sdk-app-id=1400000001,1400000002=other", "--sdk-app-id", "1400000003",
-		"--battle-retention=2h", "--max-battle-results=500", "--prune-rate=7.5", "--leader-elect", "--callback-timeout=900ms", "--spool-dir=/var/spool/b"}); err != nil {
+		"--battle-retention=2h", "--max-battle-results=500", "--prune-rate=7.5", "--leader-elect", "--callback-timeout=900ms", "--spool-dir=/var/spool/b",
+		"--webhook-bind-address=:9443"}); err != nil {
 		t.Fatal(err)
 	}
 	want := options{
@@ -188,6 +189,7 @@ func TestFlagsBindIntoOptions(t *testing.T) {
 		sdkAppIDs: listFlag{"1400000001", "1400000002=other", "1400000003"}, battleNamespace: "default",
 		maxSkew: time.Minute, maxBodyBytes: 1 << 20, callbackTimeout: 900 * time.Millisecond, forwardTimeout: 1500 * time.Millisecond,
 		spoolDir: "/var/spool/b", spoolMaxBytes: 256 << 20,
+		webhookAddr: ":9443", webhookCertDir: "/tmp/k8s-webhook-server/serving-certs",
 		controllers: controllers.Options{Retention: retention.Policy{MaxAge: 2 * time.Hour, MaxCount: 500}, PruneRate: 7.5},
 	}
 	if diff := cmp.Diff(want, o, cmp.AllowUnexported(options{})); diff != "" {
@@ -214,5 +216,20 @@ func TestMetricsServeTheCertificateGiven(t *testing.T) {
 	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d", resp.StatusCode)
+	}
+}
+
+// --webhook-bind-address: 0 is no webhook server; an address without a numeric port is refused.
+func TestWebhookServerFromFlags(t *testing.T) {
+	if hook, err := webhookServer("0", "", false); hook != nil || err != nil {
+		t.Errorf("webhookServer(0) = %v, %v, want none", hook, err)
+	}
+	if hook, err := webhookServer(":9443", t.TempDir(), false); hook == nil || err != nil {
+		t.Errorf("webhookServer(:9443) = %v, %v, want a server", hook, err)
+	}
+	for _, bad := range []string{"9443", ":https-ish", "localhost"} {
+		if _, err := webhookServer(bad, "", false); err == nil || !strings.Contains(err.Error(), "--webhook-bind-address") {
+			t.Errorf("webhookServer(%q) = %v, want an error naming the flag", bad, err)
+		}
 	}
 }

@@ -7,6 +7,8 @@
 #   DEV_CALLBACK_ADDR  where the receiver listens             (127.0.0.1:8082)
 #   DEV_PROBE_ADDR     health and readiness probes            (127.0.0.1:8081)
 #   DEV_METRICS_ADDR   Prometheus metrics                     (127.0.0.1:8080)
+#   DEV_WEBHOOK_ADDR   the admission webhook, with a self-signed certificate; it refuses a
+#                      BattleReaction with a bad expression or Job template (127.0.0.1:9443)
 #   DEV_UPSTREAM_ADDR  hack/upstream, the app's own callback backend the receiver forwards
 #                      every callback but the battle end to    (127.0.0.1:8083)
 #   DEV_DIR            kubeconfig and logs                    (bin/dev)
@@ -21,6 +23,7 @@ callback_addr=${DEV_CALLBACK_ADDR:-127.0.0.1:8082}
 probe_addr=${DEV_PROBE_ADDR:-127.0.0.1:8081}
 metrics_addr=${DEV_METRICS_ADDR:-127.0.0.1:8080}
 upstream_addr=${DEV_UPSTREAM_ADDR:-127.0.0.1:8083}
+webhook_addr=${DEV_WEBHOOK_ADDR:-127.0.0.1:9443}
 dir=${DEV_DIR:-bin/dev}
 jobs=${DEV_JOBS:-1}
 node=fake-node
@@ -59,7 +62,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 rm -f "$kubeconfig"
-bin/devcluster --assets "$assets" --write-kubeconfig "$kubeconfig" ${devcluster_args[@]+"${devcluster_args[@]}"} \
+bin/devcluster --assets "$assets" --write-kubeconfig "$kubeconfig" \
+  --webhook-addr "$webhook_addr" --webhook-config config/webhook --webhook-cert-dir "$dir/webhook-certs" ${devcluster_args[@]+"${devcluster_args[@]}"} \
   >"$dir/controlplane.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 600); do
@@ -96,7 +100,8 @@ pids+=($!)
 
 bin/manager --kubeconfig "$kubeconfig" --sdk-app-id "$app_id" --forward-url "http://$upstream_addr/live-callbacks" \
   --callback-bind-address "$callback_addr" --health-probe-bind-address "$probe_addr" \
-  --metrics-bind-address "$metrics_addr" --metrics-secure=false --zap-devel >"$dir/manager.log" 2>&1 &
+  --metrics-bind-address "$metrics_addr" --metrics-secure=false \
+  --webhook-bind-address "$webhook_addr" --webhook-cert-dir "$dir/webhook-certs" --zap-devel >"$dir/manager.log" 2>&1 &
 manager=$!
 pids+=("$manager")
 for _ in $(seq 1 300); do
@@ -111,6 +116,8 @@ cat <<MSG
 battle-operator is running.
   receiver    http://$callback_addr/callback   (SDKAppID $app_id, no callback token)
   metrics     http://$metrics_addr/metrics
+  webhook     https://$webhook_addr   (admission: a BattleReaction with a bad expression or Job
+              template is refused at kubectl apply)
   upstream    http://$upstream_addr/live-callbacks   (hack/upstream: stands for your own callback
               backend; the receiver forwards it every callback but the battle end)
   logs        $dir/manager.log, $dir/controlplane.log, $dir/upstream.log$jobs_msg
@@ -127,6 +134,13 @@ relays its answer:
   curl -sS -X POST -H 'Content-Type: application/json' \\
     'http://$callback_addr/callback?SdkAppid=$app_id&CallbackCommand=Live.CallbackBeforeSendGift' \\
     --data-binary '{"CallbackCommand":"Live.CallbackBeforeSendGift","RoomId":"live_room_1001","GiftId":13,"Count":1}'
+
+Apply a reaction with a misspelt field: the webhook refuses it, naming the field:
+
+  printf '%s\n' 'apiVersion: live.battleops.io/v1alpha1' 'kind: BattleReaction' \\
+    'metadata: {name: typo}' 'spec:' '  match: {expression: "battle.roomz.size() > 0"}' \\
+    '  http: {url: "http://$upstream_addr/reactions"}' |
+    kubectl --kubeconfig $kubeconfig apply -f -
 
 Then look at what it stored:
 

@@ -11,6 +11,11 @@
 // carry the label battleops.io/dev-outcome=fail. Each of these writes its log to
 // <log-dir>/<name>.log. The kubeconfig is written once they have all started; the node turns
 // Ready moments later.
+//
+// With --webhook-addr it installs the admission webhook configuration of --webhook-config
+// (config/webhook), pointed at https://<webhook-addr> with a self-signed certificate it makes
+// and writes to --webhook-cert-dir (tls.crt, tls.key), where the manager's
+// --webhook-cert-dir reads it.
 package main
 
 import (
@@ -22,7 +27,9 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"net"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -50,6 +57,8 @@ type options struct {
 	logDir     string
 	jobs       bool
 	nodeName   string
+	// The admission webhook: where the manager serves it, its configuration, its certificate.
+	webhookAddr, webhookConfig, webhookCertDir string
 }
 
 func main() {
@@ -59,6 +68,9 @@ func main() {
 	flag.BoolVar(&o.jobs, "jobs", false, "Also run kube-controller-manager, kube-scheduler and kwok with a fake node, so that Jobs run to Complete (or Failed, for pods labelled "+FailLabel+"="+FailValue+").")
 	flag.StringVar(&o.logDir, "log-dir", "", "Where the --jobs components write their logs (default: the kubeconfig's folder).")
 	flag.StringVar(&o.nodeName, "node-name", "fake-node", "The name of the fake node (--jobs).")
+	flag.StringVar(&o.webhookAddr, "webhook-addr", "", "Install the admission webhook configuration, calling https://ADDR (host:port), where the manager serves it. Empty: no webhook.")
+	flag.StringVar(&o.webhookConfig, "webhook-config", "config/webhook", "The folder of the webhook configuration (--webhook-addr).")
+	flag.StringVar(&o.webhookCertDir, "webhook-cert-dir", "bin/dev/webhook-certs", "Where the webhook's self-signed certificate is written (--webhook-addr): tls.crt and tls.key.")
 	flag.Parse()
 	if o.logDir == "" {
 		o.logDir = filepath.Dir(o.kubeconfig)
@@ -90,6 +102,16 @@ func run(o options) error {
 	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
 
 	env := &envtest.Environment{BinaryAssetsDirectory: o.assets}
+	if o.webhookAddr != "" {
+		host, port, err := net.SplitHostPort(o.webhookAddr)
+		if err != nil {
+			return fmt.Errorf("--webhook-addr: %w", err)
+		}
+		env.WebhookInstallOptions = envtest.WebhookInstallOptions{Paths: []string{o.webhookConfig}, LocalServingHost: host}
+		if env.WebhookInstallOptions.LocalServingPort, err = strconv.Atoi(port); err != nil {
+			return fmt.Errorf("--webhook-addr: the port %q is not a number", port)
+		}
+	}
 	if _, err := env.Start(); err != nil {
 		return fmt.Errorf("starting the control plane: %w", err)
 	}
@@ -99,6 +121,13 @@ func run(o options) error {
 		}
 	}()
 	say("%s kube-apiserver started at %s", stamp(), env.Config.Host)
+	if o.webhookAddr != "" {
+		if err := copyCerts(env.WebhookInstallOptions.LocalServingCertDir, o.webhookCertDir); err != nil {
+			return err
+		}
+		defer func() { _ = os.RemoveAll(o.webhookCertDir) }()
+		say("admission webhook configured: https://%s, certificate in %s", o.webhookAddr, o.webhookCertDir)
+	}
 
 	admin, err := env.AddUser(envtest.User{Name: "dev-admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
@@ -198,6 +227,24 @@ func run(o options) error {
 }
 
 // stamp is the time, for the log: how long things take to start up shows in it.
+// copyCerts copies the webhook's serving certificate and key from envtest's folder (removed
+// when the control plane stops) to dir.
+func copyCerts(from, dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for _, name := range []string{"tls.crt", "tls.key"} {
+		b, err := os.ReadFile(filepath.Join(from, name))
+		if err != nil {
+			return fmt.Errorf("reading the webhook certificate: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func stamp() string { return time.Now().Format(time.RFC3339Nano) }
 
 // createNode creates the Node kwok fakes (kwok manages every node here). It has no taint:

@@ -201,3 +201,15 @@ func finishedAt(job *batchv1.Job) metav1.Time {
 	}
 	return job.CreationTimestamp
 }
+
+// SampleJob is the Job the reaction would run for a sample battle (every field set, 100 rooms;
+// a per-room reaction's first run): what admission creates with a dry run, so that the API
+// server's Job validation judges the template before any battle arrives.
+func SampleJob(rx *livev1alpha1.BattleReaction) (*batchv1.Job, error) {
+	br := &livev1alpha1.BattleResult{ObjectMeta: metav1.ObjectMeta{Name: "sample", Namespace: rx.Namespace}, Spec: *sampleBattle()}
+	runs := Runs(rx.Spec.RunFor, &br.Spec)
+	if len(runs) == 0 {
+		runs = []Run{{}}
+	}
+	return NewJob(rx, br, runs[0])
+}

@@ -4,17 +4,17 @@
 package reaction
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	apiservercel "k8s.io/apiserver/pkg/cel"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 )
@@ -23,14 +23,60 @@ import (
 // controller. It allows, e.g., comparisons over all 100 rooms of a battle many times over.
 const celCostLimit = 1_000_000
 
-// celEnv declares the variable `battle`: a BattleResult's spec, as its JSON.
+// battleType is the CEL type of the variable `battle`: an object with the fields of a
+// BattleResult's spec, by their JSON names and of their schema's types (an endedAt is its RFC
+// 3339 string, as in the schema). Expressions are type-checked against it, as the API server
+// checks a CRD's validation rules against the CRD's schema: a misspelt field, or a string
+// compared with a number, is refused when the expression is compiled, on every branch.
+var battleType = declType(reflect.TypeFor[livev1alpha1.BattleResultSpec](), "BattleResultSpec")
+
+// celEnv declares `battle`, of battleType.
 var celEnv = func() *cel.Env {
-	env, err := cel.NewEnv(cel.Variable("battle", cel.MapType(cel.StringType, cel.DynType)))
+	base, err := cel.NewEnv()
+	if err != nil {
+		panic(err)
+	}
+	opts, err := apiservercel.NewDeclTypeProvider(battleType).EnvOptions(base.CELTypeProvider())
+	if err != nil {
+		panic(err)
+	}
+	env, err := base.Extend(append(opts, cel.Variable("battle", battleType.CelType()))...)
 	if err != nil {
 		panic(err)
 	}
 	return env
 }()
+
+// declType is the CEL object type of a struct of the API: a field for each JSON name, typed
+// by its Go kind. It panics on a kind it does not know, so a new kind of field in the API
+// fails every test rather than being invisible to expressions.
+func declType(t reflect.Type, name string) *apiservercel.DeclType {
+	fields := map[string]*apiservercel.DeclField{}
+	for f := range t.Fields() {
+		jsonName, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if jsonName == "" || jsonName == "-" {
+			continue
+		}
+		fields[jsonName] = apiservercel.NewDeclField(jsonName, fieldType(f.Type, name+"."+jsonName), true, nil, nil)
+	}
+	return apiservercel.NewObjectType(name, fields)
+}
+
+func fieldType(t reflect.Type, name string) *apiservercel.DeclType {
+	switch {
+	case t == reflect.TypeFor[*metav1.Time](), t.Kind() == reflect.String:
+		return apiservercel.StringType
+	case t.Kind() == reflect.Bool:
+		return apiservercel.BoolType
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64, t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Int64:
+		return apiservercel.IntType
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
+		return apiservercel.NewListType(declType(t.Elem(), name+".@idx"), -1)
+	case t.Kind() == reflect.Slice:
+		return apiservercel.NewListType(fieldType(t.Elem(), name+".@idx"), -1)
+	}
+	panic(fmt.Sprintf("the battle field %s is a %s, which has no CEL type here", name, t))
+}
 
 // ErrInvalidExpression wraps every reason an expression cannot be used.
 var ErrInvalidExpression = errors.New("invalid expression")
@@ -42,14 +88,25 @@ type Matcher struct {
 }
 
 // Compile checks the criteria once, so matching a battle is cheap. An expression that does not
-// parse, does not type-check to a bool, or fails on a complete sample battle (a misspelt field
-// such as `battle.roomz`) is an ErrInvalidExpression.
+// parse, does not type-check against battleType to a bool, or fails on a complete sample
+// battle (an index beyond 100 rooms, a cost beyond the limit) is an ErrInvalidExpression.
+// Expressions are compiled once per process (compiledExpressions), not at every reconcile.
 func Compile(match livev1alpha1.BattleMatch) (*Matcher, error) {
 	m := &Matcher{match: match}
 	if match.Expression == "" {
 		return m, nil
 	}
-	ast, iss := celEnv.Compile(match.Expression)
+	prg, err := compiled.get(match.Expression, compileExpression)
+	if err != nil {
+		return nil, err
+	}
+	m.program = prg
+	return m, nil
+}
+
+// compileExpression compiles an expression into a program and tries it on the sample battle.
+func compileExpression(expression string) (cel.Program, error) {
+	ast, iss := celEnv.Compile(expression)
 	if iss.Err() != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidExpression, iss.Err())
 	}
@@ -60,11 +117,10 @@ func Compile(match livev1alpha1.BattleMatch) (*Matcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidExpression, err)
 	}
-	m.program = prg
-	if _, err := m.eval(sampleBattle()); err != nil {
+	if _, err := evalProgram(prg, sampleBattle()); err != nil {
 		return nil, fmt.Errorf("%w: on a sample battle: %v", ErrInvalidExpression, err)
 	}
-	return m, nil
+	return prg, nil
 }
 
 // Matches says whether the battle meets every criterion. An error means the expression failed
@@ -91,11 +147,11 @@ func (m *Matcher) Matches(spec *livev1alpha1.BattleResultSpec) (bool, error) {
 }
 
 func (m *Matcher) eval(spec *livev1alpha1.BattleResultSpec) (bool, error) {
-	battle, err := BattleValue(spec)
-	if err != nil {
-		return false, err
-	}
-	out, _, err := m.program.Eval(map[string]any{"battle": battle})
+	return evalProgram(m.program, spec)
+}
+
+func evalProgram(prg cel.Program, spec *livev1alpha1.BattleResultSpec) (bool, error) {
+	out, _, err := prg.Eval(map[string]any{"battle": battleValue(spec)})
 	if err != nil {
 		return false, err
 	}
@@ -117,89 +173,53 @@ func TopScore(spec *livev1alpha1.BattleResultSpec) int64 {
 	return top
 }
 
-// BattleValue is the battle as CEL sees it: the spec's JSON, integers as int, every field of
-// the schema present (zero values included), so `battle.endTime` works on every battle.
-func BattleValue(spec *livev1alpha1.BattleResultSpec) (map[string]any, error) {
-	raw, err := json.Marshal(spec)
-	if err != nil {
-		return nil, err
+// battleValue is the battle as CEL sees it, built straight from the spec: every field of
+// battleType by its JSON name, an absent one as its zero value (so `battle.endedAt` works on
+// every battle), integers as int64, endedAt as its RFC 3339 string ("" when absent).
+func battleValue(s *livev1alpha1.BattleResultSpec) map[string]any {
+	rooms := make([]any, len(s.Rooms))
+	for i := range s.Rooms {
+		rooms[i] = roomValue(&s.Rooms[i])
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v map[string]any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
+	winners := make([]any, len(s.Winners))
+	for i, w := range s.Winners {
+		winners[i] = string(w)
 	}
-	out := integers(v).(map[string]any)
-	fillZeros(out, battleZeros)
-	rooms, _ := out["rooms"].([]any)
-	for _, r := range rooms {
-		if room, ok := r.(map[string]any); ok {
-			fillZeros(room, roomZeros)
-		}
+	endedAt := ""
+	if s.EndedAt != nil {
+		endedAt = s.EndedAt.UTC().Format(time.RFC3339)
 	}
-	return out, nil
-}
-
-// battleZeros and roomZeros are the zero value, as CEL sees it, of each field of a battle and
-// of a room, by JSON name: what a field omitted from the JSON (omitempty) reads as.
-var (
-	battleZeros = zerosOf(reflect.TypeFor[livev1alpha1.BattleResultSpec]())
-	roomZeros   = zerosOf(reflect.TypeFor[livev1alpha1.BattleRoom]())
-)
-
-func zerosOf(t reflect.Type) map[string]any {
-	zeros := map[string]any{}
-	for f := range t.Fields() {
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "" || name == "-" {
-			continue
-		}
-		switch ft := f.Type; {
-		case ft.Kind() == reflect.String, ft == reflect.TypeFor[*metav1.Time]():
-			zeros[name] = "" // a time is an RFC 3339 string; absent, empty
-		case ft.Kind() == reflect.Bool:
-			zeros[name] = false
-		case ft.Kind() >= reflect.Int && ft.Kind() <= reflect.Int64, ft.Kind() == reflect.Pointer && ft.Elem().Kind() == reflect.Int64:
-			zeros[name] = int64(0)
-		case ft.Kind() == reflect.Slice:
-			zeros[name] = []any{}
-		}
-	}
-	return zeros
-}
-
-// fillZeros adds to v every field of zeros it lacks (or holds as null).
-func fillZeros(v map[string]any, zeros map[string]any) {
-	for k, zero := range zeros {
-		if v[k] == nil {
-			if z, ok := zero.([]any); ok {
-				zero = append([]any{}, z...) // each battle its own
-			}
-			v[k] = zero
-		}
+	return map[string]any{
+		"battleId":    s.BattleID,
+		"sdkAppId":    s.SDKAppID,
+		"clientIP":    s.ClientIP,
+		"optPlatform": s.OptPlatform,
+		"opType":      s.OpType,
+		"endReason":   string(s.EndReason),
+		"durationMs":  s.DurationMs,
+		"createTime":  s.CreateTime,
+		"startTime":   s.StartTime,
+		"endTime":     s.EndTime,
+		"endedAt":     endedAt,
+		"eventTimeMs": s.EventTimeMs,
+		"rooms":       rooms,
+		"roomCount":   int64(s.RoomCount),
+		"outcome":     string(s.Outcome),
+		"winners":     winners,
+		"extraFields": s.ExtraFields,
 	}
 }
 
-// integers turns JSON numbers into int64 where they are integers, float64 otherwise.
-func integers(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		for k, e := range t {
-			t[k] = integers(e)
-		}
-	case []any:
-		for i, e := range t {
-			t[i] = integers(e)
-		}
-	case json.Number:
-		if i, err := t.Int64(); err == nil {
-			return i
-		}
-		f, _ := t.Float64()
-		return f
+func roomValue(r *livev1alpha1.BattleRoom) map[string]any {
+	return map[string]any{
+		"roomId":       string(r.RoomID),
+		"score":        r.Score,
+		"ownerAccount": r.OwnerAccount,
+		"caller":       r.Caller,
+		"result":       string(r.Result),
+		"rank":         int64(r.Rank),
+		"extraFields":  r.ExtraFields,
 	}
-	return v
 }
 
 // sampleBattle has every field of a BattleResult's spec set, and 100 rooms, to try an

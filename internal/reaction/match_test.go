@@ -1,6 +1,7 @@
 package reaction
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -8,7 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/cel-go/common/types"
 	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	apiservercel "k8s.io/apiserver/pkg/cel"
 	"k8s.io/utils/ptr"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
@@ -197,16 +201,19 @@ func TestCompileRejects(t *testing.T) {
 		{"An unbalanced quote is rejected.", `battle.endReason == 'TimeUp`, "Syntax error"},
 		{"An arithmetic expression is not a bool.", `battle.durationMs + 1`, "gives int, not bool"},
 		{"A string literal is not a bool.", `'TimeUp'`, "gives string, not bool"},
-		{"A field that gives a string on the sample battle is not a bool.", `battle.endReason`, "gave TimeUp, not a bool"},
+		{"A string field is not a bool.", `battle.endReason`, "gives string, not bool"},
 		{"A list is not a bool.", `battle.rooms.map(r, r.score > 0)`, "not bool"},
-		{"A misspelt field is rejected.", `battle.roomz.size() > 0`, "no such key: roomz"},
-		{"A misspelt field of a room is rejected.", `battle.rooms.exists(r, r.scroe >= 1000)`, "no such key: scroe"},
+		{"A misspelt field is rejected.", `battle.roomz.size() > 0`, "undefined field 'roomz'"},
+		{"A misspelt field of a room is rejected.", `battle.rooms.exists(r, r.scroe >= 1000)`, "undefined field 'scroe'"},
+		{"A misspelt field in a branch the sample battle does not take is rejected.", `true || battle.rooms[0].scroe > 0`, "undefined field 'scroe'"},
+		{"A conditional whose branches are a bool and an int is rejected.", `battle.rooms[0].roomId != 'live_room_1001' ? true : battle.durationMs`, "no matching overload"},
+		{"Comparing an int field with a string is rejected.", `battle.durationMs == '60000'`, "no matching overload"},
 		{"A variable other than battle is rejected.", `result.outcome == 'Win'`, "undeclared reference to 'result'"},
 		{"An unknown function is rejected.", `battle.rooms.frobnicate()`, "undeclared reference to 'frobnicate'"},
 		{"An index beyond the 100 rooms a battle may have is rejected.", `battle.rooms[100].score > 0`, "index out of bounds"},
 		{"A cubic expression over the sample battle's 100 rooms exceeds the cost limit.",
 			`battle.rooms.all(a, battle.rooms.all(b, battle.rooms.all(c, a.score + b.score + c.score > -1)))`, "cost limit"},
-		{"Comparing a string field with a number fails on the sample battle.", `battle.endReason > 5`, "no such overload"},
+		{"Comparing a string field with a number is rejected.", `battle.endReason > 5`, "no matching overload"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -237,7 +244,7 @@ func TestCompileAccepts(t *testing.T) {
 		{"An expression false on the sample battle compiles.", livev1alpha1.BattleMatch{Expression: `battle.outcome == 'Draw'`}},
 		{"An index within the sample battle's two rooms compiles.", livev1alpha1.BattleMatch{Expression: `battle.rooms[1].score >= 0`}},
 		{"An expression over endedAt as a timestamp compiles.", livev1alpha1.BattleMatch{Expression: `timestamp(battle.endedAt) > timestamp('2020-01-01T00:00:00Z')`}},
-		{"A dynamic expression that gives a bool on the sample battle compiles.", livev1alpha1.BattleMatch{Expression: `battle.rooms[0].roomId != 'live_room_1001' ? true : battle.durationMs`}},
+		{"A dynamic expression that gives a bool on the sample battle compiles.", livev1alpha1.BattleMatch{Expression: `battle.rooms[0].roomId != 'live_room_1001' ? true : dyn(battle.durationMs)`}},
 		{"An index that fits a battle of more than two rooms compiles.", livev1alpha1.BattleMatch{Expression: `battle.rooms[2].score > 0`}},
 	}
 	for _, tc := range cases {
@@ -263,7 +270,7 @@ func TestMatchesErrors(t *testing.T) {
 		{"An index beyond a three-room battle's rooms is an error on it.",
 			`battle.roomCount == 2 || battle.rooms[3].score >= 0`, drawBattle(), fourRooms()},
 		{"A dynamic expression that gives an int on a battle is an error on it.",
-			`battle.rooms[0].roomId != 'live_room_1001' ? true : battle.durationMs`, fourRooms(), drawBattle()},
+			`battle.rooms[0].roomId != 'live_room_1001' ? true : dyn(battle.durationMs)`, fourRooms(), drawBattle()},
 		{"Parsing the empty endedAt of a battle that never ended is an error on it.",
 			`timestamp(battle.endedAt) > timestamp('2020-01-01T00:00:00Z')`, neverStarted(), fourRooms()},
 	}
@@ -330,6 +337,78 @@ func keys(m map[string]any) []string {
 	return out
 }
 
+// jsonValue is the battle as CEL saw it before battleValue: the spec's JSON decoded, integers
+// as int64, absent fields as their zero values. battleValue must give the same, without JSON.
+func jsonValue(t *testing.T, spec *livev1alpha1.BattleResultSpec) map[string]any {
+	t.Helper()
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v map[string]any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	out := integers(v).(map[string]any)
+	fillZeros(out, zerosOf(reflect.TypeFor[livev1alpha1.BattleResultSpec]()))
+	rooms, _ := out["rooms"].([]any)
+	for _, r := range rooms {
+		fillZeros(r.(map[string]any), zerosOf(reflect.TypeFor[livev1alpha1.BattleRoom]()))
+	}
+	return out
+}
+
+// zerosOf is the zero value, as CEL sees it, of each field of a struct by JSON name.
+func zerosOf(t reflect.Type) map[string]any {
+	zeros := map[string]any{}
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch ft := f.Type; {
+		case name == "" || name == "-":
+		case ft.Kind() == reflect.String, ft == reflect.TypeFor[*metav1.Time]():
+			zeros[name] = ""
+		case ft.Kind() == reflect.Bool:
+			zeros[name] = false
+		case ft.Kind() >= reflect.Int && ft.Kind() <= reflect.Int64:
+			zeros[name] = int64(0)
+		case ft.Kind() == reflect.Slice:
+			zeros[name] = []any{}
+		}
+	}
+	return zeros
+}
+
+func fillZeros(v, zeros map[string]any) {
+	for k, zero := range zeros {
+		if v[k] == nil {
+			v[k] = zero
+		}
+	}
+}
+
+// integers turns JSON numbers into int64 where they are integers, float64 otherwise.
+func integers(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, e := range t {
+			t[k] = integers(e)
+		}
+	case []any:
+		for i, e := range t {
+			t[i] = integers(e)
+		}
+	case json.Number:
+		if i, err := t.Int64(); err == nil {
+			return i
+		}
+		f, _ := t.Float64()
+		return f
+	}
+	return v
+}
+
 func TestBattleValue(t *testing.T) {
 	cases := []struct {
 		name string
@@ -337,14 +416,16 @@ func TestBattleValue(t *testing.T) {
 	}{
 		{"A battle with every field set has every field.", fourRooms()},
 		{"A battle with only zero values and a zero room has every field.", &livev1alpha1.BattleResultSpec{Rooms: []livev1alpha1.BattleRoom{{}}}},
+		{"A battle without rooms or winners has empty lists.", &livev1alpha1.BattleResultSpec{}},
 		{"The sample battle that expressions are tried on has every field.", sampleBattle()},
+		{"A draw has every field.", drawBattle()},
+		{"A battle that never started has every field.", neverStarted()},
+		{"A battle with negative scores has every field.", negativeScores()},
+		{"A battle of 100 rooms has every field.", hundredRooms()},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			v, err := BattleValue(tc.spec)
-			if err != nil {
-				t.Fatal(err)
-			}
+			v := battleValue(tc.spec)
 			if diff := cmp.Diff(jsonFields(reflect.TypeFor[livev1alpha1.BattleResultSpec]()), keys(v)); diff != "" {
 				t.Errorf("battle fields (-schema +value):\n%s", diff)
 			}
@@ -357,18 +438,36 @@ func TestBattleValue(t *testing.T) {
 					t.Errorf("room %d fields (-schema +value):\n%s", i, diff)
 				}
 			}
-			if _, ok := v["winners"].([]any); !ok {
-				t.Errorf("winners = %#v, want a list", v["winners"])
+			// The value is what the spec's JSON gives, field for field and type for type.
+			if diff := cmp.Diff(jsonValue(t, tc.spec), v); diff != "" {
+				t.Errorf("battleValue is not the spec's JSON (-json +value):\n%s", diff)
 			}
 		})
 	}
 }
 
-func TestBattleValueTypes(t *testing.T) {
-	v, err := BattleValue(fourRooms())
-	if err != nil {
-		t.Fatal(err)
+// TestBattleTypeDeclaresEveryField: every field of the value is declared in battleType with
+// the CEL type of its value, so what type-checks is what evaluates.
+func TestBattleTypeDeclaresEveryField(t *testing.T) {
+	v := battleValue(fourRooms())
+	room := v["rooms"].([]any)[0].(map[string]any)
+	check := func(decl *apiservercel.DeclType, value map[string]any) {
+		if len(decl.Fields) != len(value) {
+			t.Errorf("%s declares %d fields, the value has %d", decl.TypeName(), len(decl.Fields), len(value))
+		}
+		for name, f := range decl.Fields {
+			got := types.DefaultTypeAdapter.NativeToValue(value[name]).Type().TypeName()
+			if want := f.Type.CelType().String(); !strings.HasPrefix(want, got) {
+				t.Errorf("%s.%s is declared %s, its value is a %s", decl.TypeName(), name, want, got)
+			}
+		}
 	}
+	check(battleType, v)
+	check(battleType.Fields["rooms"].Type.ElemType, room)
+}
+
+func TestBattleValueTypes(t *testing.T) {
+	v := battleValue(fourRooms())
 	room := v["rooms"].([]any)[2].(map[string]any)
 	got := map[string]any{
 		"durationMs":   v["durationMs"],
@@ -410,5 +509,31 @@ func TestBattleValueTypes(t *testing.T) {
 	}
 	if diff := cmp.Diff(fourRooms(), &back); diff != "" {
 		t.Errorf("BattleValue is not the spec's JSON (-spec +value):\n%s", diff)
+	}
+}
+
+// BenchmarkMatch is the cost of matching one battle with an expression: a simple one on a
+// 4-room battle, the documented one on a 100-room battle.
+func BenchmarkMatch(b *testing.B) {
+	for _, bc := range []struct {
+		name, expression string
+		spec             *livev1alpha1.BattleResultSpec
+	}{
+		{"Simple4Rooms", `battle.endReason == 'TimeUp'`, fourRooms()},
+		{"Documented4Rooms", `battle.rooms.exists(r, r.score >= 1000) && battle.durationMs >= 60000`, fourRooms()},
+		{"Documented100Rooms", `battle.rooms.exists(r, r.score >= 1000) && battle.durationMs >= 60000`, hundredRooms()},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			m, err := Compile(livev1alpha1.BattleMatch{Expression: bc.expression})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := m.Matches(bc.spec); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -44,6 +44,7 @@ func TestDevPrintsCommandsThatWork(t *testing.T) {
 type devRun struct {
 	root, dir                          string
 	callback, probe, metrics, upstream string
+	webhook                            string
 	kubeconfig                         string // what the printed commands use
 	printed                            string // its standard output up to "Ready."
 	assets                             string // the control plane's folder: kubectl is there
@@ -59,12 +60,12 @@ func startDev(t *testing.T) *devRun {
 	t.Helper()
 	root := testutil.Root()
 	d := &devRun{root: root, dir: t.TempDir(), callback: testutil.FreeAddr(t), probe: testutil.FreeAddr(t), metrics: testutil.FreeAddr(t), upstream: testutil.FreeAddr(t),
-		stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
+		webhook: testutil.FreeAddr(t), stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
 	d.kubeconfig = filepath.Join(d.dir, "kubeconfig")
 	cmd := exec.Command("bash", "hack/dev.sh")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "DEV_DIR="+d.dir, "DEV_CALLBACK_ADDR="+d.callback, "DEV_PROBE_ADDR="+d.probe,
-		"DEV_METRICS_ADDR="+d.metrics, "DEV_UPSTREAM_ADDR="+d.upstream, "DEV_APP_ID=1400000042")
+		"DEV_METRICS_ADDR="+d.metrics, "DEV_UPSTREAM_ADDR="+d.upstream, "DEV_WEBHOOK_ADDR="+d.webhook, "DEV_APP_ID=1400000042")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	d.cmd = cmd
 	stdout, err := cmd.StdoutPipe()
@@ -153,7 +154,7 @@ func (d *devRun) testPrintedCommands(t *testing.T) {
 		t.Fatalf("the printed curl answered %q", got)
 	}
 	// The gift check goes to the upstream, which refuses gift 13; its answer comes back as it is.
-	gift := between(t, out, "relays its answer:", "Then look at what it stored")
+	gift := between(t, out, "relays its answer:", "Apply a reaction with a misspelt field")
 	if got := strings.TrimSpace(shell(gift)); got != `{"ActionStatus":"FAIL","ErrorCode":1,"ErrorInfo":"upstream: gift 13 is not allowed in this room"}` {
 		t.Fatalf("the printed gift check answered %q, want the upstream's FAIL", got)
 	}
@@ -177,6 +178,19 @@ func (d *devRun) testPrintedCommands(t *testing.T) {
 	}
 	if strings.Contains(strings.Join(lines, "\n"), "CallbackAfterEndBattle") {
 		t.Errorf("a battle end reached the upstream: they are stored, not forwarded\n%s", upstreamLog)
+	}
+	// The reaction with a misspelt field is refused by the admission webhook, which names it.
+	typo := between(t, out, "naming the field:", "Then look at what it stored")
+	c := exec.Command("bash", "-c", typo)
+	c.Dir, c.Env = root, append(os.Environ(), "PATH="+d.assets+":"+os.Getenv("PATH"))
+	refusal, err := c.CombinedOutput()
+	if err == nil {
+		t.Errorf("the printed reaction with a misspelt field was applied:\n%s", refusal)
+	}
+	for _, want := range []string{`The BattleReaction "typo" is invalid`, "spec.match.expression", "undefined field 'roomz'"} {
+		if !strings.Contains(string(refusal), want) {
+			t.Errorf("the printed reaction's refusal does not say %q:\n%s", want, refusal)
+		}
 	}
 	get := between(t, out, "Then look at what it stored", "Ready.")
 	getLines := strings.Split(strings.TrimSpace(get), "\n")

@@ -41,17 +41,7 @@ func (d *devRun) testHelmChart(t *testing.T, config []manifest) {
 
 	t.Run("Current", d.testChartCurrent)
 
-	start := time.Now()
-	crds := t.TempDir()
-	d.shell(t, "make -s thirdparty-crds CRDS_DIR="+crds)
-	d.kubectl(t, "", "apply", "--server-side", "--field-manager=e2e-helm", "-f", crds)
-	d.kubectl(t, "", "wait", "--for=condition=Established", "--timeout=60s", "-f", crds)
-	t.Cleanup(func() {
-		if _, err := d.kubectlErr("", "delete", "--ignore-not-found", "--wait=false", "-f", crds); err != nil {
-			t.Errorf("deleting cert-manager's and the Prometheus Operator's CRDs: %v", err)
-		}
-	})
-	t.Logf("cert-manager's and the Prometheus Operator's CRDs installed in %v", time.Since(start).Round(time.Millisecond))
+	d.installThirdPartyCRDs(t)
 
 	t.Run("Default", func(t *testing.T) { d.testChartDefault(t, helm, config) })
 	t.Run("FullValues", func(t *testing.T) { d.testChartFullValues(t, helm) })
@@ -140,10 +130,66 @@ func (d *devRun) testChartDefault(t *testing.T, helm string, config []manifest) 
 		t.Fatal("the chart renders no Deployment")
 	}
 	d.checkDeployment(t, deployment, services)
+	checkCertificates(t, rendered)
 	for _, m := range rendered {
 		labels, _ := m.object["metadata"].(map[string]any)["labels"].(map[string]any)
 		if labels["app.kubernetes.io/managed-by"] != "Helm" || labels["app.kubernetes.io/instance"] != "battle-operator" {
 			t.Errorf("%s %s has labels %v, want Helm's (managed-by Helm, instance battle-operator)", m.kind, m.name, labels)
+		}
+	}
+}
+
+// checkCertificates checks what cert-manager would act on, since no cert-manager runs here:
+// every Certificate's issuer is rendered; each webhook configuration has the CA of a rendered
+// Certificate injected, that certificate is for the webhook Service's name, and its Secret is
+// mounted where the manager reads its webhook certificate (--webhook-cert-dir).
+func checkCertificates(t *testing.T, rendered []manifest) {
+	t.Helper()
+	issuers, certs := map[string]bool{}, map[string]map[string]any{}
+	var dep appsv1.Deployment
+	for _, m := range rendered {
+		switch m.kind {
+		case "Issuer":
+			issuers[m.name] = true
+		case "Certificate":
+			certs[m.namespace+"/"+m.name] = m.object
+		case "Deployment":
+			fromMap(t, m.object, &dep)
+		}
+	}
+	for name, cert := range certs {
+		if ref := get(cert, "spec", "issuerRef", "name"); !issuers[ref.(string)] {
+			t.Errorf("Certificate %s names the Issuer %v, which is not rendered (Issuers: %v): cert-manager would never issue it", name, ref, issuers)
+		}
+	}
+	for _, m := range rendered {
+		if m.kind != "ValidatingWebhookConfiguration" {
+			continue
+		}
+		from, _ := get(m.object, "metadata", "annotations", "cert-manager.io/inject-ca-from").(string)
+		cert, ok := certs[from]
+		if !ok {
+			t.Errorf("%s has the CA of %q injected, which is no rendered Certificate", m.name, from)
+			continue
+		}
+		for _, w := range get(m.object, "webhooks").([]any) {
+			svc := get(w, "clientConfig", "service")
+			host := toJSON(t, get(svc, "name"))
+			host = strings.Trim(host, `"`) + "." + strings.Trim(toJSON(t, get(svc, "namespace")), `"`) + ".svc"
+			if names := toJSON(t, get(cert, "spec", "dnsNames")); !strings.Contains(names, `"`+host+`"`) {
+				t.Errorf("the webhook calls %s, and its certificate %s is for %s", host, from, names)
+			}
+		}
+		c := dep.Spec.Template.Spec.Containers[0]
+		var dir string
+		for _, a := range c.Args {
+			if v, ok := strings.CutPrefix(a, "--webhook-cert-dir="); ok {
+				dir = v
+			}
+		}
+		secret := get(cert, "spec", "secretName")
+		if v := volumeAt(dep.Spec.Template.Spec, c, dir); v == nil || v.Secret == nil || v.Secret.SecretName != secret {
+			t.Errorf("--webhook-cert-dir=%s is not the volume of the certificate's Secret %v: %+v", dir, secret, v)
 		}
 	}
 }

@@ -97,8 +97,9 @@ func (d *devRun) kubectlErr(stdin string, args ...string) (string, error) {
 // --dry-run=server (the dev cluster has no node that runs images); its RBAC part (the
 // namespace, the ServiceAccount, the roles and their bindings) is applied for real, and
 // what the manager's ServiceAccount and users bound to view, edit and admin may do is
-// checked by impersonating them. Everything applied is deleted at the end; the namespaces
-// stay Terminating, since the dev cluster runs no namespace controller to empty them.
+// checked by impersonating them. The Helm chart is rendered and applied the same way
+// (helm_test.go). Everything applied is deleted at the end; the namespaces stay Terminating,
+// since the dev cluster runs no namespace controller to empty them.
 func (d *devRun) testInstall(t *testing.T) {
 	rendered := d.shell(t, "kubectl kustomize config/default")
 	all := decodeManifests(t, []byte(rendered))
@@ -150,6 +151,9 @@ func (d *devRun) testInstall(t *testing.T) {
 // probes on the probe port, the Services on the right ports, a pod the restricted Pod
 // Security Standard admits.
 func (d *devRun) testInstallDryRun(t *testing.T, renderedText string, rendered []manifest) {
+	// The install has cert-manager's kinds (the webhook's certificate), config/prometheus the
+	// Prometheus Operator's: their CRDs first.
+	d.installThirdPartyCRDs(t)
 	start := time.Now()
 	d.shell(t, "kubectl --kubeconfig "+d.kubeconfig+" apply --server-side --dry-run=server -k config/default")
 	t.Logf("kubectl apply --dry-run=server -k config/default: %d objects, %v", len(rendered), time.Since(start).Round(time.Millisecond))
@@ -163,8 +167,9 @@ func (d *devRun) testInstallDryRun(t *testing.T, renderedText string, rendered [
 		}
 	}
 
-	// The monitoring variant renders (its cert-manager and Prometheus Operator kinds are not
-	// in the dev cluster): the manager gets the certificate, the ServiceMonitor verifies it.
+	// The monitoring variant is valid: the manager gets the certificate, the ServiceMonitor
+	// verifies it.
+	d.shell(t, "kubectl --kubeconfig "+d.kubeconfig+" apply --server-side --dry-run=server -k config/prometheus")
 	monitored := d.shell(t, "kubectl kustomize config/prometheus")
 	for _, want := range []string{"--metrics-cert-dir=/etc/battle-operator/metrics-certs", "kind: ServiceMonitor", "kind: PrometheusRule",
 		"secretName: battle-operator-metrics-server-cert", "key: ca.crt"} {
@@ -273,6 +278,8 @@ func (d *devRun) checkDeployment(t *testing.T, dep *appsv1.Deployment, services 
 		"health-probe-bind-address": ":8081",
 		"callback-bind-address":     ":8082",
 		"callback-token-file":       "/etc/battle-operator/token/token",
+		"webhook-bind-address":      ":9443",
+		"webhook-cert-dir":          "/tmp/k8s-webhook-server/serving-certs",
 	} {
 		if got, ok := args[flag]; !ok || got != want {
 			t.Errorf("the manager's --%s is %q (set: %v), want %q", flag, got, ok, want)
@@ -332,6 +339,7 @@ func (d *devRun) checkDeployment(t *testing.T, dep *appsv1.Deployment, services 
 	for name, want := range map[string]int32{
 		"battle-operator-callback":                           8082,
 		"battle-operator-controller-manager-metrics-service": 8443,
+		"battle-operator-webhook-service":                    9443,
 	} {
 		svc, ok := services[name]
 		if !ok {
@@ -682,4 +690,26 @@ items:
 	d.checkAccess(t, "alice", append(slices.Clone(readOnly), writesReactions(false)...))
 	d.checkAccess(t, "bob", append(slices.Clone(readOnly), writesReactions(true)...))
 	d.checkAccess(t, "carol", append(slices.Clone(readOnly), writesReactions(true)...))
+}
+
+// thirdPartyCRDsIn records the clusters (by kubeconfig) installThirdPartyCRDs has set up.
+var thirdPartyCRDsIn = map[string]bool{}
+
+// installThirdPartyCRDs installs, for real, the CRDs of what the installs use besides
+// Kubernetes: cert-manager's (the webhook's and the metrics' certificates) and the Prometheus
+// Operator's ServiceMonitor and PrometheusRule, at the versions the Makefile pins (`make
+// thirdparty-crds`), so that the installs can be applied with a dry run. The cluster runs
+// neither: nothing issues the certificates or scrapes.
+func (d *devRun) installThirdPartyCRDs(t *testing.T) {
+	t.Helper()
+	if thirdPartyCRDsIn[d.kubeconfig] {
+		return
+	}
+	start := time.Now()
+	crds := t.TempDir()
+	d.shell(t, "make -s thirdparty-crds CRDS_DIR="+crds)
+	d.kubectl(t, "", "apply", "--server-side", "--field-manager=e2e-install", "-f", crds)
+	d.kubectl(t, "", "wait", "--for=condition=Established", "--timeout=60s", "-f", crds)
+	thirdPartyCRDsIn[d.kubeconfig] = true
+	t.Logf("cert-manager's and the Prometheus Operator's CRDs installed in %v", time.Since(start).Round(time.Millisecond))
 }
