@@ -131,6 +131,28 @@ func (d *devRun) testChartDefault(t *testing.T, helm string, config []manifest) 
 	}
 	d.checkDeployment(t, deployment, services)
 	checkCertificates(t, rendered)
+
+	// helm install prints NOTES.txt (helm template does not render it): the commands it gives
+	// name the Secret and Service the release uses. Another release, without the CRDs: Helm
+	// refuses objects it did not make, even in a dry run, and testInstall made those of
+	// config/default.
+	c := exec.Command(helm, "install", "notes", chartDir, "--namespace", "e2e-helm-notes", "--set", "crd.enable=false",
+		"--dry-run", "--kubeconfig", d.kubeconfig)
+	c.Dir = d.root
+	out, err := c.CombinedOutput()
+	notes := string(out)
+	if i := strings.Index(notes, "\nNOTES:"); i >= 0 {
+		notes = notes[i:]
+	}
+	for _, want := range []string{
+		"kubectl -n e2e-helm-notes create secret generic notes-battle-operator-callback-token \\\n       --from-file=token=./callback-token",
+		"the Service notes-battle-operator-callback (port 80",
+		"SDKAppID(s) 1400000001 become",
+	} {
+		if err != nil || !strings.Contains(notes, want) {
+			t.Errorf("helm install --dry-run: %v; its notes have no %q:\n%s", err, want, notes)
+		}
+	}
 	for _, m := range rendered {
 		labels, _ := m.object["metadata"].(map[string]any)["labels"].(map[string]any)
 		if labels["app.kubernetes.io/managed-by"] != "Helm" || labels["app.kubernetes.io/instance"] != "battle-operator" {
