@@ -54,6 +54,10 @@ var (
 		Name: "battleops_battleresults_pruned_total",
 		Help: "BattleResults deleted by retention, after their rooms' statistics stored them, by reason: age (--battle-retention) or count (--max-battle-results).",
 	}, []string{"reason"})
+	retentionCap = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "battleops_retention_max_battle_results",
+		Help: "The most BattleResults retention keeps per namespace (--max-battle-results; 0: no cap), for alerts that compare battleops_battleresults_stored with it.",
+	})
 )
 
 // storedBattleCount reports how many BattleResults the battle store of this process holds, per
@@ -115,7 +119,7 @@ func (w *waitingBattles) Collect(ch chan<- prometheus.Metric) {
 
 func init() {
 	metrics.Registry.MustRegister(reactionJobsCreated, reactionJobsFinished, reactionDeliveries, reactionBattlesExamined, reactionScans, roomStatsWrites,
-		battleResultsPruned, battleResultsStored, reactionsWaiting)
+		battleResultsPruned, battleResultsStored, reactionsWaiting, retentionCap)
 	// Every series exists from the start, so a rate over a fresh process is not "no data".
 	for _, result := range []string{"succeeded", "failed"} {
 		reactionJobsFinished.WithLabelValues(result)

@@ -58,6 +58,7 @@ type Options struct {
 
 // Setup adds every controller of battle-operator to the manager.
 func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+	retentionCap.Set(float64(opts.Retention.MaxCount))
 	// The store's watch gets a connection of its own (a dialer of its own makes client-go build
 	// a new transport): on the manager's shared HTTP/2 connection, the watch of every battle
 	// queued behind the manager's hundreds of writes a second, and fell seconds behind.

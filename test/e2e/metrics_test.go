@@ -397,4 +397,9 @@ func (d *devRun) testMonitoringNamesExist(t *testing.T) {
 		}
 		t.Logf("%s: %d metrics, each exported", file, len(seen))
 	}
+	// The pruning alert compares the stored count with the cap the manager exports: make dev
+	// runs with the default --max-battle-results.
+	if f := families["battleops_retention_max_battle_results"]; f == nil || len(f.GetMetric()) != 1 || f.GetMetric()[0].GetGauge().GetValue() != 100000 {
+		t.Errorf("battleops_retention_max_battle_results = %v, want 100000 (--max-battle-results' default)", f)
+	}
 }
