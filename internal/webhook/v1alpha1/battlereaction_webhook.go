@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -45,10 +46,11 @@ func (v *ReactionValidator) ValidateCreate(ctx context.Context, rx *livev1alpha1
 	return nil, v.validate(ctx, rx)
 }
 
-// ValidateUpdate checks a reaction's new version; a reaction being deleted (only its
-// finalizer left to remove) passes.
-func (v *ReactionValidator) ValidateUpdate(ctx context.Context, _, rx *livev1alpha1.BattleReaction) (admission.Warnings, error) {
-	if rx.DeletionTimestamp != nil {
+// ValidateUpdate checks a reaction's new spec. An update that leaves the spec as it was (a
+// label, an annotation, a reaction being deleted) passes, so a reaction stored before the
+// webhook, or while it was down, can still be labelled or deleted: it reports Ready=False.
+func (v *ReactionValidator) ValidateUpdate(ctx context.Context, old, rx *livev1alpha1.BattleReaction) (admission.Warnings, error) {
+	if rx.DeletionTimestamp != nil || equality.Semantic.DeepEqual(&old.Spec, &rx.Spec) {
 		return nil, nil
 	}
 	return nil, v.validate(ctx, rx)

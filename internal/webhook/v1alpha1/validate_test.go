@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -40,5 +41,22 @@ func TestValidate(t *testing.T) {
 				t.Errorf("Validate = %v, want one error saying %q", errs, tc.want)
 			}
 		})
+	}
+}
+
+// TestUpdateThatKeepsTheSpecPasses: a reaction stored with a spec the webhook refuses (before
+// it was installed) can still be labelled; an update that changes the spec is checked.
+func TestUpdateThatKeepsTheSpecPasses(t *testing.T) {
+	v := &ReactionValidator{} // no client: neither update reaches the dry run
+	stored := httpReaction("ns", "a", func(s *livev1alpha1.BattleReactionSpec) { s.Match.Expression = "battle.roomz" })
+	labelled := stored.DeepCopy()
+	labelled.Labels = map[string]string{"team": "rewards"}
+	if _, err := v.ValidateUpdate(context.Background(), stored, labelled); err != nil {
+		t.Errorf("labelling a stored reaction: %v, want it let through", err)
+	}
+	edited := stored.DeepCopy()
+	edited.Spec.Match.Expression = "battle.roomzz"
+	if _, err := v.ValidateUpdate(context.Background(), stored, edited); err == nil || !strings.Contains(err.Error(), "undefined field 'roomzz'") {
+		t.Errorf("editing the expression: %v, want it refused", err)
 	}
 }
