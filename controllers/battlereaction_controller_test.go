@@ -353,12 +353,16 @@ func TestExactlyOnceAcrossPruneDeletionRestartAndDuplicates(t *testing.T) {
 
 	stopManager()
 	sendFixtures(t, app)
+	_, endedBefore, err := reconciles()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := startManager(); err != nil {
 		t.Fatal(err)
 	}
 	sendFixtures(t, app)
-	// Give the new manager time to act on anything it would act on, then check it did not.
-	time.Sleep(3 * time.Second)
+	// Once the new manager has done what it would do, check it did nothing.
+	waitStartedThenIdle(t, endedBefore)
 	waitForJobs(t, app.namespace, rx.Name, []string{left[0].Name})
 	got := waitForCounts(t, rx, counts{Started: 4, Succeeded: 2, Failed: 1})
 	if len(got.Status.Accounting.Leaving) != 0 {
@@ -527,7 +531,7 @@ func TestInvalidExpressionAndTemplate(t *testing.T) {
 	waitForCounts(t, badTemplate, counts{Started: 6, Running: 6})
 
 	// Fix the expression: it is a new criterion, so it applies to battles arriving after the edit.
-	time.Sleep(1100 * time.Millisecond) // arrival and edit times have a one-second resolution
+	nextSecond() // arrival and edit times have a one-second resolution
 	eventually(t, "fixing the expression", func(ctx context.Context) error {
 		rx, err := getReaction(ctx, badCEL)
 		if err != nil {
@@ -540,7 +544,7 @@ func TestInvalidExpressionAndTemplate(t *testing.T) {
 	if !meta.IsStatusConditionTrue(fixed.Status.Conditions, livev1alpha1.ConditionReady) {
 		t.Fatalf("Ready = %+v after the fix", meta.FindStatusCondition(fixed.Status.Conditions, livev1alpha1.ConditionReady))
 	}
-	time.Sleep(1100 * time.Millisecond) // arrival times have a one-second resolution
+	nextSecond() // arrival times have a one-second resolution
 	late := randomBattle{id: "after-the-fix=", opType: 0, endTime: 1763900000, rooms: []string{"x", "y"}, scores: []int64{5, 3}, accounts: []string{"a", "b"}}
 	app.send(t, late.body())
 	waitForJobs(t, app.namespace, badCEL.Name, []string{reaction.JobName(badCEL.Name, battle.Name(late.id), nil)})
@@ -552,7 +556,7 @@ func TestStartingAfter(t *testing.T) {
 	t.Parallel() // its own namespace: it runs with the others that do not restart the manager
 	app := newTestApp(t)
 	sendFixtures(t, app)
-	time.Sleep(1100 * time.Millisecond) // arrival times have a one-second resolution
+	nextSecond() // arrival times have a one-second resolution
 	fromNow := createReaction(t, newReaction(app.namespace, "from-now", nil))
 	backfill := createReaction(t, newReaction(app.namespace, "backfill", func(s *livev1alpha1.BattleReactionSpec) {
 		s.StartingAfter = &metav1.Time{Time: time.Now().Add(-time.Hour)}
@@ -618,7 +622,7 @@ func TestReactionCostFollowsTrafficNotHistory(t *testing.T) {
 		s.SuccessfulJobsHistoryLimit = ptr.To[int32](100)
 	}))
 	waitForCounts(t, rx, counts{})
-	time.Sleep(1100 * time.Millisecond) // arrival times have a one-second resolution
+	nextSecond() // arrival times have a one-second resolution
 
 	battleOf := func(id string, scores ...int64) randomBattle {
 		return randomBattle{id: id, opType: 0, endTime: 1763900000, rooms: []string{"a", "b"}, scores: scores, accounts: []string{"1", "2"}}
@@ -706,7 +710,7 @@ func TestReactionCriteriaEditedWhileManagerIsDown(t *testing.T) {
 		s.Match.Outcomes = []livev1alpha1.Outcome{livev1alpha1.OutcomeDraw}
 	}))
 	waitForCounts(t, rx, counts{})
-	time.Sleep(1100 * time.Millisecond) // edit times have a one-second resolution
+	nextSecond() // edit times have a one-second resolution
 
 	stopManager()
 	restarted := false
@@ -722,7 +726,7 @@ func TestReactionCriteriaEditedWhileManagerIsDown(t *testing.T) {
 	})
 	win := randomBattle{id: "won-while-down=", opType: 0, endTime: 1763900000, rooms: []string{"x", "y"}, scores: []int64{5, 3}, accounts: []string{"a", "b"}}
 	app.send(t, win.body())
-	time.Sleep(1100 * time.Millisecond) // the manager starts a second later than the battle arrived
+	nextSecond() // the manager starts a second later than the battle arrived
 	restarted = true
 	if err := startManager(); err != nil {
 		t.Fatal(err)
@@ -798,7 +802,7 @@ func TestEditStopsAFiringReconcile(t *testing.T) {
 	editSpec(t, rx, func(s *livev1alpha1.BattleReactionSpec) {
 		s.Match.Outcomes = []livev1alpha1.Outcome{livev1alpha1.OutcomeWin}
 	})
-	time.Sleep(1100 * time.Millisecond)
+	nextSecond()
 	app.send(t, testutil.Fixture(t, "end-battle-draw.json"))
 	time.Sleep(500 * time.Millisecond) // what the held reconcile would do with the arrival, it does now
 

@@ -149,21 +149,47 @@ func (discardRecorder) Eventf(runtime.Object, runtime.Object, string, string, st
 // waitIdle waits until the in-process manager has nothing to do (testutil.WaitQuiet).
 func waitIdle(t *testing.T) {
 	t.Helper()
-	testutil.WaitQuiet(t, func() (running, ended float64, err error) {
-		families, err := metrics.Registry.Gather()
-		if err != nil {
-			return 0, 0, err
-		}
-		for _, f := range families {
-			for _, m := range f.GetMetric() {
-				switch f.GetName() {
-				case "controller_runtime_active_workers":
-					running += m.GetGauge().GetValue()
-				case "controller_runtime_reconcile_total":
-					ended += m.GetCounter().GetValue()
-				}
+	testutil.WaitQuiet(t, reconciles)
+}
+
+// reconciles are the in-process manager's reconciles running now and ended so far, from
+// controller-runtime's metrics.
+func reconciles() (running, ended float64, err error) {
+	families, err := metrics.Registry.Gather()
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			switch f.GetName() {
+			case "controller_runtime_active_workers":
+				running += m.GetGauge().GetValue()
+			case "controller_runtime_reconcile_total":
+				ended += m.GetCounter().GetValue()
 			}
 		}
-		return running, ended, nil
+	}
+	return running, ended, nil
+}
+
+// waitStartedThenIdle waits, after startManager, until the new manager has ended a reconcile
+// (its caches synced and it acted on what it found), then until it is idle: what it would do
+// after a restart, it has done.
+func waitStartedThenIdle(t *testing.T, endedBefore float64) {
+	t.Helper()
+	testutil.Eventually(t, 30*time.Second, "the restarted manager to reconcile", func(context.Context) error {
+		if _, ended, err := reconciles(); err != nil || ended <= endedBefore {
+			return fmt.Errorf("reconciles ended: %v, as before the restart (%v)", ended, err)
+		}
+		return nil
 	})
+	waitIdle(t)
+}
+
+// nextSecond waits until the clock is in a later second than when it was called: the API
+// server's timestamps (arrivals, edits) have a one-second resolution, so what is stamped after
+// it returns is stamped later than anything stamped before the call. 0.5 s on average, where a
+// fixed sleep would need 1.1 s.
+func nextSecond() {
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 20*time.Millisecond)))
 }
