@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -428,24 +429,33 @@ type accessCase struct {
 // checkAccess asks every case as user and reports the wrong answers.
 func (d *devRun) checkAccess(t *testing.T, user string, cases []accessCase) {
 	t.Helper()
+	// Four questions at a time: each is a kubectl process, most of its time starting up.
+	slots := make(chan struct{}, 4)
+	var wg sync.WaitGroup
 	for _, c := range cases {
-		args := append([]string{"auth", "can-i"}, strings.Fields(c.args)...)
-		out, err := d.kubectlErr("", append(args, "--as="+user)...)
-		answer := strings.TrimSpace(strings.SplitN(out, "\n", 2)[0])
-		var exit *exec.ExitError
-		switch {
-		case err == nil && answer == "yes":
-			if !c.want {
-				t.Errorf("%s may %s; it must not", user, c.args)
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			args := append([]string{"auth", "can-i"}, strings.Fields(c.args)...)
+			out, err := d.kubectlErr("", append(args, "--as="+user)...)
+			answer := strings.TrimSpace(strings.SplitN(out, "\n", 2)[0])
+			var exit *exec.ExitError
+			switch {
+			case err == nil && answer == "yes":
+				if !c.want {
+					t.Errorf("%s may %s; it must not", user, c.args)
+				}
+			case errors.As(err, &exit) && exit.ExitCode() == 1 && strings.HasPrefix(answer, "no"):
+				if c.want {
+					t.Errorf("%s may not %s; it must", user, c.args)
+				}
+			default:
+				t.Errorf("kubectl auth can-i %s --as=%s: %q, %v", c.args, user, out, err)
 			}
-		case errors.As(err, &exit) && exit.ExitCode() == 1 && strings.HasPrefix(answer, "no"):
-			if c.want {
-				t.Errorf("%s may not %s; it must", user, c.args)
-			}
-		default:
-			t.Errorf("kubectl auth can-i %s --as=%s: %q, %v", c.args, user, out, err)
-		}
+		}()
 	}
+	wg.Wait()
 }
 
 // rules is what user may do in namespace ns, by a SelfSubjectRulesReview made as them, as
