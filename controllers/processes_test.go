@@ -164,7 +164,27 @@ var (
 	processesErr                 error
 )
 
-// forManagerProcesses builds bin/manager once for the package and gives its path and an admin
+// managerBuild is the manager binary of the process tests, built in the background from the
+// suite's start (startManagerBuild), so that the build overlaps the control plane's start-up.
+var managerBuild = struct {
+	done   chan struct{}
+	binary string
+	err    error
+}{done: make(chan struct{})}
+
+// startManagerBuild builds the manager into dir, in the background; managerBuild.done closes
+// when it is done.
+func startManagerBuild(dir string) {
+	managerBuild.binary = filepath.Join(dir, "manager")
+	go func() {
+		defer close(managerBuild.done)
+		if out, err := exec.Command("go", "build", "-o", managerBuild.binary, "../cmd").CombinedOutput(); err != nil {
+			managerBuild.err = fmt.Errorf("building the manager: %v\n%s", err, out)
+		}
+	}()
+}
+
+// forManagerProcesses takes the manager binary built for the package for the package and gives its path and an admin
 // kubeconfig; it stops the suite's in-process manager for the test, which would reconcile too.
 func forManagerProcesses(t *testing.T) (binary, kubeconfig string) {
 	t.Helper()
@@ -172,16 +192,12 @@ func forManagerProcesses(t *testing.T) (binary, kubeconfig string) {
 		t.Skip("builds and runs the manager binary")
 	}
 	processesOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "battle-operator-processes-")
-		if err != nil {
-			processesErr = err
+		<-managerBuild.done
+		if managerBuild.err != nil {
+			processesErr = managerBuild.err
 			return
 		}
-		processBinary, processConfig = filepath.Join(dir, "manager"), filepath.Join(dir, "kubeconfig")
-		if out, err := exec.Command("go", "build", "-o", processBinary, "../cmd").CombinedOutput(); err != nil {
-			processesErr = fmt.Errorf("building the manager: %v\n%s", err, out)
-			return
-		}
+		processBinary, processConfig = managerBuild.binary, filepath.Join(filepath.Dir(managerBuild.binary), "kubeconfig")
 		admin, err := testEnv.AddUser(envtest.User{Name: "processes-admin", Groups: []string{"system:masters"}}, nil)
 		if err != nil {
 			processesErr = err

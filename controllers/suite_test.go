@@ -50,6 +50,17 @@ func runSuite(m *testing.M) int {
 	testutil.SetLogger()
 	nextAppID.Store(1400000000)
 
+	// The process tests' manager binary builds while the control plane starts.
+	buildDir, err := os.MkdirTemp("", "battle-operator-processes-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	startManagerBuild(buildDir)
+	defer func() {
+		<-managerBuild.done
+		_ = os.RemoveAll(buildDir)
+	}()
 	env, cfg, c, err := testutil.StartEnv(testScheme)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
