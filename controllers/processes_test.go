@@ -444,7 +444,9 @@ func TestSpoolSurvivesAManagerCrash(t *testing.T) {
 	app := newTestApp(t)
 	proxied, proxy := proxiedKubeconfig(t, kubeconfig)
 	dir := t.TempDir()
-	m := startManagerProcess(t, binary, proxied, app, "--spool-dir", dir)
+	// A short store budget (the least a spool allows is over 600 ms): each battle tries the
+	// API server for 400 ms (the budget less 300 ms) before it is spooled, not 1.2 s.
+	m := startManagerProcess(t, binary, proxied, app, "--spool-dir", dir, "--callback-timeout=700ms")
 	rng := rand.New(rand.NewPCG(17, 19))
 	var battles []randomBattle
 	proxy.Set(testutil.ProxyDown)
