@@ -273,7 +273,7 @@ func (d *devRun) checkDeployment(t *testing.T, dep *appsv1.Deployment, services 
 
 	// Every flag is one the manager defines (a typo or a renamed flag stops it at start).
 	args := d.knownFlags(t, c.Args)
-	for flag, want := range map[string]string{
+	wantFlags(t, args, map[string]string{
 		"leader-elect":              "",
 		"metrics-bind-address":      ":8443",
 		"health-probe-bind-address": ":8081",
@@ -281,11 +281,7 @@ func (d *devRun) checkDeployment(t *testing.T, dep *appsv1.Deployment, services 
 		"callback-token-file":       "/etc/battle-operator/token/token",
 		"webhook-bind-address":      ":9443",
 		"webhook-cert-dir":          "/tmp/k8s-webhook-server/serving-certs",
-	} {
-		if got, ok := args[flag]; !ok || got != want {
-			t.Errorf("the manager's --%s is %q (set: %v), want %q", flag, got, ok, want)
-		}
-	}
+	})
 	if args["sdk-app-id"] == "" {
 		t.Errorf("the manager has no --sdk-app-id: it would not start")
 	}
@@ -722,4 +718,14 @@ func (d *devRun) installThirdPartyCRDs(t *testing.T) {
 	d.kubectl(t, "", "wait", "--for=condition=Established", "--timeout=60s", "-f", crds)
 	thirdPartyCRDsIn[d.kubeconfig] = true
 	t.Logf("cert-manager's and the Prometheus Operator's CRDs installed in %v", time.Since(start).Round(time.Millisecond))
+}
+
+// wantFlags checks the manager's flags (args, from knownFlags) have the values want gives.
+func wantFlags(t *testing.T, args, want map[string]string) {
+	t.Helper()
+	for flag, w := range want {
+		if got, ok := args[flag]; !ok || got != w {
+			t.Errorf("the manager's --%s is %q (set: %v), want %q", flag, got, ok, w)
+		}
+	}
 }
