@@ -236,8 +236,13 @@ func TestAcceptsAValidReaction(t *testing.T) {
 		}),
 		httpReaction(ns, "http", nil),
 		httpReaction(ns, "http-each-room", func(s *livev1alpha1.BattleReactionSpec) { s.RunFor = livev1alpha1.RunForEachRoom }),
+		func() *livev1alpha1.BattleReaction { // named by the API server after admission
+			rx := jobReaction(ns, "", nil)
+			rx.GenerateName = "generated-"
+			return rx
+		}(),
 	} {
-		t.Run(rx.Name, func(t *testing.T) {
+		t.Run(rx.Name+rx.GenerateName, func(t *testing.T) {
 			if err := k8sClient.Create(context.Background(), rx); err != nil {
 				t.Fatalf("creating a valid reaction: %v", err)
 			}
