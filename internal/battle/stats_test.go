@@ -55,6 +55,16 @@ func unknownAt(id string, end, score int64) RoomBattle {
 }
 
 func TestFold(t *testing.T) {
+	// Win, win, loss, win (b1 to b4), whatever order they are given in.
+	winWinLossWin := v1.RoomStatsStatus{
+		RoomCounts: v1.RoomCounts{
+			Battles: 4, Completed: 4, Wins: 3, Losses: 1,
+			TotalScore: 42, HighestScore: ptr.To[int64](20),
+			CurrentWinStreak: 1, LongestWinStreak: 2,
+			LastBattle: LastBattleOf(winAt("b4", 4, 7)), OwnerAccount: "owner-b4",
+		},
+		WinRate: "75%",
+	}
 	tests := []struct {
 		name    string
 		battles []RoomBattle
@@ -67,15 +77,7 @@ func TestFold(t *testing.T) {
 		{
 			name:    "Win, win, loss, win leaves a current streak of 1 and a longest streak of 2.",
 			battles: []RoomBattle{winAt("b1", 1, 10), winAt("b2", 2, 20), lossAt("b3", 3, 5), winAt("b4", 4, 7)},
-			want: v1.RoomStatsStatus{
-				RoomCounts: v1.RoomCounts{
-					Battles: 4, Completed: 4, Wins: 3, Losses: 1,
-					TotalScore: 42, HighestScore: ptr.To[int64](20),
-					CurrentWinStreak: 1, LongestWinStreak: 2,
-					LastBattle: LastBattleOf(winAt("b4", 4, 7)), OwnerAccount: "owner-b4",
-				},
-				WinRate: "75%",
-			},
+			want:    winWinLossWin,
 		},
 		{
 			name:    "A draw breaks a win streak and counts as a draw, not as a loss.",
@@ -240,15 +242,7 @@ func TestFold(t *testing.T) {
 		{
 			name:    "Battles given out of order are counted in order of end time.",
 			battles: []RoomBattle{winAt("b4", 4, 7), lossAt("b3", 3, 5), winAt("b2", 2, 20), winAt("b1", 1, 10)},
-			want: v1.RoomStatsStatus{
-				RoomCounts: v1.RoomCounts{
-					Battles: 4, Completed: 4, Wins: 3, Losses: 1,
-					TotalScore: 42, HighestScore: ptr.To[int64](20),
-					CurrentWinStreak: 1, LongestWinStreak: 2,
-					LastBattle: LastBattleOf(winAt("b4", 4, 7)), OwnerAccount: "owner-b4",
-				},
-				WinRate: "75%",
-			},
+			want:    winWinLossWin,
 		},
 		{
 			name:    "Battles that end in the same second are counted in order of BattleId.",

@@ -6,10 +6,11 @@ import (
 	"testing"
 
 	"github.com/google/cel-go/cel"
+	"k8s.io/utils/lru"
 )
 
 func TestCompiledExpressionsCompileOnce(t *testing.T) {
-	var c compiledExpressions
+	c := compiledExpressions{lru.New(maxCompiled)}
 	calls := map[string]int{}
 	compile := func(expression string) (cel.Program, error) {
 		calls[expression]++
@@ -29,11 +30,11 @@ func TestCompiledExpressionsCompileOnce(t *testing.T) {
 	if calls["true"] != 1 || calls["bad"] != 1 {
 		t.Errorf("compiled %v, want each expression once (its error remembered too)", calls)
 	}
-	// Full, it starts again: memory stays bounded by maxCompiled.
+	// Memory stays bounded by maxCompiled.
 	for i := range maxCompiled + 10 {
 		_, _ = c.get(fmt.Sprint("x", i), func(string) (cel.Program, error) { return nil, nil })
 	}
-	if n := len(c.programs); n > maxCompiled {
+	if n := c.cache.Len(); n > maxCompiled {
 		t.Errorf("%d expressions kept, want at most %d", n, maxCompiled)
 	}
 }

@@ -68,10 +68,10 @@ func fieldType(t reflect.Type, name string) *apiservercel.DeclType {
 		return apiservercel.StringType
 	case t.Kind() == reflect.Bool:
 		return apiservercel.BoolType
-	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64, t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Int64:
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
 		return apiservercel.IntType
-	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
-		return apiservercel.NewListType(declType(t.Elem(), name+".@idx"), -1)
+	case t.Kind() == reflect.Struct:
+		return declType(t, name)
 	case t.Kind() == reflect.Slice:
 		return apiservercel.NewListType(fieldType(t.Elem(), name+".@idx"), -1)
 	}
