@@ -8,7 +8,6 @@ import (
 	"path"
 	"reflect"
 	"regexp"
-	"sort"
 	"strings"
 
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -84,11 +83,8 @@ func kebab(s string) string {
 }
 
 // place says which folder of templates/ an object goes to and when it is rendered.
-func place(o object, hasWebhook bool) (area, cond string) {
-	webhook := ""
-	if hasWebhook {
-		webhook = "$.Values.webhook.enable"
-	}
+func place(o object) (area, cond string) {
+	webhook := "$.Values.webhook.enable"
 	certManager := "$.Values.certManager.enable"
 	vcond, varea := "", ""
 	if o.variant != "" {
@@ -150,7 +146,7 @@ func (c chart) generate() (map[string]string, error) {
 	}
 	baseIDs := map[string]object{}
 	var dep *object
-	hasWebhook := false
+	hasWebhook := false // the chart's templates read .Values.webhook
 	for i, o := range c.base {
 		baseIDs[o.id()] = o
 		switch o.kind {
@@ -165,6 +161,9 @@ func (c chart) generate() (map[string]string, error) {
 	}
 	if dep == nil {
 		return nil, errors.New("config/default has no Deployment")
+	}
+	if !hasWebhook {
+		return nil, errors.New("config/default has no admission webhook configuration (config/webhook): the chart's templates read .Values.webhook")
 	}
 
 	// What each variant adds; the Deployment it patches is compared with config/default's.
@@ -184,7 +183,7 @@ func (c chart) generate() (map[string]string, error) {
 		}
 	}
 
-	values, err := valuesOf(*dep, variantDeps, all, hasWebhook)
+	values, err := valuesOf(*dep, variantDeps, all)
 	if err != nil {
 		return nil, err
 	}
@@ -197,12 +196,12 @@ func (c chart) generate() (map[string]string, error) {
 
 	taken := map[string]bool{}
 	for _, o := range all {
-		area, cond := place(o, hasWebhook)
+		area, cond := place(o)
 		t := newTmpl()
 		var text string
 		var err error
 		if o.kind == "Deployment" {
-			text, err = managerTemplate(t, o, variantDeps, hasWebhook)
+			text, err = managerTemplate(t, o, variantDeps)
 		} else {
 			text, err = t.render(transform(t, o))
 		}
@@ -334,11 +333,4 @@ func rename(t *tmpl, v any) any {
 // resourceName is the action naming an object <fullname>-suffix.
 func resourceName(suffix string) string {
 	return fmt.Sprintf(`include "battle-operator.resourceName" (dict "suffix" %q "context" $)`, suffix)
-}
-
-// sortedPaths is the chart's files in order.
-func sortedPaths(files map[string]string) []string {
-	paths := sortedKeys(files)
-	sort.Strings(paths)
-	return paths
 }

@@ -28,6 +28,9 @@ spec:
         - --battle-retention=24h
         - --max-battle-results=100000
         - --some-new-flag=x
+        ports:
+        - name: callback
+          containerPort: 8082
         volumeMounts:
         - name: callback-token
           mountPath: /etc/battle-operator/token
@@ -43,15 +46,56 @@ metadata:
   namespace: battle-operator-system
 spec:
   message: "hello {{ .Name }} from battle-operator-system"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata:
+  name: battle-operator-validating-webhook-configuration
+webhooks: []
 `
+
+// The variants the chart's templates need: config/spool adds flags and a volume to the
+// manager, config/prometheus and config/network-policy add objects.
+var smallVariants = map[string]string{
+	"spool": strings.Replace(strings.Replace(smallDefault[:strings.Index(smallDefault, "---")],
+		"        - --some-new-flag=x\n", "        - --some-new-flag=x\n        - --spool-dir=/var/spool/b\n        - --spool-max-bytes=1000\n", 1),
+		"      volumes:\n", "      volumes:\n      - name: spool\n        emptyDir: {}\n", 1),
+	"prometheus": `apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata:
+  name: battle-operator-controller-manager-metrics-monitor
+  namespace: battle-operator-system
+`,
+	"networkPolicy": `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: battle-operator-manager
+  namespace: battle-operator-system
+spec:
+  ingress: []
+  egress: []
+`,
+}
+
+// smallChart is the chart of smallDefault and smallVariants.
+func smallChart(t *testing.T) chart {
+	t.Helper()
+	objects, err := parse([]byte(smallDefault), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := chart{base: objects, variants: map[string][]object{}}
+	for name, text := range smallVariants {
+		if c.variants[name], err = parse([]byte(text), name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
 
 func TestGenerateIsDeterministicAndPlacesUnknownKinds(t *testing.T) {
 	generate := func() map[string]string {
-		objects, err := parse([]byte(smallDefault), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		files, err := chart{base: objects}.generate()
+		files, err := smallChart(t).generate()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,7 +108,7 @@ func TestGenerateIsDeterministicAndPlacesUnknownKinds(t *testing.T) {
 
 	widget, ok := first["templates/extras/widget.yaml"]
 	if !ok {
-		t.Fatalf("the unknown kind is not in templates/extras/widget.yaml; files: %v", sortedPaths(first))
+		t.Fatalf("the unknown kind is not in templates/extras/widget.yaml; files: %v", sortedKeys(first))
 	}
 	for _, want := range []string{
 		`name: {{ include "battle-operator.resourceName" (dict "suffix" "widget" "context" $) }}`,
@@ -89,5 +133,22 @@ func TestGenerateIsDeterministicAndPlacesUnknownKinds(t *testing.T) {
 	}
 	if values := first["values.yaml"]; !strings.Contains(values, "- id: \"1400000001\"\n  namespace: apps\n") || !strings.Contains(values, "replicas: 2\n") {
 		t.Errorf("values.yaml does not start from config/'s settings:\n%s", values)
+	}
+}
+
+// TestGenerateRefusesWhatItsTemplatesNeed: the chart's templates read the webhook's and every
+// variant's values, so a chart without one would not render: the generator says so instead.
+func TestGenerateRefusesWhatItsTemplatesNeed(t *testing.T) {
+	for _, missing := range []string{"spool", "prometheus", "networkPolicy"} {
+		c := smallChart(t)
+		delete(c.variants, missing)
+		if _, err := c.generate(); err == nil || !strings.Contains(err.Error(), "the chart needs the variants") {
+			t.Errorf("without the variant %s: %v, want an error naming the variants", missing, err)
+		}
+	}
+	c := smallChart(t)
+	c.base = c.base[:len(c.base)-1] // the webhook configuration
+	if _, err := c.generate(); err == nil || !strings.Contains(err.Error(), "no admission webhook configuration") {
+		t.Errorf("without the webhook: %v, want an error saying so", err)
 	}
 }

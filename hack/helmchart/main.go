@@ -75,7 +75,7 @@ func run(out, base string, variants variantFlags) error {
 	if err := os.RemoveAll(out); err != nil {
 		return err
 	}
-	for _, p := range sortedPaths(files) {
+	for _, p := range sortedKeys(files) {
 		dst := filepath.Join(out, filepath.FromSlash(p))
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return err

@@ -5,6 +5,8 @@ import (
 	"path"
 	"reflect"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // The manager's flags that values set; config/default must pass each (its value there is
@@ -149,7 +151,7 @@ func (p part) list() []any {
 // managerTemplate templates the manager's Deployment: args built from values, the
 // variants' args, ports and volumes under their values, the image, replicas, resources and
 // scheduling from values, the token Secret from callbackToken.
-func managerTemplate(t *tmpl, o object, variants map[string]object, hasWebhook bool) (string, error) {
+func managerTemplate(t *tmpl, o object, variants map[string]object) (string, error) {
 	added, err := variantAdditions(t, o, variants)
 	if err != nil {
 		return "", err
@@ -174,10 +176,7 @@ func managerTemplate(t *tmpl, o object, variants map[string]object, hasWebhook b
 		return "", err
 	}
 
-	webhookCond := ""
-	if hasWebhook {
-		webhookCond = "$.Values.webhook.enable"
-	}
+	const webhookCond = "$.Values.webhook.enable"
 	for i, p := range parts {
 		var lines []string
 		for _, item := range p.list() {
@@ -223,7 +222,9 @@ func variantAdditions(t *tmpl, o object, variants map[string]object) (map[string
 	}
 	added := map[string][][]any{}
 	for _, v := range sortedKeys(variants) {
-		vparts, err := podParts(variants[v].obj)
+		// A copy: what both share is taken out of it to compare the rest.
+		vdep := runtime.DeepCopyJSON(variants[v].obj)
+		vparts, err := podParts(vdep)
 		if err != nil {
 			return nil, fmt.Errorf("variant %s: %w", v, err)
 		}
@@ -243,7 +244,7 @@ func variantAdditions(t *tmpl, o object, variants map[string]object) (map[string
 			added[v] = append(added[v], extra)
 			vparts[i].in[p.key] = same
 		}
-		if !reflect.DeepEqual(variants[v].obj, o.obj) {
+		if !reflect.DeepEqual(vdep, o.obj) {
 			return nil, fmt.Errorf("variant %s changes the manager's Deployment beyond adding args, ports, mounts and volumes", v)
 		}
 	}

@@ -2,8 +2,9 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -25,13 +26,14 @@ type tmpl struct {
 	byExpr map[string]string // action → token, so one action has one token
 	lines  map[string]func(col int) []string
 	blocks map[string]func(col int) []string
-	exprRE *regexp.Regexp
 }
+
+// exprRE matches an expression token.
+var exprRE = regexp.MustCompile(`xhelmx[0-9]{4}x`)
 
 func newTmpl() *tmpl {
 	return &tmpl{exprs: map[string]string{}, byExpr: map[string]string{},
-		lines: map[string]func(int) []string{}, blocks: map[string]func(int) []string{},
-		exprRE: regexp.MustCompile(`xhelmx[0-9]{4}x`)}
+		lines: map[string]func(int) []string{}, blocks: map[string]func(int) []string{}}
 }
 
 // expr returns a token that becomes {{ action }}.
@@ -79,7 +81,7 @@ func (t *tmpl) apply(text string) (string, error) {
 		return "", err
 	}
 	text = strings.Join(lines, "\n") + "\n"
-	return t.exprRE.ReplaceAllStringFunc(text, func(tok string) string {
+	return exprRE.ReplaceAllStringFunc(text, func(tok string) string {
 		if action, ok := t.exprs[tok]; ok {
 			return "{{ " + action + " }}"
 		}
@@ -177,11 +179,4 @@ func and(conds ...string) string {
 }
 
 // sortedKeys is m's keys in order, so every walk is in the same order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

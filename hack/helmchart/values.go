@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"strconv"
@@ -30,7 +31,6 @@ type values struct {
 	Spool                       *spoolValues
 	Prometheus                  bool
 	NetworkPolicy               *networkPolicyValues
-	Webhook                     bool
 }
 
 type sdkApp struct{ ID, Namespace string }
@@ -44,8 +44,8 @@ type networkPolicyValues struct{ Ingress, Egress string }
 
 // valuesOf reads values' defaults from config/default's Deployment, the variants' and the
 // objects they add.
-func valuesOf(dep object, variantDeps map[string]object, all []object, hasWebhook bool) (values, error) {
-	v := values{Webhook: hasWebhook, TokenKey: "token"}
+func valuesOf(dep object, variantDeps map[string]object, all []object) (values, error) {
+	v := values{TokenKey: "token"}
 	c, err := managerContainer(dep.obj)
 	if err != nil {
 		return v, err
@@ -109,6 +109,11 @@ func valuesOf(dep object, variantDeps map[string]object, all []object, hasWebhoo
 				return v, err
 			}
 		}
+	}
+	// The chart's templates read every one of these values (_helpers.tpl, the manager's
+	// args): a chart without one would not render.
+	if v.Spool == nil || !v.Prometheus || v.NetworkPolicy == nil {
+		return v, errors.New("the chart needs the variants spool (config/spool), prometheus (config/prometheus) and networkPolicy (config/network-policy, with a NetworkPolicy)")
 	}
 	return v, nil
 }

@@ -5,7 +5,6 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
@@ -117,6 +116,11 @@ func (d *devRun) testChartDefault(t *testing.T, helm string, config []manifest) 
 	for _, m := range rendered {
 		got[m.kind+"/"+m.name] = comparable(t, m.object)
 		switch m.kind {
+		case "CustomResourceDefinition":
+			// crd.keep's default: helm uninstall keeps the CRDs, and every battle resource.
+			if policy, _, _ := unstructured.NestedString(m.object, "metadata", "annotations", "helm.sh/resource-policy"); policy != "keep" {
+				t.Errorf("the CRD %s has helm.sh/resource-policy %q, want keep (crd.keep's default)", m.name, policy)
+			}
 		case "Deployment":
 			deployment = &appsv1.Deployment{}
 			fromMap(t, m.object, deployment)
@@ -339,9 +343,14 @@ func (d *devRun) testChartFullValues(t *testing.T, helm string) {
 	}
 
 	// Each file a flag names is in the volume of the Secret the values name.
-	metricsCert := map[string]any{}
+	var metricsCert map[string]any
 	for _, m := range byKind["Certificate"] {
-		metricsCert = m.object
+		if strings.HasSuffix(m.name, "metrics-certs") {
+			metricsCert = m.object
+		}
+	}
+	if metricsCert == nil {
+		t.Fatalf("the full values render no metrics Certificate; Certificates: %v", byKind["Certificate"])
 	}
 	metricsSecret, _ := get(metricsCert, "spec", "secretName").(string)
 	for _, f := range []struct{ flag, file, secret, key string }{
@@ -432,6 +441,7 @@ func (d *devRun) testChartFullValues(t *testing.T, helm string) {
 func (d *devRun) testChartOff(t *testing.T, helm string) {
 	rendered := d.renderChart(t, helm, "battle-operator", operatorNamespace,
 		"--set", "webhook.enable=false,certManager.enable=false,metrics.enable=false,crd.enable=false")
+	deployments := 0
 	for _, m := range rendered {
 		apiVersion, _ := m.object["apiVersion"].(string)
 		switch {
@@ -439,6 +449,7 @@ func (d *devRun) testChartOff(t *testing.T, helm string) {
 			m.kind == "CustomResourceDefinition", m.kind == "Service" && strings.Contains(m.name, "metrics"):
 			t.Errorf("the chart renders %s %s with its part off", m.kind, m.name)
 		case m.kind == "Deployment":
+			deployments++
 			var dep appsv1.Deployment
 			fromMap(t, m.object, &dep)
 			args := d.knownFlags(t, dep.Spec.Template.Spec.Containers[0].Args)
@@ -447,24 +458,19 @@ func (d *devRun) testChartOff(t *testing.T, helm string) {
 			}
 		}
 	}
+	if deployments != 1 {
+		t.Errorf("the chart with its parts off renders %d Deployments, want the manager's", deployments)
+	}
 }
 
 // testChartRefusals: settings that cannot work together fail `helm template`, saying why.
 func (d *devRun) testChartRefusals(t *testing.T, helm string) {
-	values, err := os.ReadFile(filepath.Join(d.root, chartDir, "values.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	cases := []struct{ set, want string }{
 		{"replicas=2,leaderElection.enable=false", "replicas > 1 needs leaderElection.enable"},
 		{"prometheus.enable=true,certManager.enable=false,webhook.enable=false", "prometheus.enable needs certManager.enable"},
 		{"prometheus.enable=true,metrics.secure=false", "prometheus.enable needs metrics.enable and metrics.secure"},
 		{"sdkAppIDs=null", "sdkAppIDs is empty"},
-	}
-	if bytes.Contains(values, []byte("\nwebhook:")) {
-		cases = append(cases, struct{ set, want string }{"certManager.enable=false", "webhook.enable needs certManager.enable"})
-	} else {
-		t.Log("the chart has no webhook (config/ has none): webhook.enable without cert-manager not tried")
+		{"certManager.enable=false", "webhook.enable needs certManager.enable"},
 	}
 	for _, c := range cases {
 		out, err := d.helmTemplate(t, helm, "battle-operator", operatorNamespace, "--set", c.set)

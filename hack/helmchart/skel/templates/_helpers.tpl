@@ -72,7 +72,7 @@ written as a YAML number reaches the template as a float; it is printed as an in
 {{- if and (gt (int64 .Values.replicas) 1) (not .Values.leaderElection.enable) }}
 {{- fail "replicas > 1 needs leaderElection.enable: without it every replica runs the controllers, and reactions run twice" }}
 {{- end }}
-{{- if and (hasKey .Values "webhook") .Values.webhook.enable (not .Values.certManager.enable) }}
+{{- if and .Values.webhook.enable (not .Values.certManager.enable) }}
 {{- fail "webhook.enable needs certManager.enable: cert-manager issues the webhook's serving certificate and injects its CA (or set webhook.enable=false)" }}
 {{- end }}
 {{- if .Values.prometheus.enable }}
