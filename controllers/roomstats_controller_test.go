@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -151,6 +152,16 @@ func TestFixturesGiveTheHandComputedStats(t *testing.T) {
 		if v, found, err := unstructured.NestedInt64(raw.Object, "status", field); err != nil || !found || v != 0 {
 			t.Errorf("status.%s of pk-3 = %v (found %v, %v), want a stored 0", field, v, found, err)
 		}
+	}
+	// The controller owns the status as one atomic value: one field set of `{"f:status":{}}`.
+	var statusOwners []string
+	for _, mf := range raw.GetManagedFields() {
+		if mf.Subresource == "status" && mf.FieldsV1 != nil {
+			statusOwners = append(statusOwners, string(mf.FieldsV1.Raw))
+		}
+	}
+	if !slices.Equal(statusOwners, []string{`{"f:status":{}}`}) {
+		t.Errorf("status field sets = %q, want one, {\"f:status\":{}}", statusOwners)
 	}
 	var selected livev1alpha1.RoomStatsList
 	if err := k8sClient.List(context.Background(), &selected, client.InNamespace(app.namespace),
