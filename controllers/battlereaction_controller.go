@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -287,11 +286,14 @@ type fireState struct {
 }
 
 // fire runs the reaction's Jobs for the battles due and writes its status. It works in rounds:
-// a round examines the battles that arrived, creates their Jobs and starts their records. The
-// records and the status write are in flight while the next rounds run, so a battle arriving
-// meanwhile gets its Jobs after one create, not after the writes before it. Firing ends when
-// nothing is in flight and the status is stored; it starts no more rounds after fireWindow or
-// once the cache shows the reaction edited (the next reconcile carries on, with the new spec).
+// a round examines the battles that arrived and starts the creates of their Jobs; a battle
+// whose Jobs all exist then gets its record started. Creates, records and the status write
+// are in flight while the next rounds run, so a battle arriving meanwhile gets its Jobs after
+// one create, not after the creates and writes before it. Planning and the bookkeeping of
+// what finished happen here, one at a time; only the API calls run concurrently. Firing ends
+// when nothing is in flight and the status is stored; it starts no more rounds after
+// fireWindow or once the cache shows the reaction edited (the next reconcile carries on, with
+// the new spec).
 func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.BattleReaction, criteria *livev1alpha1.CriteriaRecord,
 	matcher *reaction.Matcher, jobs map[string]*batchv1.Job, owned []*batchv1.Job, ready metav1.Condition) (reconcile.Result, error) {
 	logger := log.FromContext(ctx)
@@ -302,21 +304,32 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 	var (
 		state    fireState
 		firings  = map[string]*firing{}
-		recorded = make(chan *firing)
+		done     = make(chan *firing) // a battle's creates, or its record, returned
 		slots    = make(chan struct{}, fireConcurrency)
+		creating int // battles whose creates are in flight
+		partial  int // of them, those not planned whole: no round starts until they return
 		records  int // in flight
 		created  int
 		rounds   int
 		fireErr  error
 		stopped  bool
 	)
+	templateRefused := func(err error) error {
+		var invalid *templateError
+		if errors.As(err, &invalid) {
+			ready = r.reportInvalid(rx, livev1alpha1.ReasonInvalidJobTemplate, invalid.Error())
+			stopped = true
+			return nil
+		}
+		return err
+	}
 	record := func(f *firing) {
 		records++
 		go func() {
 			slots <- struct{}{}
 			f.err = r.record(ctx, windowed, f.br, map[string]any{"jobs": int64(f.runs)})
 			<-slots
-			recorded <- f
+			done <- f
 		}()
 	}
 	round := func() {
@@ -327,14 +340,65 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 			return
 		}
 		rounds++
-		last, n, waiting, err := r.createJobs(ctx, windowed, matcher, jobs, firings, record)
-		state.last, state.waiting, created = reaction.LaterFired(state.last, last), waiting, created+n
-		var invalid *templateError
-		if errors.As(err, &invalid) {
-			ready, err = r.reportInvalid(rx, livev1alpha1.ReasonInvalidJobTemplate, invalid.Error()), nil
-			stopped = true
+		planned, last, waiting, err := r.planRound(ctx, windowed, matcher, jobs, firings)
+		state.last, state.waiting = reaction.LaterFired(state.last, last), waiting
+		fireErr = cmp.Or(fireErr, templateRefused(err))
+		for _, p := range planned {
+			f := &firing{br: p.Battle, runs: p.Runs, partial: p.Partial, missing: p.Missing, creating: true}
+			if before := firings[f.br.Name]; before != nil {
+				f.created = before.created
+			}
+			firings[f.br.Name] = f
+			for _, job := range f.missing {
+				// Counted as running by the next round's plan while it is created. A copy: the
+				// create writes the API server's answer into job meanwhile.
+				jobs[job.Name] = job.DeepCopy()
+			}
+			creating++
+			if f.partial {
+				partial++
+			}
+			go func() {
+				slots <- struct{}{}
+				f.exist, f.made, f.err = r.create(ctx, windowed, f.missing)
+				<-slots
+				done <- f
+			}()
 		}
-		fireErr = cmp.Or(fireErr, err)
+	}
+	// createsReturned takes in a battle whose creates returned: its Jobs that do not exist
+	// leave jobs, and a battle whose Jobs all exist gets its record started.
+	createsReturned := func(f *firing) {
+		creating--
+		if f.partial {
+			partial--
+		}
+		f.creating = false
+		for n, job := range f.missing {
+			if n < f.exist {
+				jobs[job.Name] = job
+			} else {
+				delete(jobs, job.Name)
+			}
+		}
+		f.created += f.made
+		created += f.made
+		err := f.err
+		f.err = nil // the record's, next
+		switch {
+		case errors.Is(err, errForeignJob):
+			if !f.partial { // a partial battle is counted in its round's waiting already
+				state.waiting++
+			}
+			f.partial = true // it waits, unrecorded, and is planned again in the next round
+		case err != nil:
+			fireErr = cmp.Or(fireErr, templateRefused(err))
+			if !f.partial {
+				state.waiting++
+			}
+		case !f.partial:
+			record(f)
+		}
 	}
 
 	type written struct {
@@ -351,11 +415,11 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 	round()
 	for {
 		stopped = stopped || fireErr != nil || writeErr != nil || ctx.Err() != nil || !time.Now().Before(deadline)
-		if !stopped && r.pending.Arrivals(rx.UID) {
+		if !stopped && partial == 0 && r.pending.Arrivals(rx.UID) {
 			round()
 			continue
 		}
-		if records == 0 && writing == nil {
+		if creating == 0 && records == 0 && writing == nil {
 			if writeErr != nil {
 				break
 			}
@@ -374,11 +438,15 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 			}(rx.DeepCopy())
 		}
 		var arrived <-chan struct{}
-		if !stopped {
+		if !stopped && partial == 0 {
 			arrived = r.pending.Notify(rx.UID)
 		}
 		select {
-		case f := <-recorded:
+		case f := <-done:
+			if f.creating {
+				createsReturned(f)
+				continue
+			}
 			records--
 			fireErr = cmp.Or(fireErr, r.recorded(windowed, &state, f))
 		case w := <-writing:
@@ -446,85 +514,50 @@ type firing struct {
 	br      *livev1alpha1.BattleResult
 	runs    int32
 	partial bool // not all its Jobs fit: it is not recorded yet
-	created int
-	err     error
+	created int  // Jobs created for it by this reconcile, in all its rounds
+
+	// The creates in flight, and what they returned.
+	creating bool
+	missing  []*batchv1.Job
+	exist    int // of missing, how many exist now (created, or found existing)
+	made     int // of missing, how many were created
+
+	err error // of its creates, or of its record
 }
 
-// createJobs is one round of firing. It gathers the battles due (the reaction's index), plans
-// the round (reaction.PlanRound: which battles get which Jobs, within maxRunningJobs and
-// maxJobsPerReconcile), creates the Jobs, adds each battle planned to firings (by name; a
-// battle planned whole in an earlier round is not planned again), and starts with record the
-// record of each battle whose Jobs now all exist. It returns the last battle fired for (by
-// arrival, among those it saw recorded), how many Jobs it created, and how many matching
-// battles still wait for Jobs.
-func (r *BattleReactionReconciler) createJobs(ctx context.Context, rx *livev1alpha1.BattleReaction, matcher *reaction.Matcher,
-	jobs map[string]*batchv1.Job, firings map[string]*firing, record func(*firing)) (*livev1alpha1.FiredBattle, int, int64, error) {
+// planRound plans one round of firing. It gathers the battles due (the reaction's index) and
+// plans them (reaction.PlanRound: which battles get which Jobs, within maxRunningJobs and
+// maxJobsPerReconcile; a battle planned whole in an earlier round, or with creates in flight,
+// is not planned again). It returns the battles planned, the last battle fired for (by
+// arrival, among those it saw recorded), how many matching battles still wait for Jobs, and a
+// *templateError when the template makes no Job.
+func (r *BattleReactionReconciler) planRound(ctx context.Context, rx *livev1alpha1.BattleReaction, matcher *reaction.Matcher,
+	jobs map[string]*batchv1.Job, firings map[string]*firing) ([]reaction.Planned, *livev1alpha1.FiredBattle, int64, error) {
 	due, last, err := r.due(ctx, rx, matcher)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, nil, 0, err
 	}
 	if rx.Spec.Suspend {
-		return last, 0, int64(len(due)), nil
+		return nil, last, int64(len(due)), nil
 	}
 	round := reaction.PlanRound(reaction.RoundInput{
 		Reaction: rx, Due: due, Jobs: jobs, MaxJobs: maxJobsPerReconcile,
-		Planned: func(name string) bool { f := firings[name]; return f != nil && !f.partial },
+		Planned: func(name string) bool { f := firings[name]; return f != nil && (!f.partial || f.creating) },
 		Pending: func(name string) bool { return r.pending.Has(rx.UID, name) },
 	})
-	var planErr error
 	if round.Err != nil {
-		planErr = &templateError{round.Err}
+		err = &templateError{round.Err}
 	}
-
-	// Every battle's Jobs, several battles at once: a battle's Job does not wait for the
-	// battles before it. Each battle keeps its own error.
-	plan := make([]*firing, len(round.Battles))
-	exist := make([]int, len(round.Battles)) // of its missing Jobs, how many exist now
-	var creates errgroup.Group
-	creates.SetLimit(fireConcurrency)
-	for n, p := range round.Battles {
-		f := &firing{br: p.Battle, runs: p.Runs, partial: p.Partial}
-		plan[n] = f
-		creates.Go(func() error {
-			exist[n], f.created, f.err = r.create(ctx, rx, p.Missing)
-			return nil
-		})
-	}
-	_ = creates.Wait()
-
-	created, waiting := 0, round.Waiting
-	var createErr error
-	for n, f := range plan {
-		created += f.created
-		for _, job := range round.Battles[n].Missing[:exist[n]] {
-			jobs[job.Name] = job
-		}
-		if before := firings[f.br.Name]; before != nil {
-			f.created += before.created
-		}
-		firings[f.br.Name] = f
-		switch {
-		case errors.Is(f.err, errForeignJob):
-			f.partial = true // it waits, unrecorded, and is planned again in the next round
-			if !round.Battles[n].Partial {
-				waiting++
-			}
-		case f.err != nil:
-			createErr = cmp.Or(createErr, f.err)
-			if !f.partial {
-				waiting++ // a partial battle is counted in round.Waiting already
-			}
-		case !f.partial:
-			record(f)
-		}
-	}
-	return last, created, waiting, cmp.Or(createErr, planErr)
+	return round.Battles, last, round.Waiting, err
 }
 
 // create creates one battle's missing Jobs in order, and returns how many of them exist now
 // (created, or found existing) and how many it created; it stops at the first error.
 func (r *BattleReactionReconciler) create(ctx context.Context, rx *livev1alpha1.BattleReaction, missing []*batchv1.Job) (exist, created int, err error) {
 	for _, job := range missing {
+		if hook := beforeCreate.Load(); hook != nil {
+			(*hook)(ctx, job)
+		}
 		switch err := r.Client.Create(ctx, job); {
 		case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
 			return exist, created, &templateError{fmt.Errorf("the API server refused the Job: %w", err)}
@@ -589,9 +622,12 @@ func (r *BattleReactionReconciler) record(ctx context.Context, rx *livev1alpha1.
 	return nil
 }
 
-// beforeRecord, when set, runs before each record is written: a test holds records back with
-// it, to see what does not wait for them.
-var beforeRecord atomic.Pointer[func(context.Context, *livev1alpha1.BattleResult)]
+// beforeRecord and beforeCreate, when set, run before each record is written and before each
+// Job is created: a test holds those writes back with them, to see what does not wait for them.
+var (
+	beforeRecord atomic.Pointer[func(context.Context, *livev1alpha1.BattleResult)]
+	beforeCreate atomic.Pointer[func(context.Context, *batchv1.Job)]
+)
 
 // fieldManager is the reaction's own field manager on BattleResults.
 func fieldManager(name string) string {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -117,10 +118,27 @@ func editSpec(t *testing.T, rx *livev1alpha1.BattleReaction, edit func(*livev1al
 // package's.
 func holdRecord(t *testing.T, namespace, name string) (held <-chan struct{}, release func()) {
 	t.Helper()
+	return hold(t, &beforeRecord, "record", func(br *livev1alpha1.BattleResult) bool {
+		return br.Namespace == namespace && br.Name == name
+	})
+}
+
+// holdCreate is holdRecord for the create of the named Job (the package's create hook).
+func holdCreate(t *testing.T, namespace, name string) (held <-chan struct{}, release func()) {
+	t.Helper()
+	return hold(t, &beforeCreate, "create", func(job *batchv1.Job) bool {
+		return job.Namespace == namespace && job.Name == name
+	})
+}
+
+// hold sets a package hook that holds back the write of what matches until release is called
+// or the test ends; held is ready once that write was attempted.
+func hold[T any](t *testing.T, slot *atomic.Pointer[func(context.Context, T)], what string, match func(T) bool) (held <-chan struct{}, release func()) {
+	t.Helper()
 	attempted, released := make(chan struct{}), make(chan struct{})
 	var once, releasing sync.Once
-	hook := func(ctx context.Context, br *livev1alpha1.BattleResult) {
-		if br.Namespace != namespace || br.Name != name {
+	hook := func(ctx context.Context, obj T) {
+		if !match(obj) {
 			return
 		}
 		once.Do(func() { close(attempted) })
@@ -129,11 +147,11 @@ func holdRecord(t *testing.T, namespace, name string) (held <-chan struct{}, rel
 		case <-ctx.Done():
 		}
 	}
-	beforeRecord.Store(&hook)
+	slot.Store(&hook)
 	release = func() { releasing.Do(func() { close(released) }) }
 	t.Cleanup(func() {
 		release()
-		beforeRecord.Store(nil)
+		slot.Store(nil)
 	})
 	ready := make(chan struct{})
 	go func() {
@@ -142,7 +160,7 @@ func holdRecord(t *testing.T, namespace, name string) (held <-chan struct{}, rel
 		case <-attempted:
 		case <-released: // the test ended first
 		case <-time.After(30 * time.Second):
-			t.Error("the held record was never attempted")
+			t.Errorf("the held %s was never attempted", what)
 		}
 	}()
 	return ready, release
@@ -787,6 +805,40 @@ func TestBattleArrivingWhileRecordsAreWrittenGetsItsJob(t *testing.T) {
 	if got := waitForCounts(t, rx, counts{Started: 2, Running: 2}); got.Status.LastFired == nil {
 		t.Error("lastFired is not set")
 	}
+}
+
+// TestBattleArrivingWhileAJobIsCreatedGetsItsJob: a battle that arrives while the create of an
+// earlier battle's Job is in flight gets its own Job without waiting for that create, and both
+// battles are recorded once it returns. Not parallel: it sets the package's create hook.
+func TestBattleArrivingWhileAJobIsCreatedGetsItsJob(t *testing.T) {
+	app := newTestApp(t)
+	rx := createReaction(t, newReaction(app.namespace, "creates-in-flight", func(s *livev1alpha1.BattleReactionSpec) {
+		s.Match.Outcomes = []livev1alpha1.Outcome{livev1alpha1.OutcomeDraw}
+	}))
+	first := battle.Name(fixtureBattleIDs["end-battle-official-example.json"])
+	second := battle.Name(fixtureBattleIDs["end-battle-draw.json"])
+	held, release := holdCreate(t, app.namespace, reaction.JobName(rx.Name, first, nil))
+	app.send(t, testutil.Fixture(t, "end-battle-official-example.json"))
+	<-held
+
+	app.send(t, testutil.Fixture(t, "end-battle-draw.json"))
+	waitForJobs(t, app.namespace, rx.Name, []string{reaction.JobName(rx.Name, second, nil)})
+
+	release()
+	waitForJobs(t, app.namespace, rx.Name, []string{reaction.JobName(rx.Name, first, nil), reaction.JobName(rx.Name, second, nil)})
+	eventually(t, "both battles recorded", func(ctx context.Context) error {
+		for _, name := range []string{first, second} {
+			var br livev1alpha1.BattleResult
+			if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: app.namespace, Name: name}, &br); err != nil {
+				return err
+			}
+			if !reaction.Recorded(&br, rx.Name, string(rx.UID)) {
+				return fmt.Errorf("BattleResult %s not recorded: %+v", name, br.Status.Reactions)
+			}
+		}
+		return nil
+	})
+	waitForCounts(t, rx, counts{Started: 2, Running: 2})
 }
 
 // TestEditStopsAFiringReconcile: a reconcile that keeps firing while its writes are in flight

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	batchv1 "k8s.io/api/batch/v1"
@@ -1266,24 +1267,7 @@ func fetchTo(ctx context.Context, newClient func() (*http.Client, error), url, p
 // BattleResults against etcd (DetectCacheInconsistency, on by default since Kubernetes 1.34):
 // each check lists and decodes every BattleResult from etcd.
 func (h *historyRun) battleResultChecks(ctx context.Context) (float64, error) {
-	c, err := rest.HTTPClientFor(h.restConfig)
-	if err != nil {
-		return 0, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(h.restConfig.Host, "/")+"/metrics", nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET /metrics: %s", resp.Status)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
+	families, err := apiserverMetrics(ctx, h.restConfig, "/metrics")
 	if err != nil {
 		return 0, err
 	}
@@ -1296,6 +1280,38 @@ func (h *historyRun) battleResultChecks(ctx context.Context) (float64, error) {
 		}
 	}
 	return n, nil
+}
+
+// apiserverMetrics GETs path from the API server of cfg (its own /metrics, or the endpoint of
+// a component it serves) and parses it as Prometheus text.
+func apiserverMetrics(ctx context.Context, cfg *rest.Config, path string) (map[string]*dto.MetricFamily, error) {
+	body, err := apiserverGet(ctx, cfg, path)
+	if err != nil {
+		return nil, err
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	return parser.TextToMetricFamilies(bytes.NewReader(body))
+}
+
+// apiserverGet GETs path (with its query) from the API server of cfg, with cfg's credentials.
+func apiserverGet(ctx context.Context, cfg *rest.Config, path string) ([]byte, error) {
+	c, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(cfg.Host, "/")+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return io.ReadAll(resp.Body)
 }
 
 // watchBattleResults records when a watch of the history's namespace, started now, first sees

@@ -23,13 +23,15 @@ import (
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 )
 
-// BenchmarkEtcdBytesPerBattle measures what a stored BattleResult costs etcd, for battles of 2,
-// 3 and 10 rooms: ETCD_BATTLES (5000) battles of each size, shaped as the receiver stores them,
-// are created in a namespace of their own, and the growth of etcd's in-use database size
-// (etcd_mvcc_db_total_size_in_use_in_bytes, which a compaction and a defragmentation would
-// leave: creates leave no old revisions) is divided by their number. It prints a table; it
-// fails only when the control plane cannot run.
-func BenchmarkEtcdBytesPerBattle(b *testing.B) {
+// BenchmarkBytesPerBattle measures what a stored BattleResult costs etcd and the API server,
+// for battles of 2, 3 and 10 rooms: ETCD_BATTLES (5000) battles of each size, shaped as the
+// receiver stores them, are created in a namespace of their own. It divides by their number
+// the growth of etcd's in-use database size (etcd_mvcc_db_total_size_in_use_in_bytes, which a
+// compaction and a defragmentation would leave: creates leave no old revisions) and the growth
+// of the API server's live heap (go_memstats_heap_alloc_bytes right after a collection it is
+// asked for through /debug/pprof/heap?gc=1: its watch cache holds every stored object). It
+// prints a table; it fails only when the control plane cannot run.
+func BenchmarkBytesPerBattle(b *testing.B) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		b.Skip("KUBEBUILDER_ASSETS is not set: run `make bench`, or set it to the folder hack/build-controlplane.sh prints")
@@ -77,9 +79,25 @@ func BenchmarkEtcdBytesPerBattle(b *testing.B) {
 		return int64(sums["etcd_mvcc_db_total_size_in_use_in_bytes"])
 	}
 
+	liveHeap := func() int64 {
+		ctx := context.Background()
+		if _, err := apiserverGet(ctx, cfg, "/debug/pprof/heap?gc=1"); err != nil {
+			b.Fatalf("API server heap profile: %v", err)
+		}
+		families, err := apiserverMetrics(ctx, cfg, "/metrics")
+		if err != nil {
+			b.Fatalf("API server metrics: %v", err)
+		}
+		heap := families["go_memstats_heap_alloc_bytes"].GetMetric()
+		if len(heap) != 1 {
+			b.Fatalf("API server metrics: %d go_memstats_heap_alloc_bytes, want 1", len(heap))
+		}
+		return int64(heap[0].GetGauge().GetValue())
+	}
+
 	var s strings.Builder
-	fmt.Fprintf(&s, "\n### etcd bytes per stored BattleResult (%d of each size; %s)\n\n", n, machine())
-	fmt.Fprintf(&s, "| rooms per battle | JSON as stored (one battle) | etcd in use, growth per battle |\n|---:|---:|---:|\n")
+	fmt.Fprintf(&s, "\n### bytes per stored BattleResult (%d of each size; %s)\n\n", n, machine())
+	fmt.Fprintf(&s, "| rooms per battle | JSON as stored (one battle) | etcd in use, growth per battle | API server live heap, growth per battle |\n|---:|---:|---:|---:|\n")
 	for _, rooms := range []int{2, 3, 10} {
 		ctx := context.Background()
 		ns := fmt.Sprintf("etcd-%d-rooms", rooms)
@@ -87,7 +105,7 @@ func BenchmarkEtcdBytesPerBattle(b *testing.B) {
 			b.Fatal(err)
 		}
 		time.Sleep(2 * time.Second) // let the namespace's own writes settle
-		before := inUse()
+		before, heapBefore := inUse(), liveHeap()
 		var next, failed atomic.Int64
 		var wg sync.WaitGroup
 		for range 16 {
@@ -110,7 +128,7 @@ func BenchmarkEtcdBytesPerBattle(b *testing.B) {
 			b.Fatalf("%d of %d creates failed", failed.Load(), n)
 		}
 		time.Sleep(2 * time.Second)
-		after := inUse()
+		after, heapAfter := inUse(), liveHeap()
 		one, err := roomsObject(ns, 0, rooms)
 		if err != nil {
 			b.Fatal(err)
@@ -124,8 +142,10 @@ func BenchmarkEtcdBytesPerBattle(b *testing.B) {
 		}
 		stored := len(raw)
 		perBattle := float64(after-before) / float64(n)
-		fmt.Fprintf(&s, "| %d | %d B | %.0f B |\n", rooms, stored, perBattle)
+		heapPerBattle := float64(heapAfter-heapBefore) / float64(n)
+		fmt.Fprintf(&s, "| %d | %d B | %.0f B | %.0f B |\n", rooms, stored, perBattle, heapPerBattle)
 		b.ReportMetric(perBattle, fmt.Sprintf("etcd-B/battle-%drooms", rooms))
+		b.ReportMetric(heapPerBattle, fmt.Sprintf("apiserver-heap-B/battle-%drooms", rooms))
 	}
 	_, _ = fmt.Fprintln(os.Stdout, s.String())
 }
