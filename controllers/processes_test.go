@@ -59,7 +59,8 @@ type managerProcess struct {
 // and the flags args added.
 func startManagerProcess(t *testing.T, binary, kubeconfig string, app *testApp, args ...string) *managerProcess {
 	t.Helper()
-	cb, metrics, probe := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
+	addrs := testutil.FreeAddrs(t, 3)
+	cb, metrics, probe := addrs[0], addrs[1], addrs[2]
 	p := &managerProcess{callback: "http://" + cb, metric: "http://" + metrics + "/metrics", probe: "http://" + probe, log: &syncBuffer{}}
 	p.cmd = exec.Command(binary, append([]string{"--kubeconfig", kubeconfig,
 		"--sdk-app-id", app.id + "=" + app.namespace,

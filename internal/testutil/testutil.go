@@ -73,15 +73,29 @@ func Fixtures(tb testing.TB) []string {
 	return names
 }
 
-// FreeAddr is a local address (127.0.0.1:port) that was free a moment ago.
-func FreeAddr(tb testing.TB) string {
+// FreeAddrs is n distinct local addresses (127.0.0.1:port) that were free a moment ago.
+func FreeAddrs(tb testing.TB, n int) []string {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addrs, err := ListenAddrs(n)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String()
+	return addrs
+}
+
+// ListenAddrs is FreeAddrs for code without a testing.TB. The ports are listened on all at
+// once, so no two of them are the same.
+func ListenAddrs(n int) ([]string, error) {
+	addrs := make([]string, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = l.Close() }()
+		addrs = append(addrs, l.Addr().String())
+	}
+	return addrs, nil
 }
 
 // Eventually polls check every 100 ms until it returns nil, and fails the test with its last

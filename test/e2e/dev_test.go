@@ -59,8 +59,9 @@ type devRun struct {
 func startDev(t *testing.T) *devRun {
 	t.Helper()
 	root := testutil.Root()
-	d := &devRun{root: root, dir: t.TempDir(), callback: testutil.FreeAddr(t), probe: testutil.FreeAddr(t), metrics: testutil.FreeAddr(t), upstream: testutil.FreeAddr(t),
-		webhook: testutil.FreeAddr(t), stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
+	addrs := testutil.FreeAddrs(t, 5)
+	d := &devRun{root: root, dir: t.TempDir(), callback: addrs[0], probe: addrs[1], metrics: addrs[2], upstream: addrs[3],
+		webhook: addrs[4], stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
 	d.kubeconfig = filepath.Join(d.dir, "kubeconfig")
 	cmd := exec.Command("bash", "hack/dev.sh")
 	cmd.Dir = root

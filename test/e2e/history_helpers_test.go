@@ -14,7 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -34,6 +33,7 @@ import (
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/internal/battle"
+	"github.com/battleops/battle-operator/internal/testutil"
 )
 
 // The workload of BenchmarkHistory.
@@ -198,15 +198,6 @@ func benchScheme() (*k8sruntime.Scheme, error) {
 	return scheme, livev1alpha1.AddToScheme(scheme)
 }
 
-func histFreeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String(), nil
-}
-
 // histManager is the manager binary running as its own process.
 type histManager struct {
 	cmd                      *exec.Cmd
@@ -218,13 +209,9 @@ type histManager struct {
 }
 
 func startHistManager(binary string, args []string, logPath string, pprof bool) (*histManager, error) {
-	var addrs [4]string
-	for i := range addrs {
-		a, err := histFreeAddr()
-		if err != nil {
-			return nil, err
-		}
-		addrs[i] = a
+	addrs, err := testutil.ListenAddrs(4)
+	if err != nil {
+		return nil, err
 	}
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
