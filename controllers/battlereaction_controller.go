@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -301,105 +300,8 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 	windowed := rx.DeepCopy()
 	windowed.Status.Criteria = criteria
 
-	var (
-		state    fireState
-		firings  = map[string]*firing{}
-		done     = make(chan *firing) // a battle's creates, or its record, returned
-		slots    = make(chan struct{}, fireConcurrency)
-		creating int // battles whose creates are in flight
-		partial  int // of them, those not planned whole: no round starts until they return
-		records  int // in flight
-		created  int
-		rounds   int
-		fireErr  error
-		stopped  bool
-	)
-	templateRefused := func(err error) error {
-		var invalid *templateError
-		if errors.As(err, &invalid) {
-			ready = r.reportInvalid(rx, livev1alpha1.ReasonInvalidJobTemplate, invalid.Error())
-			stopped = true
-			return nil
-		}
-		return err
-	}
-	record := func(f *firing) {
-		records++
-		go func() {
-			slots <- struct{}{}
-			f.err = r.record(ctx, windowed, f.br, map[string]any{"jobs": int64(f.runs)})
-			<-slots
-			done <- f
-		}()
-	}
-	round := func() {
-		if rounds > 0 && r.edited(ctx, windowed) {
-			// The spec this reconcile fires with is no longer the reaction's: the next
-			// reconcile, queued by the edit, fires with the new one.
-			stopped = true
-			return
-		}
-		rounds++
-		planned, last, waiting, err := r.planRound(ctx, windowed, matcher, jobs, firings)
-		state.last, state.waiting = reaction.LaterFired(state.last, last), waiting
-		fireErr = cmp.Or(fireErr, templateRefused(err))
-		for _, p := range planned {
-			f := &firing{br: p.Battle, runs: p.Runs, partial: p.Partial, missing: p.Missing, creating: true}
-			if before := firings[f.br.Name]; before != nil {
-				f.created = before.created
-			}
-			firings[f.br.Name] = f
-			for _, job := range f.missing {
-				// Counted as running by the next round's plan while it is created. A copy: the
-				// create writes the API server's answer into job meanwhile.
-				jobs[job.Name] = job.DeepCopy()
-			}
-			creating++
-			if f.partial {
-				partial++
-			}
-			go func() {
-				slots <- struct{}{}
-				f.exist, f.made, f.err = r.create(ctx, windowed, f.missing)
-				<-slots
-				done <- f
-			}()
-		}
-	}
-	// createsReturned takes in a battle whose creates returned: its Jobs that do not exist
-	// leave jobs, and a battle whose Jobs all exist gets its record started.
-	createsReturned := func(f *firing) {
-		creating--
-		if f.partial {
-			partial--
-		}
-		f.creating = false
-		for n, job := range f.missing {
-			if n < f.exist {
-				jobs[job.Name] = job
-			} else {
-				delete(jobs, job.Name)
-			}
-		}
-		f.created += f.made
-		created += f.made
-		err := f.err
-		f.err = nil // the record's, next
-		switch {
-		case errors.Is(err, errForeignJob):
-			if !f.partial { // a partial battle is counted in its round's waiting already
-				state.waiting++
-			}
-			f.partial = true // it waits, unrecorded, and is planned again in the next round
-		case err != nil:
-			fireErr = cmp.Or(fireErr, templateRefused(err))
-			if !f.partial {
-				state.waiting++
-			}
-		case !f.partial:
-			record(f)
-		}
-	}
+	fr := &firingRounds{r: r, ctx: ctx, rx: rx, windowed: windowed, matcher: matcher, jobs: jobs, ready: &ready,
+		firings: map[string]*firing{}, done: make(chan *firing), slots: make(chan struct{}, fireConcurrency)}
 
 	type written struct {
 		rx  *livev1alpha1.BattleReaction // as written
@@ -412,22 +314,22 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 		counts   reaction.Counts
 	)
 	deadline := began.Add(fireWindow)
-	round()
+	fr.round()
 	for {
-		stopped = stopped || fireErr != nil || writeErr != nil || ctx.Err() != nil || !time.Now().Before(deadline)
-		if !stopped && partial == 0 && r.pending.Arrivals(rx.UID) {
-			round()
+		fr.stopped = fr.stopped || fr.err != nil || writeErr != nil || ctx.Err() != nil || !time.Now().Before(deadline)
+		if fr.mayPlan() && r.pending.Arrivals(rx.UID) {
+			fr.round()
 			continue
 		}
-		if creating == 0 && records == 0 && writing == nil {
+		if fr.idle() && writing == nil {
 			if writeErr != nil {
 				break
 			}
-			if created > 0 {
+			if fr.created > 0 {
 				owned = slices.Collect(maps.Values(jobs))
 			}
 			var status *livev1alpha1.BattleReactionStatus
-			status, counts, release = r.compose(rx, criteria, ready, owned, &state)
+			status, counts, release = r.compose(rx, criteria, ready, owned, &fr.state)
 			if equality.Semantic.DeepEqual(&rx.Status, status) {
 				break
 			}
@@ -438,17 +340,12 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 			}(rx.DeepCopy())
 		}
 		var arrived <-chan struct{}
-		if !stopped && partial == 0 {
+		if fr.mayPlan() {
 			arrived = r.pending.Notify(rx.UID)
 		}
 		select {
-		case f := <-done:
-			if f.creating {
-				createsReturned(f)
-				continue
-			}
-			records--
-			fireErr = cmp.Or(fireErr, r.recorded(windowed, &state, f))
+		case f := <-fr.done:
+			fr.returned(f)
 		case w := <-writing:
 			writing = nil
 			if writeErr = w.err; writeErr == nil {
@@ -457,8 +354,8 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 		case <-arrived:
 		}
 	}
-	if created > 0 {
-		logger.V(1).Info("Fired", "jobsCreated", created, "rounds", rounds, "waiting", state.waiting+state.failed,
+	if fr.created > 0 {
+		logger.V(1).Info("Fired", "jobsCreated", fr.created, "rounds", fr.rounds, "waiting", fr.state.waiting+fr.state.failed,
 			"firing", time.Since(began).String())
 	}
 	if writeErr != nil {
@@ -468,13 +365,13 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 	if err != nil {
 		return result, err
 	}
-	if fireErr != nil {
-		return reconcile.Result{}, fireErr
+	if fr.err != nil {
+		return reconcile.Result{}, fr.err
 	}
 	if !result.IsZero() {
 		return result, nil
 	}
-	if ready.Reason == livev1alpha1.ReasonActive && state.waiting+state.failed > 0 && (rx.Spec.MaxRunningJobs == 0 || counts.Running < int64(rx.Spec.MaxRunningJobs)) {
+	if ready.Reason == livev1alpha1.ReasonActive && fr.state.waiting+fr.state.failed > 0 && (rx.Spec.MaxRunningJobs == 0 || counts.Running < int64(rx.Spec.MaxRunningJobs)) {
 		return reconcile.Result{RequeueAfter: time.Second}, nil // more than one reconcile's worth
 	}
 	return reconcile.Result{}, nil
@@ -508,22 +405,6 @@ func (r *BattleReactionReconciler) recorded(rx *livev1alpha1.BattleReaction, sta
 type templateError struct{ err error }
 
 func (e *templateError) Error() string { return e.err.Error() }
-
-// firing is one battle a reconcile creates Jobs for, then records.
-type firing struct {
-	br      *livev1alpha1.BattleResult
-	runs    int32
-	partial bool // not all its Jobs fit: it is not recorded yet
-	created int  // Jobs created for it by this reconcile, in all its rounds
-
-	// The creates in flight, and what they returned.
-	creating bool
-	missing  []*batchv1.Job
-	exist    int // of missing, how many exist now (created, or found existing)
-	made     int // of missing, how many were created
-
-	err error // of its creates, or of its record
-}
 
 // planRound plans one round of firing. It gathers the battles due (the reaction's index) and
 // plans them (reaction.PlanRound: which battles get which Jobs, within maxRunningJobs and

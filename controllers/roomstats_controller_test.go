@@ -157,7 +157,7 @@ func TestFixturesGiveTheHandComputedStats(t *testing.T) {
 	var statusOwners []string
 	for _, mf := range raw.GetManagedFields() {
 		if mf.Subresource == "status" && mf.FieldsV1 != nil {
-			statusOwners = append(statusOwners, string(mf.FieldsV1.Raw))
+			statusOwners = append(statusOwners, mf.FieldsV1.GetRawString())
 		}
 	}
 	if !slices.Equal(statusOwners, []string{`{"f:status":{}}`}) {

@@ -679,7 +679,7 @@ func TestStoredSpecIsOwnedWhole(t *testing.T) {
 	wantOK(t, r.post(t, battleQuery(r.appID), body))
 	br := getBattle(t, r.namespace, battleID(t, body))
 	if len(br.ManagedFields) != 1 || br.ManagedFields[0].FieldsV1 == nil ||
-		string(br.ManagedFields[0].FieldsV1.Raw) != `{"f:spec":{}}` {
+		br.ManagedFields[0].FieldsV1.GetRawString() != `{"f:spec":{}}` {
 		t.Fatalf("managedFields = %+v, want one entry owning {\"f:spec\":{}}", br.ManagedFields)
 	}
 }

@@ -1,0 +1,166 @@
+package controllers
+
+import (
+	"cmp"
+	"context"
+	"errors"
+
+	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
+	"github.com/battleops/battle-operator/internal/reaction"
+)
+
+// firingRounds is one reconcile's firing (fire): the battles it planned, the creates and
+// records in flight, and what they came to. Its methods run on the reconcile's goroutine, one
+// at a time; only the API calls they start run concurrently, and each reports on done.
+type firingRounds struct {
+	r        *BattleReactionReconciler
+	ctx      context.Context
+	rx       *livev1alpha1.BattleReaction // the reconcile's reaction
+	windowed *livev1alpha1.BattleReaction // the reaction as it fires, with its criteria's window
+	matcher  *reaction.Matcher
+	jobs     map[string]*batchv1.Job // the reaction's Jobs, and those being created
+	ready    *metav1.Condition       // the reaction's Ready condition, for its status
+
+	state   fireState
+	firings map[string]*firing // by battle name: every battle planned by this reconcile
+	done    chan *firing       // a battle's creates, or its record, returned
+	slots   chan struct{}      // API calls in flight, at most fireConcurrency
+
+	creating int // battles whose creates are in flight
+	partial  int // of them, those not planned whole: no round starts until they return
+	records  int // records in flight
+	created  int // Jobs created
+	rounds   int
+	err      error // the first error of a create or record
+	stopped  bool  // no more rounds: an error, an invalid template, an edit
+}
+
+// mayPlan says whether a new round may start when battles arrive.
+func (fr *firingRounds) mayPlan() bool { return !fr.stopped && fr.partial == 0 }
+
+// idle says that no create and no record is in flight.
+func (fr *firingRounds) idle() bool { return fr.creating == 0 && fr.records == 0 }
+
+// round plans the battles that arrived (planRound) and starts the creates of their Jobs.
+func (fr *firingRounds) round() {
+	r := fr.r
+	if fr.rounds > 0 && r.edited(fr.ctx, fr.windowed) {
+		// The spec this reconcile fires with is no longer the reaction's: the next reconcile,
+		// queued by the edit, fires with the new one.
+		fr.stopped = true
+		return
+	}
+	fr.rounds++
+	planned, last, waiting, err := r.planRound(fr.ctx, fr.windowed, fr.matcher, fr.jobs, fr.firings)
+	fr.state.last, fr.state.waiting = reaction.LaterFired(fr.state.last, last), waiting
+	fr.err = cmp.Or(fr.err, fr.templateRefused(err))
+	for _, p := range planned {
+		f := &firing{br: p.Battle, runs: p.Runs, partial: p.Partial, missing: p.Missing, creating: true}
+		if before := fr.firings[f.br.Name]; before != nil {
+			f.created = before.created
+		}
+		fr.firings[f.br.Name] = f
+		for _, job := range f.missing {
+			// Counted as running by the next round's plan while it is created. A copy: the
+			// create writes the API server's answer into job meanwhile.
+			fr.jobs[job.Name] = job.DeepCopy()
+		}
+		fr.creating++
+		if f.partial {
+			fr.partial++
+		}
+		go func() {
+			fr.slots <- struct{}{}
+			f.exist, f.made, f.err = r.create(fr.ctx, fr.windowed, f.missing)
+			<-fr.slots
+			fr.done <- f
+		}()
+	}
+}
+
+// returned takes in what came on done: a battle whose creates or whose record returned.
+func (fr *firingRounds) returned(f *firing) {
+	if f.creating {
+		fr.createsReturned(f)
+		return
+	}
+	fr.records--
+	fr.err = cmp.Or(fr.err, fr.r.recorded(fr.windowed, &fr.state, f))
+}
+
+// createsReturned takes in a battle whose creates returned: its Jobs that do not exist leave
+// jobs, and a battle whose Jobs all exist gets its record started.
+func (fr *firingRounds) createsReturned(f *firing) {
+	fr.creating--
+	if f.partial {
+		fr.partial--
+	}
+	f.creating = false
+	for n, job := range f.missing {
+		if n < f.exist {
+			fr.jobs[job.Name] = job
+		} else {
+			delete(fr.jobs, job.Name)
+		}
+	}
+	f.created += f.made
+	fr.created += f.made
+	err := f.err
+	f.err = nil // the record's, next
+	switch {
+	case errors.Is(err, errForeignJob):
+		if !f.partial { // a partial battle is counted in its round's waiting already
+			fr.state.waiting++
+		}
+		f.partial = true // it waits, unrecorded, and is planned again in the next round
+	case err != nil:
+		fr.err = cmp.Or(fr.err, fr.templateRefused(err))
+		if !f.partial {
+			fr.state.waiting++
+		}
+	case !f.partial:
+		fr.record(f)
+	}
+}
+
+// record starts the record of a battle whose Jobs all exist.
+func (fr *firingRounds) record(f *firing) {
+	fr.records++
+	go func() {
+		fr.slots <- struct{}{}
+		f.err = fr.r.record(fr.ctx, fr.windowed, f.br, map[string]any{"jobs": int64(f.runs)})
+		<-fr.slots
+		fr.done <- f
+	}()
+}
+
+// templateRefused turns a template the API server refused into the reaction's
+// InvalidJobTemplate condition and stops the rounds; any other error is returned as it is.
+func (fr *firingRounds) templateRefused(err error) error {
+	var invalid *templateError
+	if errors.As(err, &invalid) {
+		*fr.ready = fr.r.reportInvalid(fr.rx, livev1alpha1.ReasonInvalidJobTemplate, invalid.Error())
+		fr.stopped = true
+		return nil
+	}
+	return err
+}
+
+// firing is one battle a reconcile creates Jobs for, then records.
+type firing struct {
+	br      *livev1alpha1.BattleResult
+	runs    int32
+	partial bool // not all its Jobs fit: it is not recorded yet
+	created int  // Jobs created for it by this reconcile, in all its rounds
+
+	// The creates in flight, and what they returned.
+	creating bool
+	missing  []*batchv1.Job
+	exist    int // of missing, how many exist now (created, or found existing)
+	made     int // of missing, how many were created
+
+	err error // of its creates, or of its record
+}
