@@ -753,6 +753,23 @@ func TestReactionCriteriaEditedWhileManagerIsDown(t *testing.T) {
 	waitForCounts(t, rx, counts{Started: 1, Running: 1})
 }
 
+// waitRecorded waits until each named BattleResult of rx's namespace records rx.
+func waitRecorded(t *testing.T, rx *livev1alpha1.BattleReaction, names ...string) {
+	t.Helper()
+	eventually(t, "the battles recorded", func(ctx context.Context) error {
+		for _, name := range names {
+			var br livev1alpha1.BattleResult
+			if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: rx.Namespace, Name: name}, &br); err != nil {
+				return err
+			}
+			if !reaction.Recorded(&br, rx.Name, string(rx.UID)) {
+				return fmt.Errorf("BattleResult %s not recorded: %+v", name, br.Status.Reactions)
+			}
+		}
+		return nil
+	})
+}
+
 // firstDrawHeld creates a reaction to draws, sends a first draw (the official example), waits
 // for its Job and holds back its record (holdRecord: the test is not parallel). It returns the
 // names of the first draw and of a second one (end-battle-draw.json, not sent), and the release.
@@ -790,18 +807,7 @@ func TestBattleArrivingWhileRecordsAreWrittenGetsItsJob(t *testing.T) {
 	}
 
 	releaseRecords()
-	eventually(t, "both battles recorded", func(ctx context.Context) error {
-		for _, name := range []string{first, second} {
-			var br livev1alpha1.BattleResult
-			if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: app.namespace, Name: name}, &br); err != nil {
-				return err
-			}
-			if !reaction.Recorded(&br, rx.Name, string(rx.UID)) {
-				return fmt.Errorf("BattleResult %s not recorded: %+v", name, br.Status.Reactions)
-			}
-		}
-		return nil
-	})
+	waitRecorded(t, rx, first, second)
 	if got := waitForCounts(t, rx, counts{Started: 2, Running: 2}); got.Status.LastFired == nil {
 		t.Error("lastFired is not set")
 	}
@@ -826,18 +832,7 @@ func TestBattleArrivingWhileAJobIsCreatedGetsItsJob(t *testing.T) {
 
 	release()
 	waitForJobs(t, app.namespace, rx.Name, []string{reaction.JobName(rx.Name, first, nil), reaction.JobName(rx.Name, second, nil)})
-	eventually(t, "both battles recorded", func(ctx context.Context) error {
-		for _, name := range []string{first, second} {
-			var br livev1alpha1.BattleResult
-			if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: app.namespace, Name: name}, &br); err != nil {
-				return err
-			}
-			if !reaction.Recorded(&br, rx.Name, string(rx.UID)) {
-				return fmt.Errorf("BattleResult %s not recorded: %+v", name, br.Status.Reactions)
-			}
-		}
-		return nil
-	})
+	waitRecorded(t, rx, first, second)
 	waitForCounts(t, rx, counts{Started: 2, Running: 2})
 }
 

@@ -1299,19 +1299,7 @@ func apiserverGet(ctx context.Context, cfg *rest.Config, path string) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(cfg.Host, "/")+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
-	}
-	return io.ReadAll(resp.Body)
+	return getOK(ctx, c, strings.TrimSuffix(cfg.Host, "/")+path)
 }
 
 // watchBattleResults records when a watch of the history's namespace, started now, first sees

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"os"
@@ -346,20 +347,32 @@ func (m *histManager) busy() (float64, error) {
 	return sums["workqueue_depth"] + sums["controller_runtime_active_workers"], nil
 }
 
-// scrapeSums reads a Prometheus text endpoint: each family's value summed over its series (a
-// histogram or summary gives its count).
-func scrapeSums(url string) (map[string]float64, error) {
-	client := http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Get(url)
+// getOK GETs url with c and returns the body of a 200 answer; any other status is an error.
+func getOK(ctx context.Context, c *http.Client, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return io.ReadAll(resp.Body)
+}
+
+// scrapeSums reads a Prometheus text endpoint: each family's value summed over its series (a
+// histogram or summary gives its count).
+func scrapeSums(url string) (map[string]float64, error) {
+	body, err := getOK(context.Background(), &http.Client{Timeout: 10 * time.Second}, url)
+	if err != nil {
+		return nil, err
 	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("parsing %s: %w", url, err)
 	}
