@@ -40,7 +40,8 @@ import (
 // JobOwnerIndex is the Job field index holding the name of the BattleReaction that controls it.
 const JobOwnerIndex = "battleops.reactionOwner"
 
-// maxJobsPerReconcile bounds the Jobs one reconcile creates; the rest follow in the next.
+// maxJobsPerReconcile bounds the Jobs one round of a reconcile plans; the rest follow in the
+// next round or reconcile.
 const maxJobsPerReconcile = 200
 
 // fireWindow bounds how long one reconcile keeps firing for battles that arrive while its
@@ -291,8 +292,9 @@ type fireState struct {
 // one create, not after the creates and writes before it. Planning and the bookkeeping of
 // what finished happen here, one at a time; only the API calls run concurrently. Firing ends
 // when nothing is in flight and the status is stored; it starts no more rounds after
-// fireWindow or once the cache shows the reaction edited (the next reconcile carries on, with
-// the new spec).
+// fireWindow or once the cache shows the reaction edited; after an edit (or a refused
+// template) the creates not started yet are skipped, and the next reconcile carries on, with
+// the new spec.
 func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.BattleReaction, criteria *livev1alpha1.CriteriaRecord,
 	matcher *reaction.Matcher, jobs map[string]*batchv1.Job, owned []*batchv1.Job, ready metav1.Condition) (reconcile.Result, error) {
 	logger := log.FromContext(ctx)
@@ -408,8 +410,8 @@ func (e *templateError) Error() string { return e.err.Error() }
 
 // planRound plans one round of firing. It gathers the battles due (the reaction's index) and
 // plans them (reaction.PlanRound: which battles get which Jobs, within maxRunningJobs and
-// maxJobsPerReconcile; a battle planned whole in an earlier round, or with creates in flight,
-// is not planned again). It returns the battles planned, the last battle fired for (by
+// maxJobsPerReconcile; a battle planned whole in an earlier round is not planned again, and
+// no round is planned while a partial battle's creates are in flight). It returns the battles planned, the last battle fired for (by
 // arrival, among those it saw recorded), how many matching battles still wait for Jobs, and a
 // *templateError when the template makes no Job.
 func (r *BattleReactionReconciler) planRound(ctx context.Context, rx *livev1alpha1.BattleReaction, matcher *reaction.Matcher,
@@ -423,7 +425,7 @@ func (r *BattleReactionReconciler) planRound(ctx context.Context, rx *livev1alph
 	}
 	round := reaction.PlanRound(reaction.RoundInput{
 		Reaction: rx, Due: due, Jobs: jobs, MaxJobs: maxJobsPerReconcile,
-		Planned: func(name string) bool { f := firings[name]; return f != nil && (!f.partial || f.creating) },
+		Planned: func(name string) bool { f := firings[name]; return f != nil && !f.partial },
 		Pending: func(name string) bool { return r.pending.Has(rx.UID, name) },
 	})
 	if round.Err != nil {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"sync/atomic"
 
 	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -36,6 +37,11 @@ type firingRounds struct {
 	rounds   int
 	err      error // the first error of a create or record
 	stopped  bool  // no more rounds: an error, an invalid template, an edit
+	refused  bool  // the API server refused the template: reported once
+
+	// halt says that creates not started yet are skipped: the reaction was edited, or its
+	// template refused. Read by the create goroutines.
+	halt atomic.Bool
 }
 
 // mayPlan says whether a new round may start when battles arrive.
@@ -49,8 +55,9 @@ func (fr *firingRounds) round() {
 	r := fr.r
 	if fr.rounds > 0 && r.edited(fr.ctx, fr.windowed) {
 		// The spec this reconcile fires with is no longer the reaction's: the next reconcile,
-		// queued by the edit, fires with the new one.
+		// queued by the edit, fires with the new one. Creates still queued are skipped.
 		fr.stopped = true
+		fr.halt.Store(true)
 		return
 	}
 	fr.rounds++
@@ -59,9 +66,6 @@ func (fr *firingRounds) round() {
 	fr.err = cmp.Or(fr.err, fr.templateRefused(err))
 	for _, p := range planned {
 		f := &firing{br: p.Battle, runs: p.Runs, partial: p.Partial, missing: p.Missing, creating: true}
-		if before := fr.firings[f.br.Name]; before != nil {
-			f.created = before.created
-		}
 		fr.firings[f.br.Name] = f
 		for _, job := range f.missing {
 			// Counted as running by the next round's plan while it is created. A copy: the
@@ -74,7 +78,11 @@ func (fr *firingRounds) round() {
 		}
 		go func() {
 			fr.slots <- struct{}{}
-			f.exist, f.made, f.err = r.create(fr.ctx, fr.windowed, f.missing)
+			if fr.halt.Load() {
+				f.err = errHalted
+			} else {
+				f.exist, f.made, f.err = r.create(fr.ctx, fr.windowed, f.missing)
+			}
 			<-fr.slots
 			fr.done <- f
 		}()
@@ -106,11 +114,14 @@ func (fr *firingRounds) createsReturned(f *firing) {
 			delete(fr.jobs, job.Name)
 		}
 	}
-	f.created += f.made
 	fr.created += f.made
 	err := f.err
 	f.err = nil // the record's, next
 	switch {
+	case errors.Is(err, errHalted):
+		if !f.partial { // it waits for the next reconcile
+			fr.state.waiting++
+		}
 	case errors.Is(err, errForeignJob):
 		if !f.partial { // a partial battle is counted in its round's waiting already
 			fr.state.waiting++
@@ -142,19 +153,25 @@ func (fr *firingRounds) record(f *firing) {
 func (fr *firingRounds) templateRefused(err error) error {
 	var invalid *templateError
 	if errors.As(err, &invalid) {
-		*fr.ready = fr.r.reportInvalid(fr.rx, livev1alpha1.ReasonInvalidJobTemplate, invalid.Error())
+		if !fr.refused { // the first refusal; creates in flight may be refused too
+			*fr.ready = fr.r.reportInvalid(fr.rx, livev1alpha1.ReasonInvalidJobTemplate, invalid.Error())
+			fr.refused = true
+		}
 		fr.stopped = true
+		fr.halt.Store(true)
 		return nil
 	}
 	return err
 }
+
+// errHalted is a battle's creates skipped because the firing halted before they started.
+var errHalted = errors.New("firing halted before the creates started")
 
 // firing is one battle a reconcile creates Jobs for, then records.
 type firing struct {
 	br      *livev1alpha1.BattleResult
 	runs    int32
 	partial bool // not all its Jobs fit: it is not recorded yet
-	created int  // Jobs created for it by this reconcile, in all its rounds
 
 	// The creates in flight, and what they returned.
 	creating bool
