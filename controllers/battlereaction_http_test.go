@@ -383,9 +383,14 @@ func TestHTTPReactionSuspendAndInFlightLimit(t *testing.T) {
 	if n := up.count(); n != 0 {
 		t.Fatalf("a suspended reaction sent %d requests", n)
 	}
-	if n := waitingGauge(t, app.namespace); n != 2 {
-		t.Errorf("battleops_reaction_waiting_battles{namespace=%q} = %v, want 2", app.namespace, n)
-	}
+	// The gauge sums the reactions in the manager's cache, which may still be behind the
+	// status just read from the API server.
+	eventually(t, "the waiting gauge at 2", func(context.Context) error {
+		if n := waitingGauge(t, app.namespace); n != 2 {
+			return fmt.Errorf("battleops_reaction_waiting_battles{namespace=%q} = %v, want 2", app.namespace, n)
+		}
+		return nil
+	})
 	setSuspend(t, rx, false)
 	got := waitForDeliveries(t, rx, 6, 0)
 	if peak := up.peak.Load(); peak > 2 || peak < 1 {
