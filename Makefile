@@ -87,12 +87,14 @@ controlplane: ## Build (or reuse) the local cluster's binaries under bin/k8s/: e
 # The two longest packages first, three at a time: they spend much of their time waiting on
 # processes, leases and timeouts, so three keep 2 CPUs busy where two left a third idle. vet
 # ran already (the vet target), with the e2e tag. The pinned helm the chart's tests run is
-# built first, with the control plane, rather than inside the end-to-end tests.
+# built first, with the control plane, rather than inside the end-to-end tests. Four tests
+# of a package at a time (-parallel; the default is one per CPU): the tests of manager
+# processes, each in a namespace of its own, mostly wait on leases and retention's clock.
 TEST_PACKAGES = ./test/e2e ./controllers ./...
 
 .PHONY: test
 test: manifests generate fmt vet lint controlplane $(HELM) ## Run every test: unit, fuzz seeds, envtest (real kube-apiserver and etcd).
-	KUBEBUILDER_ASSETS="$$($(CONTROLPLANE))" go test -tags e2e -p 3 -vet=off -count=1 -timeout 20m $(TEST_PACKAGES) 2>&1 | tee $(LOCALBIN)/test.log
+	KUBEBUILDER_ASSETS="$$($(CONTROLPLANE))" go test -tags e2e -p 3 -parallel 4 -vet=off -count=1 -timeout 20m $(TEST_PACKAGES) 2>&1 | tee $(LOCALBIN)/test.log
 
 .PHONY: test-e2e
 test-e2e: build controlplane ## Run only the end-to-end tests (test/e2e, build tag e2e): make dev's script, the commands it prints, the install.

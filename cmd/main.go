@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -84,6 +86,7 @@ type options struct {
 	callbackAddr, callbackPath         string
 	callbackCertDir                    string
 	sdkAppIDs                          listFlag
+	watchNamespaces                    listFlag
 	battleNamespace                    string
 	tokenFiles                         repeatedFlag
 	maxSkew, callbackTimeout           time.Duration
@@ -115,6 +118,7 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.callbackCertDir, "callback-cert-dir", "", "A directory holding tls.crt and tls.key. When set, the receiver serves HTTPS only, and picks up a renewed certificate.")
 	fs.Var(&o.sdkAppIDs, "sdk-app-id", "Accepted SDKAppIDs, comma-separated, each ID or ID=NAMESPACE (required).")
 	fs.StringVar(&o.battleNamespace, "battle-namespace", "default", "The namespace for the BattleResults of SDKAppIDs given without one.")
+	fs.Var(&o.watchNamespaces, "watch-namespaces", "The namespaces whose BattleResults, RoomStats, BattleReactions and reaction Jobs the controllers reconcile, comma-separated (the flag may be repeated). Empty: every namespace. Each --sdk-app-id's namespace must be one of them.")
 	fs.Var(&o.tokenFiles, "callback-token-file", "PATH (every app) or ID=PATH (one SDKAppID; repeat the flag): a file of callback tokens, one per line. When given, callbacks must carry a Sign made with one of their app's tokens, and a RequestTime. Files are read again every 5s: a rotated Secret is picked up without a restart; a file that turns unreadable or empty keeps its last good tokens.")
 	fs.DurationVar(&o.maxSkew, "callback-max-skew", 60*time.Second, "How far a callback's RequestTime may be from now.")
 	fs.Int64Var(&o.maxBodyBytes, "callback-max-body-bytes", 1<<20, "Larger callback bodies are refused with 413.")
@@ -173,6 +177,9 @@ func run(o options) error {
 		setupLog.Info("WARNING: callback authentication is off, anyone who reaches the receiver can store battles; set --callback-token-file")
 	}
 
+	if err := watchScope(&o, apps); err != nil {
+		return err
+	}
 	if o.controllers.Retention.MaxAge < 0 || o.controllers.Retention.MaxCount < 0 {
 		return fmt.Errorf("--battle-retention and --max-battle-results must not be negative")
 	}
@@ -248,11 +255,40 @@ func run(o options) error {
 
 	setupLog.Info("Starting the manager", "sdkAppIds", apps, "callbackAddress", o.callbackAddr, "callbackPath", o.callbackPath,
 		"callbackTLS", o.callbackCertDir != "", "authentication", tokens != nil, "forwardTo", o.forwardURL, "spoolDir", o.spoolDir, "metricsAddress", o.metricsAddr, "metricsSecure", o.secureMetrics, "webhookAddress", o.webhookAddr,
-		"battleRetention", o.controllers.Retention.MaxAge.String(), "maxBattleResults", o.controllers.Retention.MaxCount)
+		"watchNamespaces", o.watchNamespaces, "battleRetention", o.controllers.Retention.MaxAge.String(), "maxBattleResults", o.controllers.Retention.MaxCount)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return mgr.Start(ctx) })
 	g.Go(func() error { return runControllers(ctx, cfg, o) })
 	return g.Wait()
+}
+
+// watchScope sets the controllers' scope from --watch-namespaces. A namespace the receiver
+// stores battles in and the controllers do not watch would keep battles nobody counts: it is
+// refused.
+func watchScope(o *options, apps map[string]string) error {
+	var namespaces []string
+	for _, ns := range o.watchNamespaces {
+		ns = strings.TrimSpace(ns)
+		if ns == "" {
+			continue
+		}
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return fmt.Errorf("--watch-namespaces: %q is not a namespace name: %s", ns, strings.Join(errs, "; "))
+		}
+		if !slices.Contains(namespaces, ns) {
+			namespaces = append(namespaces, ns)
+		}
+	}
+	if len(namespaces) == 0 {
+		return nil
+	}
+	for id, ns := range apps {
+		if !slices.Contains(namespaces, ns) {
+			return fmt.Errorf("SDKAppID %s stores its battles in namespace %q, which --watch-namespaces (%s) leaves out: nothing would count them or react to them", id, ns, strings.Join(namespaces, ","))
+		}
+	}
+	o.controllers.Scope.Namespaces = namespaces
+	return nil
 }
 
 // errLeadLost is controller-runtime's error when a manager loses its leader election.
@@ -267,7 +303,7 @@ func runControllers(ctx context.Context, cfg *rest.Config, o options) error {
 	for {
 		mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 			Scheme:                  scheme,
-			Cache:                   controllers.CacheOptions(),
+			Cache:                   controllers.CacheOptions(o.controllers.Scope),
 			Client:                  controllers.ClientOptions(),
 			Metrics:                 metricsserver.Options{BindAddress: "0"},
 			HealthProbeBindAddress:  "0",

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -230,6 +231,39 @@ func TestWebhookServerFromFlags(t *testing.T) {
 	for _, bad := range []string{"9443", ":https-ish", "localhost"} {
 		if _, err := webhookServer(bad, "", false); err == nil || !strings.Contains(err.Error(), "--webhook-bind-address") {
 			t.Errorf("webhookServer(%q) = %v, want an error naming the flag", bad, err)
+		}
+	}
+}
+
+// --watch-namespaces: the controllers' scope; a namespace the receiver stores battles in and
+// the scope leaves out, or a name that is no namespace's, is refused.
+func TestWatchNamespacesScopeTheControllers(t *testing.T) {
+	apps := map[string]string{"1400000001": "battles", "1400000002": "other"}
+	for _, c := range []struct {
+		flags   []string
+		want    []string
+		wantErr string
+	}{
+		{flags: nil, want: nil},
+		{flags: []string{"--watch-namespaces=battles,other"}, want: []string{"battles", "other"}},
+		{flags: []string{"--watch-namespaces=battles", "--watch-namespaces", "other,extra,battles"}, want: []string{"battles", "other", "extra"}},
+		{flags: []string{"--watch-namespaces=battles"}, wantErr: `SDKAppID 1400000002 stores its battles in namespace "other", which --watch-namespaces (battles) leaves out`},
+		{flags: []string{"--watch-namespaces=battles,Other"}, wantErr: `--watch-namespaces: "Other" is not a namespace name`},
+	} {
+		var o options
+		fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+		o.bindFlags(fs)
+		if err := fs.Parse(c.flags); err != nil {
+			t.Fatal(err)
+		}
+		err := watchScope(&o, apps)
+		switch {
+		case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
+			t.Errorf("%v: error %v, want one saying %q", c.flags, err, c.wantErr)
+		case c.wantErr == "" && err != nil:
+			t.Errorf("%v: %v", c.flags, err)
+		case c.wantErr == "" && !slices.Equal(o.controllers.Scope.Namespaces, c.want):
+			t.Errorf("%v: scope %v, want %v", c.flags, o.controllers.Scope.Namespaces, c.want)
 		}
 	}
 }

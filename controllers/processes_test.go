@@ -66,6 +66,7 @@ func startManagerProcess(t *testing.T, binary, kubeconfig string, app *testApp, 
 		"--sdk-app-id", app.id + "=" + app.namespace,
 		"--callback-bind-address", cb, "--metrics-bind-address", metrics, "--metrics-secure=false",
 		"--health-probe-bind-address", probe,
+		"--watch-namespaces", app.namespace,
 		"--leader-elect", "--leader-election-namespace", app.namespace, "--leader-election-id", "battle-operator-processes",
 		// A short lease: the standby takes over 3 s after the leader's death, not 10 s.
 		"--leader-elect-lease-duration=3s", "--leader-elect-renew-deadline=2s", "--leader-elect-retry-period=500ms"}, args...)...)
@@ -185,13 +186,15 @@ func startManagerBuild(dir string) {
 	}()
 }
 
-// forManagerProcesses takes the manager binary built for the package for the package and gives its path and an admin
-// kubeconfig; it stops the suite's in-process manager for the test, which would reconcile too.
+// forManagerProcesses takes the manager binary built for the package and gives its path and
+// an admin kubeconfig. The test runs in parallel with the others: its processes reconcile
+// only its namespace (newProcessApp), which the in-process manager leaves out.
 func forManagerProcesses(t *testing.T) (binary, kubeconfig string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the manager binary")
 	}
+	t.Parallel()
 	processesOnce.Do(func() {
 		<-managerBuild.done
 		if managerBuild.err != nil {
@@ -214,18 +217,12 @@ func forManagerProcesses(t *testing.T) (binary, kubeconfig string) {
 	if processesErr != nil {
 		t.Fatal(processesErr)
 	}
-	stopManager()
-	t.Cleanup(func() {
-		if err := startManager(); err != nil {
-			t.Error(err)
-		}
-	})
 	return processBinary, processConfig
 }
 
 func TestTwoManagerProcesses(t *testing.T) {
 	binary, kubeconfig := forManagerProcesses(t)
-	app := newTestApp(t)
+	app := newProcessApp(t)
 	createReaction(t, newReaction(app.namespace, "every-battle", func(s *livev1alpha1.BattleReactionSpec) {
 		s.StartingAfter = &metav1Time0
 		s.SuccessfulJobsHistoryLimit = ptr.To[int32](1000)
@@ -238,6 +235,8 @@ func TestTwoManagerProcesses(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 13))
+	// A battle in a namespace of the in-process manager: out of the processes' scope.
+	newTestApp(t).send(t, newRandomBattle(rng, 99).body())
 	var battles []randomBattle
 	for i := range 30 { // each battle to one replica, and again to the other
 		b := newRandomBattle(rng, i)
@@ -314,6 +313,23 @@ func TestTwoManagerProcesses(t *testing.T) {
 	if err := k8sClient.List(context.Background(), &list, client.InNamespace(app.namespace)); err != nil || len(list.Items) != len(battles) {
 		t.Fatalf("%d BattleResults (%v), want %d", len(list.Items), err, len(battles))
 	}
+
+	// Scopes: the processes hold their namespace's battles only (--watch-namespaces), and only
+	// they wrote its RoomStats (the in-process manager leaves the namespace out).
+	if held, err := standby.counter("battleops_battleresults_stored"); err != nil || held != float64(len(battles)) {
+		t.Errorf("the survivor's store holds %v battles (%v), want its namespace's %d and no other's", held, err, len(battles))
+	}
+	var rooms livev1alpha1.RoomStatsList
+	if err := k8sClient.List(context.Background(), &rooms, client.InNamespace(app.namespace)); err != nil {
+		t.Fatal(err)
+	}
+	for _, rs := range rooms.Items {
+		for _, f := range rs.ManagedFields {
+			if f.Manager != filepath.Base(binary) {
+				t.Errorf("RoomStats %s was written by %s too, not only by the manager processes (%s)", rs.Name, f.Manager, filepath.Base(binary))
+			}
+		}
+	}
 }
 
 var metav1Time0 = metav1.NewTime(time.Unix(0, 0))
@@ -370,7 +386,7 @@ func proxiedKubeconfig(t *testing.T, kubeconfig string) (string, *testutil.Proxy
 // once the API server is back the controllers lead again and count the battles stored.
 func TestReceiverOutlivesAnAPIOutage(t *testing.T) {
 	binary, kubeconfig := forManagerProcesses(t)
-	app := newTestApp(t)
+	app := newProcessApp(t)
 
 	// The manager reaches the API server through a proxy the test takes down.
 	proxied, proxy := proxiedKubeconfig(t, kubeconfig)
@@ -442,7 +458,7 @@ func TestReceiverOutlivesAnAPIOutage(t *testing.T) {
 // stored once and counted exactly.
 func TestSpoolSurvivesAManagerCrash(t *testing.T) {
 	binary, kubeconfig := forManagerProcesses(t)
-	app := newTestApp(t)
+	app := newProcessApp(t)
 	proxied, proxy := proxiedKubeconfig(t, kubeconfig)
 	dir := t.TempDir()
 	// A short store budget (the least a spool allows is over 600 ms): each battle tries the

@@ -67,7 +67,7 @@ func roomsIn(battles []randomBattle) int64 {
 // and not deleted by hand, each pruned battle folded once into each of its rooms.
 func TestRetentionFoldsExactlyOnceThroughSIGKILL(t *testing.T) {
 	binary, kubeconfig := forManagerProcesses(t)
-	app := newTestApp(t)
+	app := newProcessApp(t)
 	flags := []string{"--battle-retention=2s", "--prune-rate=30"}
 	p := []*managerProcess{startManagerProcess(t, binary, kubeconfig, app, flags...), startManagerProcess(t, binary, kubeconfig, app, flags...)}
 
@@ -170,7 +170,7 @@ func TestRetentionFoldsExactlyOnceThroughSIGKILL(t *testing.T) {
 // counting only the stored battles.
 func TestRetentionWaitsForReactionsAndTheCapDoesNot(t *testing.T) {
 	binary, kubeconfig := forManagerProcesses(t)
-	app := newTestApp(t)
+	app := newProcessApp(t)
 	rx := createReaction(t, newReaction(app.namespace, "one-at-a-time", func(s *livev1alpha1.BattleReactionSpec) {
 		s.StartingAfter = &metav1Time0
 		s.MaxRunningJobs = 1 // envtest runs no Job controller: the first Job runs until we finish it

@@ -24,20 +24,31 @@ import (
 	"github.com/battleops/battle-operator/internal/retention"
 )
 
-// CacheOptions restricts the manager's cache of Jobs to the reactions' Jobs, so a cluster's
-// other Jobs cost the manager no memory. BattleResults are not in the cache at all: the
-// controllers read them from a battlestore.Store, which keeps each as a compact record.
-// BattleReactions keep their managedFields: they are few, and the time of a criteria edit is
-// read from them (reaction.LastEdit).
-func CacheOptions() cache.Options {
+// CacheOptions restricts the manager's cache to scope (the store of BattleResults gets the same
+// scope in Options), and its cache of Jobs to the reactions' Jobs, so a cluster's other Jobs
+// cost the manager no memory. BattleResults are not in the cache at all: the controllers read
+// them from a battlestore.Store, which keeps each as a compact record. BattleReactions keep
+// their managedFields: they are few, and the time of a criteria edit is read from them
+// (reaction.LastEdit).
+func CacheOptions(scope battlestore.Scope) cache.Options {
 	req, err := labels.NewRequirement(reaction.LabelReaction, selection.Exists, nil)
 	if err != nil {
 		panic(err)
 	}
-	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&batchv1.Job{}:            {Label: labels.NewSelector().Add(*req)},
-		&livev1alpha1.RoomStats{}: {Transform: cache.TransformStripManagedFields()},
-	}}
+	o := cache.Options{
+		DefaultFieldSelector: scope.Fields,
+		ByObject: map[client.Object]cache.ByObject{
+			&batchv1.Job{}:            {Label: labels.NewSelector().Add(*req)},
+			&livev1alpha1.RoomStats{}: {Transform: cache.TransformStripManagedFields()},
+		},
+	}
+	if len(scope.Namespaces) > 0 {
+		o.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range scope.Namespaces {
+			o.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	return o
 }
 
 // ClientOptions make the manager's client read BattleResults from the API server, never from
@@ -48,6 +59,10 @@ func ClientOptions() client.Options {
 
 // Options are the controllers' settings.
 type Options struct {
+	// Scope is what the controllers reconcile: the objects of its namespaces (all when it
+	// has none) that its field selector selects. The cache must have the same scope
+	// (CacheOptions).
+	Scope battlestore.Scope
 	// Retention deletes BattleResults by age and count; zero keeps them all.
 	Retention retention.Policy
 	// PruneRate is how many BattleResults retention deletes per second at most.
@@ -68,7 +83,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("creating the BattleResults' client: %w", err)
 	}
-	battles := battlestore.New(watcher)
+	battles := battlestore.New(watcher, opts.Scope)
 	if err := mgr.Add(battles); err != nil {
 		return fmt.Errorf("adding the BattleResults' store: %w", err)
 	}

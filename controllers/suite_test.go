@@ -8,8 +8,10 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,6 +19,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -27,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/battleops/battle-operator/internal/battlestore"
 	"github.com/battleops/battle-operator/internal/delivery"
 	"github.com/battleops/battle-operator/internal/receiver"
 	"github.com/battleops/battle-operator/internal/testutil"
@@ -80,7 +84,7 @@ func runSuite(m *testing.M) int {
 func startManager() error {
 	mgr, err := ctrl.NewManager(testCfg, ctrl.Options{
 		Scheme:                 testScheme,
-		Cache:                  CacheOptions(),
+		Cache:                  CacheOptions(inProcessScope()),
 		Client:                 ClientOptions(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
@@ -94,7 +98,8 @@ func startManager() error {
 	// HTTP reactions retry within a test's patience: 50 ms doubling, at most 200 ms apart.
 	sender := delivery.NewSender("battle-operator-test")
 	sender.First, sender.Max = 50*time.Millisecond, 200*time.Millisecond
-	if err := Setup(ctx, mgr, Options{Sender: sender}); err != nil { // retention is tested with manager processes
+	// Retention is tested with manager processes.
+	if err := Setup(ctx, mgr, Options{Scope: inProcessScope(), Sender: sender}); err != nil {
 		cancel()
 		return err
 	}
@@ -122,7 +127,51 @@ type testApp struct {
 
 func newTestApp(t testing.TB) *testApp {
 	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "battles-"}}
+	return newTestAppIn(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "battles-"}})
+}
+
+// processNamespaces are the namespaces of the tests of manager processes (newProcessApp). The
+// in-process manager leaves them out of its scope, and each process watches only its own
+// (--watch-namespaces), so those tests run alongside the in-process ones.
+var (
+	processNamespaces    = reservedNamespaces("processes", 16)
+	nextProcessNamespace atomic.Int64
+)
+
+// reservedNamespaces are n namespace names, new to this run of the tests.
+func reservedNamespaces(prefix string, n int) []string {
+	run := strconv.FormatUint(rand.Uint64()%(1<<30), 36)
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%s-%d", prefix, run, i)
+	}
+	return out
+}
+
+// inProcessScope is what the in-process manager reconciles: every namespace but the process
+// tests'.
+func inProcessScope() battlestore.Scope {
+	var not []fields.Selector
+	for _, ns := range processNamespaces {
+		not = append(not, fields.OneTermNotEqualSelector("metadata.namespace", ns))
+	}
+	return battlestore.Scope{Fields: fields.AndSelectors(not...)}
+}
+
+// newProcessApp is a testApp in a namespace of its own that the in-process manager leaves to
+// the test's manager processes.
+func newProcessApp(t testing.TB) *testApp {
+	t.Helper()
+	i := int(nextProcessNamespace.Add(1)) - 1
+	if i >= len(processNamespaces) {
+		t.Fatalf("more tests of manager processes than processNamespaces (%d): reserve more", len(processNamespaces))
+	}
+	return newTestAppIn(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: processNamespaces[i]}})
+}
+
+// newTestAppIn is a testApp whose battles go to the namespace ns, created here.
+func newTestAppIn(t testing.TB, ns *corev1.Namespace) *testApp {
+	t.Helper()
 	if err := k8sClient.Create(context.Background(), ns); err != nil {
 		t.Fatalf("creating a namespace: %v", err)
 	}

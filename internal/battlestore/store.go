@@ -16,6 +16,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -39,11 +40,13 @@ type Handler struct {
 
 // Store holds the stored BattleResults as records. Its methods are safe for concurrent use.
 type Store struct {
-	lw toolscache.ListerWatcher
+	feeds []*scopedStore // one list and watch per namespace of the scope, or one of them all
 
 	mu     sync.RWMutex
 	byNS   map[string]map[string]string // namespace → name → record
-	synced chan struct{}                // closed by the first list
+	synced chan struct{}                // closed once every list has been taken
+	// unlisted counts the lists not taken yet (under delivery).
+	unlisted int
 
 	// delivery orders events and handler registrations: a handler added while events flow
 	// gets the store's content, then every later event, nothing twice.
@@ -52,33 +55,54 @@ type Store struct {
 	nextID   int
 }
 
-// New is a store that lists and watches BattleResults with c (a client that can watch,
-// reading from the API server), in every namespace.
-func New(c client.WithWatch) *Store {
-	return &Store{
-		lw: &toolscache.ListWatch{
-			ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-				list := &livev1alpha1.BattleResultList{}
-				return list, c.List(ctx, list, &client.ListOptions{Raw: &opts})
-			},
-			WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-				return c.Watch(ctx, &livev1alpha1.BattleResultList{}, &client.ListOptions{Raw: &opts})
-			},
-		},
+// Scope is what a store lists and watches: the BattleResults of Namespaces (of every
+// namespace when it is empty) that Fields selects (every one when nil).
+type Scope struct {
+	Namespaces []string
+	Fields     fields.Selector
+}
+
+// New is a store that lists and watches the BattleResults of scope with c (a client that can
+// watch, reading from the API server).
+func New(c client.WithWatch, scope Scope) *Store {
+	namespaces := scope.Namespaces
+	if len(namespaces) == 0 {
+		namespaces = []string{metav1.NamespaceAll}
+	}
+	s := &Store{
 		byNS:     map[string]map[string]string{},
 		synced:   make(chan struct{}),
 		handlers: map[int]Handler{},
+		unlisted: len(namespaces),
 	}
+	for _, ns := range namespaces {
+		options := func(opts metav1.ListOptions) *client.ListOptions {
+			return &client.ListOptions{Namespace: ns, FieldSelector: scope.Fields, Raw: &opts}
+		}
+		s.feeds = append(s.feeds, &scopedStore{Store: s, namespace: ns, lw: &toolscache.ListWatch{
+			ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+				list := &livev1alpha1.BattleResultList{}
+				return list, c.List(ctx, list, options(opts))
+			},
+			WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+				return c.Watch(ctx, &livev1alpha1.BattleResultList{}, options(opts))
+			},
+		}})
+	}
+	return s
 }
 
 // Start lists and watches until ctx ends. It runs on every replica, leader or not, like a
 // cache.
 func (s *Store) Start(ctx context.Context) error {
 	logger := log.FromContext(ctx).WithName("battlestore")
-	r := toolscache.NewReflectorWithOptions(s.lw, &livev1alpha1.BattleResult{}, s, toolscache.ReflectorOptions{
-		Name: "battleresults", Logger: &logger,
-	})
-	r.RunWithContext(ctx)
+	var wg sync.WaitGroup
+	for _, f := range s.feeds {
+		r := toolscache.NewReflectorWithOptions(f.lw, &livev1alpha1.BattleResult{}, f,
+			toolscache.ReflectorOptions{Name: "battleresults", Logger: &logger})
+		wg.Go(func() { r.RunWithContext(ctx) })
+	}
+	wg.Wait()
 	return nil
 }
 
@@ -247,9 +271,25 @@ func (s *Store) Delete(obj any) error {
 	return nil
 }
 
-// Replace takes a whole list: the first one, or a new one after the watch broke. Battles that
-// are not in it any more are deleted, new ones added, changed ones updated.
-func (s *Store) Replace(list []any, _ string) error {
+// scopedStore is what the list and watch of one namespace ("": of all) feed: its Replace
+// replaces that namespace's battles, not the others'.
+type scopedStore struct {
+	*Store
+	namespace string
+	lw        toolscache.ListerWatcher
+	listed    bool // a list was taken (on the reflector's goroutine)
+}
+
+// Replace takes a whole list: the first one, or a new one after the watch broke.
+func (f *scopedStore) Replace(list []any, _ string) error {
+	first := !f.listed
+	f.listed = true
+	return f.replace(list, f.namespace, first)
+}
+
+// replace takes a whole list of namespace ("": of all), the first one when first. Battles of
+// it that are not in the list any more are deleted, new ones added, changed ones updated.
+func (s *Store) replace(list []any, namespace string, first bool) error {
 	byNS := map[string]map[string]string{}
 	battles := make([]*livev1alpha1.BattleResult, 0, len(list))
 	for _, obj := range list {
@@ -270,9 +310,16 @@ func (s *Store) Replace(list []any, _ string) error {
 	defer s.delivery.Unlock()
 	s.mu.Lock()
 	old := s.byNS
-	s.byNS = byNS
+	if namespace == metav1.NamespaceAll {
+		s.byNS = byNS
+	} else {
+		old = map[string]map[string]string{namespace: s.byNS[namespace]}
+		delete(s.byNS, namespace)
+		if m := byNS[namespace]; len(m) > 0 {
+			s.byNS[namespace] = m
+		}
+	}
 	s.mu.Unlock()
-	first := !s.HasSynced()
 	for ns, m := range old {
 		for name, rec := range m {
 			if _, ok := byNS[ns][name]; !ok {
@@ -294,7 +341,9 @@ func (s *Store) Replace(list []any, _ string) error {
 		}
 	}
 	if first {
-		close(s.synced)
+		if s.unlisted--; s.unlisted == 0 {
+			close(s.synced)
+		}
 	}
 	return nil
 }

@@ -142,13 +142,13 @@ func named(name, rv string) *livev1alpha1.BattleResult {
 // list (after a broken watch) turns into the adds, updates and deletes that it implies; a
 // handler added later gets what is stored first; a removed handler gets nothing.
 func TestStoreEvents(t *testing.T) {
-	s := New(nil)
+	s := New(nil, Scope{})
 	var early events
 	s.AddHandler(early.handler())
 	if s.HasSynced() {
 		t.Fatal("synced before a list")
 	}
-	must(t, s.Replace([]any{named("a", "1"), named("b", "2")}, "2"))
+	must(t, s.feeds[0].Replace([]any{named("a", "1"), named("b", "2")}, "2"))
 	if !s.HasSynced() {
 		t.Fatal("not synced after the first list")
 	}
@@ -157,7 +157,7 @@ func TestStoreEvents(t *testing.T) {
 	must(t, s.Delete(named("b", "2")))
 	must(t, s.Delete(named("never", "9"))) // not stored: nothing to tell
 	// A relist: c changed, a is gone, d is new.
-	must(t, s.Replace([]any{named("c", "5"), named("d", "6")}, "6"))
+	must(t, s.feeds[0].Replace([]any{named("c", "5"), named("d", "6")}, "6"))
 	want := []string{"add a true", "add b true", "add c false", "update 1>4", "delete b", "delete a", "update 3>5", "add d false"}
 	sortFrom := func(got []string, from int) []string { // a relist's order within kinds is a map's
 		out := slices.Clone(got)
@@ -196,12 +196,46 @@ func TestStoreEvents(t *testing.T) {
 	}
 }
 
+// TestScopedStoreListsEachNamespace: a store of two namespaces has a list of each; it is
+// synced once both were taken (a relist of one before the other's first does not count), and a
+// relist of one namespace leaves the other's battles alone.
+func TestScopedStoreListsEachNamespace(t *testing.T) {
+	s := New(nil, Scope{Namespaces: []string{"a", "b"}})
+	if len(s.feeds) != 2 || s.feeds[0].namespace != "a" || s.feeds[1].namespace != "b" {
+		t.Fatalf("feeds %v, want one of a and one of b", s.feeds)
+	}
+	var got events
+	s.AddHandler(got.handler())
+	in := func(ns, name, rv string) *livev1alpha1.BattleResult {
+		br := named(name, rv)
+		br.Namespace = ns
+		return br
+	}
+	must(t, s.feeds[0].Replace([]any{in("a", "a1", "1")}, "1"))
+	must(t, s.feeds[0].Replace([]any{in("a", "a1", "1"), in("a", "a2", "2")}, "2"))
+	if s.HasSynced() {
+		t.Fatal("synced before b was listed")
+	}
+	must(t, s.feeds[1].Replace([]any{in("b", "b1", "3")}, "3"))
+	if !s.HasSynced() {
+		t.Fatal("not synced after both lists")
+	}
+	must(t, s.feeds[1].Replace(nil, "4")) // b's battle is gone; a's stay
+	want := []string{"add a1 true", "add a2 false", "add b1 true", "delete b1"}
+	if diff := cmp.Diff(want, got.got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	if !maps.Equal(s.Counts(), map[string]int{"a": 2}) {
+		t.Errorf("Counts %v, want a: 2", s.Counts())
+	}
+}
+
 // TestHandlersShareRepeatedStrings: two battles of the same room hand their handlers one copy
 // of the room's ID, owner and app (a room's tally keeps them once per battle), also when they
 // come from records (a handler added late), and a record read back is a copy the reader may
 // change.
 func TestHandlersShareRepeatedStrings(t *testing.T) {
-	s := New(nil)
+	s := New(nil, Scope{})
 	fresh := func(i int) *livev1alpha1.BattleResult {
 		br := stored(t, "end-battle-caller-wins.json", i)
 		br.Name = fmt.Sprintf("br-%d", i)
@@ -214,7 +248,7 @@ func TestHandlersShareRepeatedStrings(t *testing.T) {
 	var got []*livev1alpha1.BattleResult
 	keep := Handler{OnAdd: func(br *livev1alpha1.BattleResult, _ bool) { got = append(got, br) }}
 	s.AddHandler(keep)
-	must(t, s.Replace(nil, "1"))
+	must(t, s.feeds[0].Replace(nil, "1"))
 	must(t, s.Add(fresh(1)))
 	must(t, s.Add(fresh(2)))
 	s.AddHandler(keep) // replays both from their records
@@ -274,13 +308,13 @@ func TestRecordIsSmall(t *testing.T) {
 		}
 		return out
 	})
-	s := New(nil)
+	s := New(nil, Scope{})
 	storeBytes := heapOf(func() any {
 		list := make([]any, n)
 		for i, br := range objects {
 			list[i] = br.DeepCopy()
 		}
-		must(t, s.Replace(list, "1"))
+		must(t, s.feeds[0].Replace(list, "1"))
 		return s
 	})
 	t.Logf("per battle (%d rooms): decoded object %d B, store %d B (record %d B)", len(base.Spec.Rooms),

@@ -60,10 +60,13 @@ func FuzzHandler(f *testing.F) {
 	f.Add("POST", "/callback", strings.Replace(q, "Sign=", "Sign=0", 1), []byte(`{}`))
 	f.Fuzz(func(t *testing.T, method, path, query string, body []byte) {
 		fuzzOnce.Do(func() {
+			// Not t.TempDir: it would go with this first input's t. The tokens are read once
+			// here (their reloader is not started), so the file is not needed after.
 			dir, err := os.MkdirTemp("", "fuzz-token-")
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer func() { _ = os.RemoveAll(dir) }()
 			path := filepath.Join(dir, "token")
 			if err := os.WriteFile(path, []byte(fuzzToken+"\n"), 0o600); err != nil {
 				t.Fatal(err)

@@ -15,11 +15,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/battleops/battle-operator/internal/testutil"
+	"k8s.io/client-go/rest"
 )
 
 // TestDevPrintsCommandsThatWork runs hack/dev.sh (what `make dev` runs) once, runs `make
@@ -52,6 +54,10 @@ type devRun struct {
 	stderr                             *bytes.Buffer
 	exited                             chan error
 	stopped                            bool
+
+	clientsOnce   sync.Once // reads kubeconfig into restConfig once
+	restConfig    *rest.Config
+	restConfigErr error
 }
 
 // startDev runs hack/dev.sh on free ports with a temporary DEV_DIR and returns once it has

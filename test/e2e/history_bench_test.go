@@ -21,8 +21,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -702,6 +700,7 @@ func (h *historyRun) measure(row *histRow) {
 		defer done()
 	}
 	checks0, checksErr := h.battleResultChecks(ctx)
+	reconciles0, reconcilesErr := h.mgr.roomStatsReconciles(ctx)
 	seenBattles, stopWatch := h.watchBattleResults(ctx)
 	first := h.next
 	answers := make([]histAnswer, n)
@@ -762,8 +761,14 @@ func (h *historyRun) measure(row *histRow) {
 
 	// The hot room is in every battle: exact once it counts every battle stored.
 	row.hotWant = h.stored
+	hotFirst, hotChanged := -1, last
 	for {
 		got, err := h.hotBattles(ctx)
+		if err == nil && hotFirst < 0 {
+			hotFirst = got
+		} else if err == nil && got != row.hotGot {
+			hotChanged = time.Now()
+		}
 		row.hotGot = got
 		if err == nil && got == h.stored {
 			row.hotOK, row.hotExact = true, time.Since(last)
@@ -845,6 +850,25 @@ func (h *historyRun) measure(row *histRow) {
 	if ok, hot, busy := h.waitIdle(ctx); !ok && !h.managerGone() {
 		row.capped = true
 		row.notes = append(row.notes, fmt.Sprintf("the manager was not idle when the budget ran out (hot room %s of %s, %.0f queued or in work)", fmtCount(hot), fmtCount(h.stored), busy))
+	}
+	// What the RoomStats controller did in the step, and why a slow hot room was slow.
+	if reconciles1, err := h.mgr.roomStatsReconciles(ctx); err == nil && reconcilesErr == nil {
+		var parts []string
+		for _, result := range []string{"success", "requeue_after", "requeue", "error"} {
+			if n := reconciles1[result] - reconciles0[result]; n > 0 {
+				parts = append(parts, fmt.Sprintf("%s %.0f", result, n))
+			}
+		}
+		row.notes = append(row.notes, "RoomStats reconciles in the step: "+strings.Join(parts, ", "))
+	}
+	if row.hotExact > 2*time.Second {
+		row.notes = append(row.notes, fmt.Sprintf("the hot room counted %s of %s at the first read after the last answer; its count last changed %s after the last answer",
+			fmtCount(hotFirst), fmtCount(row.hotWant), fmtDur(hotChanged.Sub(last))))
+		if n, first, err := loggedErrors(h.mgrLog, t0); err != nil {
+			row.notes = append(row.notes, "the manager's log could not be read: "+err.Error())
+		} else if n > 0 {
+			row.notes = append(row.notes, fmt.Sprintf("the manager logged %d errors in the step, the first: %s", n, first))
+		}
 	}
 	if checks1, err := h.battleResultChecks(ctx); err == nil && checksErr == nil && checks1 > checks0 {
 		row.notes = append(row.notes, fmt.Sprintf("the API server checked its cache of BattleResults against etcd %.0f time(s) during the step (a list of every BattleResult from etcd, every 5 to 7.5 minutes: apiserver_storage_consistency_checks_total)", checks1-checks0))
@@ -1255,15 +1279,7 @@ func (h *historyRun) battleResultChecks(ctx context.Context) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var n float64
-	for _, m := range families["apiserver_storage_consistency_checks_total"].GetMetric() {
-		for _, l := range m.GetLabel() {
-			if l.GetName() == "resource" && l.GetValue() == "battleresults" {
-				n += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return n, nil
+	return sumWhere(families["apiserver_storage_consistency_checks_total"], map[string]string{"resource": "battleresults"}), nil
 }
 
 // apiserverMetrics GETs path from the API server of cfg (its own /metrics, or the endpoint of
@@ -1273,8 +1289,7 @@ func apiserverMetrics(ctx context.Context, cfg *rest.Config, path string) (map[s
 	if err != nil {
 		return nil, err
 	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	return parser.TextToMetricFamilies(bytes.NewReader(body))
+	return parseMetrics(path, body)
 }
 
 // apiserverGet GETs path (with its query) from the API server of cfg, with cfg's credentials.

@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -347,6 +348,20 @@ func (m *histManager) busy() (float64, error) {
 	return sums["workqueue_depth"] + sums["controller_runtime_active_workers"], nil
 }
 
+// roomStatsReconciles is how many reconciles the RoomStats controller has ended, by result
+// (success, requeue_after, requeue, error).
+func (m *histManager) roomStatsReconciles(ctx context.Context) (map[string]float64, error) {
+	families, err := scrape(ctx, http.DefaultClient, m.metrics)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, result := range []string{"success", "requeue_after", "requeue", "error"} {
+		out[result] = sumWhere(families["controller_runtime_reconcile_total"], map[string]string{"controller": "roomstats", "result": result})
+	}
+	return out, nil
+}
+
 // getOK GETs url with c and returns the body of a 200 answer; any other status is an error.
 func getOK(ctx context.Context, c *http.Client, url string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -364,34 +379,71 @@ func getOK(ctx context.Context, c *http.Client, url string) ([]byte, error) {
 	return io.ReadAll(resp.Body)
 }
 
-// scrapeSums reads a Prometheus text endpoint: each family's value summed over its series (a
-// histogram or summary gives its count).
-func scrapeSums(url string) (map[string]float64, error) {
-	body, err := getOK(context.Background(), &http.Client{Timeout: 10 * time.Second}, url)
+// scrape GETs a Prometheus text endpoint with c and parses it.
+func scrape(ctx context.Context, c *http.Client, url string) (map[string]*dto.MetricFamily, error) {
+	body, err := getOK(ctx, c, url)
 	if err != nil {
 		return nil, err
 	}
+	return parseMetrics(url, body)
+}
+
+// parseMetrics parses Prometheus text read from url.
+func parseMetrics(url string, body []byte) (map[string]*dto.MetricFamily, error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("parsing %s: %w", url, err)
 	}
-	sums := map[string]float64{}
-	for name, family := range families {
-		for _, m := range family.GetMetric() {
-			switch {
-			case m.Counter != nil:
-				sums[name] += m.GetCounter().GetValue()
-			case m.Gauge != nil:
-				sums[name] += m.GetGauge().GetValue()
-			case m.Untyped != nil:
-				sums[name] += m.GetUntyped().GetValue()
-			case m.Histogram != nil:
-				sums[name] += float64(m.GetHistogram().GetSampleCount())
-			case m.Summary != nil:
-				sums[name] += float64(m.GetSummary().GetSampleCount())
+	return families, nil
+}
+
+// sampleValue is a series' value: a counter's, gauge's or untyped value, or a histogram's or
+// summary's count.
+func sampleValue(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.GetCounter().GetValue()
+	case m.Gauge != nil:
+		return m.GetGauge().GetValue()
+	case m.Untyped != nil:
+		return m.GetUntyped().GetValue()
+	case m.Histogram != nil:
+		return float64(m.GetHistogram().GetSampleCount())
+	case m.Summary != nil:
+		return float64(m.GetSummary().GetSampleCount())
+	}
+	return 0
+}
+
+// sumWhere sums the series of a family whose labels include every pair of labels.
+func sumWhere(f *dto.MetricFamily, labels map[string]string) float64 {
+	var sum float64
+	for _, m := range f.GetMetric() {
+		matched := 0
+		for _, l := range m.GetLabel() {
+			if v, ok := labels[l.GetName()]; ok && v == l.GetValue() {
+				matched++
 			}
 		}
+		if matched == len(labels) {
+			sum += sampleValue(m)
+		}
+	}
+	return sum
+}
+
+// scrapeSums reads a Prometheus text endpoint: each family's value summed over its series.
+func scrapeSums(url string) (map[string]float64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	families, err := scrape(ctx, http.DefaultClient, url)
+	if err != nil {
+		return nil, err
+	}
+	sums := make(map[string]float64, len(families))
+	for name, family := range families {
+		sums[name] = sumWhere(family, nil)
 	}
 	return sums, nil
 }
@@ -492,6 +544,37 @@ func pidOf(path string) int {
 		}
 	}
 	return 0
+}
+
+// loggedErrors counts the error entries of the manager's JSON log from since on, and returns
+// the first one's message and error.
+func loggedErrors(logPath string, since time.Time) (n int, first string, err error) {
+	f, err := os.Open(logPath)
+	if err != nil {
+		return 0, "", err
+	}
+	defer func() { _ = f.Close() }()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if !bytes.Contains(line, []byte(`"level":"error"`)) {
+			continue
+		}
+		var entry struct {
+			TS, Msg, Error, Controller string
+		}
+		if json.Unmarshal(line, &entry) != nil {
+			continue
+		}
+		if t, err := time.Parse(time.RFC3339Nano, entry.TS); err != nil || t.Before(since) {
+			continue
+		}
+		if n++; n == 1 {
+			first = fmt.Sprintf("%s %q (%s)", entry.Msg, entry.Error, entry.Controller)
+		}
+	}
+	return n, first, sc.Err()
 }
 
 // createdJobs reads, from the manager's JSON log (--zap-time-encoding=rfc3339nano), when each

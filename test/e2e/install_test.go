@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,14 +15,18 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // What config/default installs, as a user and the manager's pods see it.
@@ -416,67 +421,90 @@ func (d *devRun) knownFlags(t *testing.T, argv []string) map[string]string {
 	return args
 }
 
-// accessCase is a question for kubectl auth can-i and the answer the install must give.
+// accessCase is a question in the words of `kubectl auth can-i` (VERB RESOURCE[.GROUP]
+// [--subresource=S] [-n NS | --all-namespaces]) and the answer the install must give.
 type accessCase struct {
-	args string // what follows `kubectl auth can-i`
+	args string
 	want bool
+}
+
+// canI asks the API server's authorizer, by a SelfSubjectAccessReview made as user, what
+// `kubectl auth can-i ARGS --as=USER` asks it.
+func (d *devRun) canI(ctx context.Context, user, args string) (bool, error) {
+	fields := strings.Fields(args)
+	if len(fields) < 2 {
+		return false, fmt.Errorf("%q: want VERB RESOURCE[.GROUP] [flags]", args)
+	}
+	attrs := &authorizationv1.ResourceAttributes{Verb: fields[0]}
+	attrs.Resource, attrs.Group, _ = strings.Cut(fields[1], ".")
+	for i := 2; i < len(fields); i++ {
+		switch f := fields[i]; {
+		case f == "-n" && i+1 < len(fields):
+			i++
+			attrs.Namespace = fields[i]
+		case f == "--all-namespaces":
+		case strings.HasPrefix(f, "--subresource="):
+			attrs.Subresource = strings.TrimPrefix(f, "--subresource=")
+		default:
+			return false, fmt.Errorf("%q: unknown flag %q", args, f)
+		}
+	}
+	review, err := d.clientAs(user).AuthorizationV1().SelfSubjectAccessReviews().Create(ctx,
+		&authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: attrs}}, metav1.CreateOptions{})
+	if err != nil {
+		return false, err
+	}
+	if review.Status.EvaluationError != "" {
+		return false, fmt.Errorf("%q as %s: %s", args, user, review.Status.EvaluationError)
+	}
+	return review.Status.Allowed, nil
 }
 
 // checkAccess asks every case as user and reports the wrong answers.
 func (d *devRun) checkAccess(t *testing.T, user string, cases []accessCase) {
 	t.Helper()
-	// Four questions at a time: each is a kubectl process, most of its time starting up.
-	slots := make(chan struct{}, 4)
-	var wg sync.WaitGroup
 	for _, c := range cases {
-		wg.Add(1)
-		slots <- struct{}{}
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			args := append([]string{"auth", "can-i"}, strings.Fields(c.args)...)
-			out, err := d.kubectlErr("", append(args, "--as="+user)...)
-			answer := strings.TrimSpace(strings.SplitN(out, "\n", 2)[0])
-			var exit *exec.ExitError
-			switch {
-			case err == nil && answer == "yes":
-				if !c.want {
-					t.Errorf("%s may %s; it must not", user, c.args)
-				}
-			case errors.As(err, &exit) && exit.ExitCode() == 1 && strings.HasPrefix(answer, "no"):
-				if c.want {
-					t.Errorf("%s may not %s; it must", user, c.args)
-				}
-			default:
-				t.Errorf("kubectl auth can-i %s --as=%s: %q, %v", c.args, user, out, err)
-			}
-		}()
+		allowed, err := d.canI(t.Context(), user, c.args)
+		switch {
+		case err != nil:
+			t.Errorf("can %s %s? %v", user, c.args, err)
+		case allowed && !c.want:
+			t.Errorf("%s may %s; it must not", user, c.args)
+		case !allowed && c.want:
+			t.Errorf("%s may not %s; it must", user, c.args)
+		}
 	}
-	wg.Wait()
+}
+
+// clientAs is a client of the dev cluster that impersonates user, as kubectl --as does (a
+// ServiceAccount's user name gets its groups from the API server).
+func (d *devRun) clientAs(user string) kubernetes.Interface {
+	d.clientsOnce.Do(func() {
+		d.restConfig, d.restConfigErr = clientcmd.BuildConfigFromFlags("", d.kubeconfig)
+	})
+	if d.restConfigErr != nil {
+		panic(fmt.Sprintf("reading %s: %v", d.kubeconfig, d.restConfigErr))
+	}
+	cfg := rest.CopyConfig(d.restConfig)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	cfg.QPS, cfg.Burst = -1, 0
+	return kubernetes.NewForConfigOrDie(cfg)
 }
 
 // rules is what user may do in namespace ns, by a SelfSubjectRulesReview made as them, as
 // "verb group/resource" strings ("" is the core group); resource names are appended.
 func (d *devRun) rules(t *testing.T, user, ns string) map[string]bool {
 	t.Helper()
-	review := fmt.Sprintf(`{"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectRulesReview","spec":{"namespace":%q}}`, ns)
-	out := d.kubectl(t, review, "create", "--validate=false", "-o", "json", "--as="+user, "-f", "-")
-	var got struct {
-		Status struct {
-			ResourceRules []struct {
-				Verbs, APIGroups, Resources, ResourceNames []string
-			} `json:"resourceRules"`
-			Incomplete      bool   `json:"incomplete"`
-			EvaluationError string `json:"evaluationError"`
-		} `json:"status"`
+	review, err := d.clientAs(user).AuthorizationV1().SelfSubjectRulesReviews().Create(t.Context(),
+		&authorizationv1.SelfSubjectRulesReview{Spec: authorizationv1.SelfSubjectRulesReviewSpec{Namespace: ns}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("the rules of %s in %s: %v", user, ns, err)
 	}
-	if err := json.Unmarshal(out, &got); err != nil {
-		t.Fatal(err)
-	}
-	if got.Status.Incomplete {
-		t.Fatalf("the rules review for %s in %s is incomplete: %s", user, ns, got.Status.EvaluationError)
+	if review.Status.Incomplete {
+		t.Fatalf("the rules review for %s in %s is incomplete: %s", user, ns, review.Status.EvaluationError)
 	}
 	set := map[string]bool{}
-	for _, r := range got.Status.ResourceRules {
+	for _, r := range review.Status.ResourceRules {
 		for _, v := range r.Verbs {
 			for _, g := range r.APIGroups {
 				for _, res := range r.Resources {
@@ -645,8 +673,9 @@ items:
 			{"bob", "create battlereactions.live.battleops.io"},
 			{"carol", "create battlereactions.live.battleops.io"},
 		} {
-			out, _ := d.kubectlErr("", append(strings.Fields("auth can-i "+who.args), "-n", usersNamespace, "--as="+who.user)...)
-			if strings.TrimSpace(out) == "yes" {
+			if allowed, err := d.canI(t.Context(), who.user, who.args+" -n "+usersNamespace); err != nil {
+				t.Fatal(err)
+			} else if allowed {
 				aggregated = append(aggregated, who.user)
 			}
 		}

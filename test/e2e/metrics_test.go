@@ -17,8 +17,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/battleops/battle-operator/internal/testutil"
 )
@@ -32,18 +30,9 @@ type metricSamples map[string]float64
 // endpoint (dev.sh runs it with --metrics-secure=false).
 func (d *devRun) scrapeMetrics(t *testing.T) metricSamples {
 	t.Helper()
-	resp, err := http.Get("http://" + d.metrics + "/metrics")
+	families, err := scrape(t.Context(), http.DefaultClient, "http://"+d.metrics+"/metrics")
 	if err != nil {
 		t.Fatalf("scraping the metrics: %v", err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("scraping the metrics: HTTP %d", resp.StatusCode)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parsing the metrics: %v", err)
 	}
 	samples := metricSamples{}
 	for name, family := range families {
@@ -358,13 +347,7 @@ var monitoredMetric = regexp.MustCompile(`\b(?:battleops|controller_runtime|work
 // and dashboard (config/grafana/battle-operator.json) query is one the running manager
 // exports, so they cannot drift from the code.
 func (d *devRun) testMonitoringNamesExist(t *testing.T) {
-	resp, err := http.Get("http://" + d.metrics + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
+	families, err := scrape(t.Context(), http.DefaultClient, "http://"+d.metrics+"/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
