@@ -441,6 +441,7 @@ func (r *BattleReactionReconciler) create(ctx context.Context, rx *livev1alpha1.
 		if hook := beforeCreate.Load(); hook != nil {
 			(*hook)(ctx, job)
 		}
+		began := time.Now()
 		switch err := r.Client.Create(ctx, job); {
 		case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
 			return exist, created, &templateError{fmt.Errorf("the API server refused the Job: %w", err)}
@@ -454,7 +455,8 @@ func (r *BattleReactionReconciler) create(ctx context.Context, rx *livev1alpha1.
 		case err != nil:
 			return exist, created, fmt.Errorf("creating Job %s: %w", job.Name, err)
 		case err == nil:
-			log.FromContext(ctx).Info("Created Job", "job", klog.KObj(job), "battleResult", job.Labels[reaction.LabelBattleResult])
+			log.FromContext(ctx).Info("Created Job", "job", klog.KObj(job), "battleResult", job.Labels[reaction.LabelBattleResult],
+				"took", time.Since(began).Round(time.Millisecond).String())
 			r.created.add(rx.UID, job, r.now())
 			created++
 			reactionJobsCreated.Inc()

@@ -86,19 +86,24 @@ func (r *BattleReactionReconciler) reportFailed(ctx context.Context, rx *livev1a
 }
 
 // battleEvents handles the BattleResult watch. An arriving battle enters the index of every
-// reaction of its namespace and enqueues them; a deleted battle leaves their indexes, and
-// enqueues those that were waiting for it. Status updates (the reactions' own records) are
-// ignored. The battles of the informer's initial list enter no index: the controller starts
-// only once they are all in the cache, so the scan that builds an index sees them.
+// reaction of its namespace it may match, and enqueues them; a deleted battle leaves their
+// indexes, and enqueues those that were waiting for it. Status updates (the reactions' own
+// records) are ignored. The battles of the informer's initial list enter no index: the
+// controller starts only once they are all in the cache, so the scan that builds an index sees
+// them.
 func (r *BattleReactionReconciler) battleEvents() handler.EventHandler {
 	return handler.Funcs{
 		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			br, _ := e.Object.(*livev1alpha1.BattleResult)
 			if !e.IsInInitialList {
 				log.FromContext(ctx).V(1).Info("Battle arrived", "battleResult", e.Object.GetName())
 			}
 			for _, rx := range r.reactionsOf(ctx, e.Object.GetNamespace()) {
 				key := client.ObjectKeyFromObject(rx)
 				if !e.IsInInitialList {
+					if br != nil && !mayMatch(rx, br) {
+						continue // no index entry, no reconcile: a battle it cannot fire for
+					}
 					r.pending.Arrived(rx.UID, key, e.Object.GetName())
 				}
 				q.Add(reconcile.Request{NamespacedName: key})
@@ -112,6 +117,21 @@ func (r *BattleReactionReconciler) battleEvents() handler.EventHandler {
 			}
 		},
 	}
+}
+
+// mayMatch says whether br may match rx's criteria, as the cache shows rx: a battle that
+// does not match is left out of rx's index, and costs rx no reconcile. The reconcile decides
+// for the battles that may. An expression that does not compile or fails on br says "may":
+// the reconcile reports it. A criteria edit the cache does not show yet changes the criteria
+// hash, and the reconcile of the edit scans the namespace again, so a battle left out under
+// the old criteria is not missed under the new ones.
+func mayMatch(rx *livev1alpha1.BattleReaction, br *livev1alpha1.BattleResult) bool {
+	m, err := reaction.Compile(rx.Spec.Match)
+	if err != nil {
+		return true
+	}
+	ok, err := m.Matches(&br.Spec)
+	return ok || err != nil
 }
 
 // reactionsOf lists the reactions of a namespace from the cache, read-only.

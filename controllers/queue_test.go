@@ -2,15 +2,20 @@ package controllers
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/internal/battle"
+	"github.com/google/go-cmp/cmp"
 )
 
 // queueBattle is a BattleResult of rooms other and hot (in that order: first in, first out
@@ -54,5 +59,59 @@ func TestBusyRoomGoesFirst(t *testing.T) {
 	}
 	if last != key("listed") {
 		t.Errorf("last out %v, want the room of the initial list %v", last, key("listed"))
+	}
+}
+
+// TestArrivingBattleQueuesOnlyTheReactionsItMayMatch: an arriving battle enters the index of,
+// and queues, only the reactions of its namespace it may match (an expression that fails on it
+// counts as "may": the reconcile reports the failure); a battle of the initial list queues them
+// all, for the scan. The reactions come from a fake client: the handler is a pure unit here.
+func TestArrivingBattleQueuesOnlyTheReactionsItMayMatch(t *testing.T) {
+	t.Parallel()
+	reactionOf := func(name string, match livev1alpha1.BattleMatch) *livev1alpha1.BattleReaction {
+		return &livev1alpha1.BattleReaction{ObjectMeta: metav1.ObjectMeta{Namespace: "queue", Name: name, UID: types.UID("uid-" + name)},
+			Spec: livev1alpha1.BattleReactionSpec{Match: match}}
+	}
+	reactions := []*livev1alpha1.BattleReaction{
+		reactionOf("hot-room", livev1alpha1.BattleMatch{Rooms: []livev1alpha1.RoomID{"hot"}}),
+		reactionOf("absent-room", livev1alpha1.BattleMatch{Rooms: []livev1alpha1.RoomID{"absent"}}),
+		reactionOf("cel-false", livev1alpha1.BattleMatch{Expression: "battle.roomCount > 50"}),
+		reactionOf("cel-fails", livev1alpha1.BattleMatch{Expression: "battle.rooms[5].score > 0"}), // 2 rooms: out of range
+		reactionOf("draws", livev1alpha1.BattleMatch{Outcomes: []livev1alpha1.Outcome{livev1alpha1.OutcomeDraw}}),
+	}
+	b := fake.NewClientBuilder().WithScheme(testScheme)
+	for _, rx := range reactions {
+		b = b.WithObjects(rx)
+	}
+	r := &BattleReactionReconciler{Client: b.Build()}
+	for _, rx := range reactions { // each with an index, as after its first scan
+		r.pending.Scanning(rx.UID, client.ObjectKeyFromObject(rx))
+	}
+	h := r.battleEvents()
+
+	queued := func(initial bool) []string {
+		q := priorityqueue.New[reconcile.Request]("may-match-test")
+		defer q.ShutDown()
+		h.Create(t.Context(), event.CreateEvent{Object: queueBattle(1, "cold"), IsInInitialList: initial}, q)
+		var names []string
+		for q.Len() > 0 {
+			req, _, _ := q.GetWithPriority()
+			q.Done(req)
+			names = append(names, req.Name)
+		}
+		slices.Sort(names)
+		return names
+	}
+	if diff := cmp.Diff([]string{"cel-fails", "hot-room"}, queued(false)); diff != "" {
+		t.Errorf("an arriving battle queued (-want +got):\n%s", diff)
+	}
+	for _, rx := range reactions {
+		want := rx.Name == "hot-room" || rx.Name == "cel-fails"
+		if got := r.pending.Arrivals(rx.UID); got != want {
+			t.Errorf("reaction %s has the battle in its index: %v, want %v", rx.Name, got, want)
+		}
+	}
+	if diff := cmp.Diff([]string{"absent-room", "cel-fails", "cel-false", "draws", "hot-room"}, queued(true)); diff != "" {
+		t.Errorf("a battle of the initial list queued (-want +got):\n%s", diff)
 	}
 }

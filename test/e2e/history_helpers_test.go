@@ -577,15 +577,22 @@ func loggedErrors(logPath string, since time.Time) (n int, first string, err err
 	return n, first, sc.Err()
 }
 
-// createdJobs reads, from the manager's JSON log (--zap-time-encoding=rfc3339nano), when each
-// "Created Job" was logged, by BattleResult: right after the API server accepted the create.
-func createdJobs(logPath string) (map[string]time.Time, error) {
+// createdJob is when the manager logged a Job created, right after the API server accepted
+// it, and how long its create call took.
+type createdJob struct {
+	at   time.Time
+	took time.Duration
+}
+
+// createdJobs reads, from the manager's JSON log (--zap-time-encoding=rfc3339nano), each
+// "Created Job", by BattleResult.
+func createdJobs(logPath string) (map[string]createdJob, error) {
 	f, err := os.Open(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = f.Close() }()
-	created := map[string]time.Time{}
+	created := map[string]createdJob{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -596,6 +603,7 @@ func createdJobs(logPath string) (map[string]time.Time, error) {
 		var entry struct {
 			TS           string `json:"ts"`
 			BattleResult string `json:"battleResult"`
+			Took         string `json:"took"`
 		}
 		if err := json.Unmarshal(line, &entry); err != nil {
 			continue
@@ -604,8 +612,9 @@ func createdJobs(logPath string) (map[string]time.Time, error) {
 		if err != nil {
 			return nil, fmt.Errorf("the manager's log times are not RFC 3339 with nanoseconds: %q", entry.TS)
 		}
+		took, _ := time.ParseDuration(entry.Took)
 		if _, seen := created[entry.BattleResult]; !seen {
-			created[entry.BattleResult] = t
+			created[entry.BattleResult] = createdJob{at: t, took: took}
 		}
 	}
 	return created, sc.Err()
