@@ -94,7 +94,8 @@ TEST_PACKAGES = ./test/e2e ./controllers ./...
 
 .PHONY: test
 test: manifests generate fmt vet lint controlplane $(HELM) ## Run every test: unit, fuzz seeds, envtest (real kube-apiserver and etcd).
-	KUBEBUILDER_ASSETS="$$($(CONTROLPLANE))" go test -tags e2e -p 3 -parallel 4 -vet=off -count=1 -timeout 20m $(TEST_PACKAGES) 2>&1 | tee $(LOCALBIN)/test.log
+	began=$$(date +%s); KUBEBUILDER_ASSETS="$$($(CONTROLPLANE))" go test -tags e2e -p 3 -parallel 4 -vet=off -count=1 -timeout 20m $(TEST_PACKAGES) 2>&1 | tee $(LOCALBIN)/test.log; \
+	echo "make test: the test phase took $$(( $$(date +%s) - began )) s"
 
 .PHONY: test-e2e
 test-e2e: build controlplane ## Run only the end-to-end tests (test/e2e, build tag e2e): make dev's script, the commands it prints, the install.

@@ -28,17 +28,27 @@ import (
 // demo` against it first, as a person would (reactions_test.go), follows the instructions it
 // prints, runs Jobs on its cluster (jobs_test.go), has BattleReactions run Jobs for the
 // battles (reactions_test.go), and stops it as a person would, with Ctrl-C. Starting the
-// cluster once for all of them saves a minute.
+// cluster once for all of them saves a minute. The install checks (install_test.go) run
+// alongside the battles: they send none and start no Job, and apply nothing the manager
+// reconciles.
 func TestDevPrintsCommandsThatWork(t *testing.T) {
 	d := startDev(t)
-	t.Run("Demo", d.testDemo) // first: the demo's reactions react to battles new to the cluster
-	t.Run("PrintedCommands", d.testPrintedCommands)
-	t.Run("JobCompletes", d.testJobCompletes)
-	t.Run("LabelledPodFailsItsJob", d.testLabelledPodFailsItsJob)
-	t.Run("ReactionsRunJobs", d.testReactionsRunJobs)
-	t.Run("MonitoringNamesExist", d.testMonitoringNamesExist)
-	t.Run("MetricsCountWhatHappened", d.testMetricsCountWhatHappened) // last: its battles would change the counts above
-	t.Run("Install", d.testInstall)
+	t.Run("OnTheCluster", func(t *testing.T) {
+		t.Run("Battles", func(t *testing.T) {
+			t.Parallel()
+			t.Run("Demo", d.testDemo) // first: the demo's reactions react to battles new to the cluster
+			t.Run("PrintedCommands", d.testPrintedCommands)
+			t.Run("JobCompletes", d.testJobCompletes)
+			t.Run("LabelledPodFailsItsJob", d.testLabelledPodFailsItsJob)
+			t.Run("ReactionsRunJobs", d.testReactionsRunJobs)
+			t.Run("MonitoringNamesExist", d.testMonitoringNamesExist)
+			t.Run("MetricsCountWhatHappened", d.testMetricsCountWhatHappened) // last: its battles would change the counts above
+		})
+		t.Run("Install", func(t *testing.T) {
+			t.Parallel()
+			d.testInstall(t)
+		})
+	})
 	d.interrupt(t)
 }
 

@@ -41,9 +41,7 @@ func (d *devRun) testHelmChart(t *testing.T, config []manifest) {
 	helm := out[strings.LastIndex(out, "\n")+1:]
 
 	t.Run("Current", d.testChartCurrent)
-
-	d.installThirdPartyCRDs(t)
-
+	// The third party's CRDs are installed (testInstall).
 	t.Run("Default", func(t *testing.T) { d.testChartDefault(t, helm, config) })
 	t.Run("FullValues", func(t *testing.T) { d.testChartFullValues(t, helm) })
 	t.Run("Off", func(t *testing.T) { d.testChartOff(t, helm) })

@@ -144,11 +144,15 @@ func (d *devRun) testInstall(t *testing.T) {
 		}
 	})
 	d.kubectl(t, rbacList, "apply", "--server-side", "--field-manager=e2e-install", "-f", "-")
+	// The installs have cert-manager's kinds (the webhook's certificate), config/prometheus the
+	// Prometheus Operator's: their CRDs first, for the dry runs of both.
+	d.installThirdPartyCRDs(t)
 
-	t.Run("DryRun", func(t *testing.T) { d.testInstallDryRun(t, rendered, all) })
-	t.Run("HelmChart", func(t *testing.T) { d.testHelmChart(t, all) })
-	t.Run("ManagerRBAC", d.testManagerRBAC)
-	t.Run("UserRBAC", d.testUserRBAC)
+	// Independent checks (dry runs, and questions to the authorizer), at once.
+	t.Run("DryRun", func(t *testing.T) { t.Parallel(); d.testInstallDryRun(t, rendered, all) })
+	t.Run("HelmChart", func(t *testing.T) { t.Parallel(); d.testHelmChart(t, all) })
+	t.Run("ManagerRBAC", func(t *testing.T) { t.Parallel(); d.testManagerRBAC(t) })
+	t.Run("UserRBAC", func(t *testing.T) { t.Parallel(); d.testUserRBAC(t) })
 }
 
 // testInstallDryRun applies config/default and the file `make build-installer` writes with
@@ -157,9 +161,6 @@ func (d *devRun) testInstall(t *testing.T) {
 // probes on the probe port, the Services on the right ports, a pod the restricted Pod
 // Security Standard admits.
 func (d *devRun) testInstallDryRun(t *testing.T, renderedText string, rendered []manifest) {
-	// The install has cert-manager's kinds (the webhook's certificate), config/prometheus the
-	// Prometheus Operator's: their CRDs first.
-	d.installThirdPartyCRDs(t)
 	start := time.Now()
 	d.shell(t, "kubectl --kubeconfig "+d.kubeconfig+" apply --server-side --dry-run=server -k config/default")
 	t.Logf("kubectl apply --dry-run=server -k config/default: %d objects, %v", len(rendered), time.Since(start).Round(time.Millisecond))
@@ -727,9 +728,6 @@ items:
 	d.checkAccess(t, "carol", append(slices.Clone(readOnly), writesReactions(true)...))
 }
 
-// thirdPartyCRDsIn records the clusters (by kubeconfig) installThirdPartyCRDs has set up.
-var thirdPartyCRDsIn = map[string]bool{}
-
 // installThirdPartyCRDs installs, for real, the CRDs of what the installs use besides
 // Kubernetes: cert-manager's (the webhook's and the metrics' certificates) and the Prometheus
 // Operator's ServiceMonitor and PrometheusRule, at the versions the Makefile pins (`make
@@ -737,15 +735,11 @@ var thirdPartyCRDsIn = map[string]bool{}
 // neither: nothing issues the certificates or scrapes.
 func (d *devRun) installThirdPartyCRDs(t *testing.T) {
 	t.Helper()
-	if thirdPartyCRDsIn[d.kubeconfig] {
-		return
-	}
 	start := time.Now()
 	crds := t.TempDir()
 	d.shell(t, "make -s thirdparty-crds CRDS_DIR="+crds)
 	d.kubectl(t, "", "apply", "--server-side", "--field-manager=e2e-install", "-f", crds)
 	d.kubectl(t, "", "wait", "--for=condition=Established", "--timeout=60s", "-f", crds)
-	thirdPartyCRDsIn[d.kubeconfig] = true
 	t.Logf("cert-manager's and the Prometheus Operator's CRDs installed in %v", time.Since(start).Round(time.Millisecond))
 }
 
