@@ -546,35 +546,49 @@ func pidOf(path string) int {
 	return 0
 }
 
-// loggedErrors counts the error entries of the manager's JSON log from since on, and returns
-// the first one's message and error.
-func loggedErrors(logPath string, since time.Time) (n int, first string, err error) {
+// logEntries decodes into a new E each entry of the manager's JSON log
+// (--zap-time-encoding=rfc3339nano) whose line contains marker, and hands it to each with
+// the entry's time.
+func logEntries[E any](logPath, marker string, each func(e *E, at time.Time)) error {
 	f, err := os.Open(logPath)
 	if err != nil {
-		return 0, "", err
+		return err
 	}
 	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Bytes()
-		if !bytes.Contains(line, []byte(`"level":"error"`)) {
+		if !bytes.Contains(line, []byte(marker)) {
 			continue
 		}
-		var entry struct {
-			TS, Msg, Error, Controller string
-		}
-		if json.Unmarshal(line, &entry) != nil {
+		var ts struct{ TS string }
+		e := new(E)
+		if json.Unmarshal(line, &ts) != nil || json.Unmarshal(line, e) != nil {
 			continue
 		}
-		if t, err := time.Parse(time.RFC3339Nano, entry.TS); err != nil || t.Before(since) {
-			continue
+		at, err := time.Parse(time.RFC3339Nano, ts.TS)
+		if err != nil {
+			return fmt.Errorf("the manager's log times are not RFC 3339 with nanoseconds: %q", ts.TS)
+		}
+		each(e, at)
+	}
+	return sc.Err()
+}
+
+// loggedErrors counts the error entries of the manager's log from since on, and returns the
+// first one's message and error.
+func loggedErrors(logPath string, since time.Time) (n int, first string, err error) {
+	type entry struct{ Msg, Error, Controller string }
+	err = logEntries(logPath, `"level":"error"`, func(e *entry, at time.Time) {
+		if at.Before(since) {
+			return
 		}
 		if n++; n == 1 {
-			first = fmt.Sprintf("%s %q (%s)", entry.Msg, entry.Error, entry.Controller)
+			first = fmt.Sprintf("%s %q (%s)", e.Msg, e.Error, e.Controller)
 		}
-	}
-	return n, first, sc.Err()
+	})
+	return n, first, err
 }
 
 // createdJob is when the manager logged a Job created, right after the API server accepted
@@ -584,38 +598,18 @@ type createdJob struct {
 	took time.Duration
 }
 
-// createdJobs reads, from the manager's JSON log (--zap-time-encoding=rfc3339nano), each
-// "Created Job", by BattleResult.
+// createdJobs reads each "Created Job" of the manager's log, by BattleResult.
 func createdJobs(logPath string) (map[string]createdJob, error) {
-	f, err := os.Open(logPath)
-	if err != nil {
-		return nil, err
+	type entry struct {
+		BattleResult string `json:"battleResult"`
+		Took         string `json:"took"`
 	}
-	defer func() { _ = f.Close() }()
 	created := map[string]createdJob{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if !bytes.Contains(line, []byte(`"msg":"Created Job"`)) {
-			continue
+	err := logEntries(logPath, `"msg":"Created Job"`, func(e *entry, at time.Time) {
+		took, _ := time.ParseDuration(e.Took)
+		if _, seen := created[e.BattleResult]; !seen {
+			created[e.BattleResult] = createdJob{at: at, took: took}
 		}
-		var entry struct {
-			TS           string `json:"ts"`
-			BattleResult string `json:"battleResult"`
-			Took         string `json:"took"`
-		}
-		if err := json.Unmarshal(line, &entry); err != nil {
-			continue
-		}
-		t, err := time.Parse(time.RFC3339Nano, entry.TS)
-		if err != nil {
-			return nil, fmt.Errorf("the manager's log times are not RFC 3339 with nanoseconds: %q", entry.TS)
-		}
-		took, _ := time.ParseDuration(entry.Took)
-		if _, seen := created[entry.BattleResult]; !seen {
-			created[entry.BattleResult] = createdJob{at: t, took: took}
-		}
-	}
-	return created, sc.Err()
+	})
+	return created, err
 }
