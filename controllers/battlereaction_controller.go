@@ -590,8 +590,9 @@ func jobOwner(obj client.Object) []string {
 }
 
 // SetupWithManager registers the Job index and the watches: a reaction is reconciled when it
-// changes, when one of its Jobs changes, when a BattleResult arrives in its namespace (which
-// also enters the reaction's index), and when a battle it waits for is deleted.
+// changes, when one of its Jobs changes, when a BattleResult arrives in its namespace that its
+// criteria do not rule out (the battle also enters the reaction's index; battleEvents), and
+// when a battle it waits for is deleted.
 func (r *BattleReactionReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &batchv1.Job{}, JobOwnerIndex, jobOwner); err != nil {
 		return err

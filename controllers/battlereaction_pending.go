@@ -86,7 +86,7 @@ func (r *BattleReactionReconciler) reportFailed(ctx context.Context, rx *livev1a
 }
 
 // battleEvents handles the BattleResult watch. An arriving battle enters the index of every
-// reaction of its namespace it may match, and enqueues them; a deleted battle leaves their
+// reaction of its namespace its criteria do not rule out (ruledOut), and enqueues them; a deleted battle leaves their
 // indexes, and enqueues those that were waiting for it. Status updates (the reactions' own
 // records) are ignored. The battles of the informer's initial list enter no index: the
 // controller starts only once they are all in the cache, so the scan that builds an index sees
@@ -101,7 +101,7 @@ func (r *BattleReactionReconciler) battleEvents() handler.EventHandler {
 			for _, rx := range r.reactionsOf(ctx, e.Object.GetNamespace()) {
 				key := client.ObjectKeyFromObject(rx)
 				if !e.IsInInitialList {
-					if br != nil && !mayMatch(rx, br) {
+					if br != nil && r.ruledOut(rx, br) {
 						continue // no index entry, no reconcile: a battle it cannot fire for
 					}
 					r.pending.Arrived(rx.UID, key, e.Object.GetName())
@@ -119,19 +119,15 @@ func (r *BattleReactionReconciler) battleEvents() handler.EventHandler {
 	}
 }
 
-// mayMatch says whether br may match rx's criteria, as the cache shows rx: a battle that
-// does not match is left out of rx's index, and costs rx no reconcile. The reconcile decides
-// for the battles that may. An expression that does not compile or fails on br says "may":
-// the reconcile reports it. A criteria edit the cache does not show yet changes the criteria
-// hash, and the reconcile of the edit scans the namespace again, so a battle left out under
-// the old criteria is not missed under the new ones.
-func mayMatch(rx *livev1alpha1.BattleReaction, br *livev1alpha1.BattleResult) bool {
-	m, err := reaction.Compile(rx.Spec.Match)
-	if err != nil {
-		return true
-	}
-	ok, err := m.Matches(&br.Spec)
-	return ok || err != nil
+// ruledOut says whether rx's criteria besides its expression rule br out, and the index of
+// rx was built for those criteria: then br is left out of the index, and costs rx no
+// reconcile. An expression is left to the reconcile (it may cost more than a few fields, and
+// this runs on the watch's one goroutine, ahead of every battle behind it). The criteria are
+// the reaction's as the cache shows them: when the index was built for others (an edit that
+// no reconcile has taken up, maybe undone before one does), or a scan has started, the battle
+// goes into the index, as every battle used to, for the reconcile to judge.
+func (r *BattleReactionReconciler) ruledOut(rx *livev1alpha1.BattleReaction, br *livev1alpha1.BattleResult) bool {
+	return reaction.RuledOut(rx.Spec.Match, &br.Spec) && r.pending.BuiltFor(rx.UID, reaction.CriteriaHash(&rx.Spec))
 }
 
 // reactionsOf lists the reactions of a namespace from the cache, read-only.

@@ -15,6 +15,7 @@ import (
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/internal/battle"
+	"github.com/battleops/battle-operator/internal/reaction"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -62,31 +63,44 @@ func TestBusyRoomGoesFirst(t *testing.T) {
 	}
 }
 
-// TestArrivingBattleQueuesOnlyTheReactionsItMayMatch: an arriving battle enters the index of,
-// and queues, only the reactions of its namespace it may match (an expression that fails on it
-// counts as "may": the reconcile reports the failure); a battle of the initial list queues them
-// all, for the scan. The reactions come from a fake client: the handler is a pure unit here.
+// TestArrivingBattleQueuesOnlyTheReactionsItMayMatch: an arriving battle stays out of the
+// index of, and does not queue, a reaction whose field criteria rule it out, when the index was
+// built for those criteria. It goes into the index, and queues the reaction, when an expression
+// is left to judge (the reconcile evaluates it), when the index was built for other criteria
+// (an edit the reconciles have not taken up: it may be undone), and while a scan runs. A
+// battle of the initial list queues every reaction, for the scan. The reactions come from a
+// fake client: the handler is a pure unit here.
 func TestArrivingBattleQueuesOnlyTheReactionsItMayMatch(t *testing.T) {
 	t.Parallel()
 	reactionOf := func(name string, match livev1alpha1.BattleMatch) *livev1alpha1.BattleReaction {
 		return &livev1alpha1.BattleReaction{ObjectMeta: metav1.ObjectMeta{Namespace: "queue", Name: name, UID: types.UID("uid-" + name)},
 			Spec: livev1alpha1.BattleReactionSpec{Match: match}}
 	}
+	cold := livev1alpha1.BattleMatch{Rooms: []livev1alpha1.RoomID{"cold"}}
 	reactions := []*livev1alpha1.BattleReaction{
 		reactionOf("hot-room", livev1alpha1.BattleMatch{Rooms: []livev1alpha1.RoomID{"hot"}}),
 		reactionOf("absent-room", livev1alpha1.BattleMatch{Rooms: []livev1alpha1.RoomID{"absent"}}),
-		reactionOf("cel-false", livev1alpha1.BattleMatch{Expression: "battle.roomCount > 50"}),
-		reactionOf("cel-fails", livev1alpha1.BattleMatch{Expression: "battle.rooms[5].score > 0"}), // 2 rooms: out of range
 		reactionOf("draws", livev1alpha1.BattleMatch{Outcomes: []livev1alpha1.Outcome{livev1alpha1.OutcomeDraw}}),
+		reactionOf("cel-false", livev1alpha1.BattleMatch{Expression: "battle.roomCount > 50"}),
+		reactionOf("draws-cel", livev1alpha1.BattleMatch{Outcomes: []livev1alpha1.Outcome{livev1alpha1.OutcomeDraw}, Expression: "battle.roomCount > 1"}),
+		// Edited from room cold to room absent; the index is still cold's.
+		reactionOf("edited", livev1alpha1.BattleMatch{Rooms: []livev1alpha1.RoomID{"absent"}}),
+		// Its index is being built again.
+		reactionOf("scanning", livev1alpha1.BattleMatch{Rooms: []livev1alpha1.RoomID{"absent"}}),
 	}
 	b := fake.NewClientBuilder().WithScheme(testScheme)
 	for _, rx := range reactions {
 		b = b.WithObjects(rx)
 	}
 	r := &BattleReactionReconciler{Client: b.Build()}
-	for _, rx := range reactions { // each with an index, as after its first scan
-		r.pending.Scanning(rx.UID, client.ObjectKeyFromObject(rx))
+	for _, rx := range reactions { // each with an index, as after a scan
+		spec := rx.Spec.DeepCopy()
+		if rx.Name == "edited" {
+			spec.Match = cold
+		}
+		r.pending.Reset(rx.UID, client.ObjectKeyFromObject(rx), reaction.CriteriaHash(spec), rx.CreationTimestamp, nil, nil)
 	}
+	r.pending.Scanning(reactions[len(reactions)-1].UID, client.ObjectKeyFromObject(reactions[len(reactions)-1]))
 	h := r.battleEvents()
 
 	queued := func(initial bool) []string {
@@ -102,16 +116,16 @@ func TestArrivingBattleQueuesOnlyTheReactionsItMayMatch(t *testing.T) {
 		slices.Sort(names)
 		return names
 	}
-	if diff := cmp.Diff([]string{"cel-fails", "hot-room"}, queued(false)); diff != "" {
+	want := []string{"cel-false", "edited", "hot-room", "scanning"}
+	if diff := cmp.Diff(want, queued(false)); diff != "" {
 		t.Errorf("an arriving battle queued (-want +got):\n%s", diff)
 	}
 	for _, rx := range reactions {
-		want := rx.Name == "hot-room" || rx.Name == "cel-fails"
-		if got := r.pending.Arrivals(rx.UID); got != want {
-			t.Errorf("reaction %s has the battle in its index: %v, want %v", rx.Name, got, want)
+		if got := r.pending.Arrivals(rx.UID); got != slices.Contains(want, rx.Name) {
+			t.Errorf("reaction %s has the battle in its index: %v, want %v", rx.Name, got, !got)
 		}
 	}
-	if diff := cmp.Diff([]string{"absent-room", "cel-fails", "cel-false", "draws", "hot-room"}, queued(true)); diff != "" {
+	if diff := cmp.Diff([]string{"absent-room", "cel-false", "draws", "draws-cel", "edited", "hot-room", "scanning"}, queued(true)); diff != "" {
 		t.Errorf("a battle of the initial list queued (-want +got):\n%s", diff)
 	}
 }

@@ -134,7 +134,7 @@ func newTestApp(t testing.TB) *testApp {
 // in-process manager leaves them out of its scope, and each process watches only its own
 // (--watch-namespaces), so those tests run alongside the in-process ones.
 var (
-	processNamespaces    = reservedNamespaces("processes", 16)
+	processNamespaces    = reservedNamespaces("processes", 24) // five tests, -count up to 4
 	nextProcessNamespace atomic.Int64
 )
 

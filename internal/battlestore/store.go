@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"slices"
 	"strings"
 	"sync"
 
@@ -65,7 +66,7 @@ type Scope struct {
 // New is a store that lists and watches the BattleResults of scope with c (a client that can
 // watch, reading from the API server).
 func New(c client.WithWatch, scope Scope) *Store {
-	namespaces := scope.Namespaces
+	namespaces := slices.Compact(slices.Sorted(slices.Values(scope.Namespaces)))
 	if len(namespaces) == 0 {
 		namespaces = []string{metav1.NamespaceAll}
 	}

@@ -126,24 +126,31 @@ func compileExpression(expression string) (cel.Program, error) {
 // Matches says whether the battle meets every criterion. An error means the expression failed
 // on this battle (for instance a runtime error); the battle then does not match.
 func (m *Matcher) Matches(spec *livev1alpha1.BattleResultSpec) (bool, error) {
-	if len(m.match.EndReasons) > 0 && !slices.Contains(m.match.EndReasons, spec.EndReason) {
-		return false, nil
-	}
-	if len(m.match.Outcomes) > 0 && !slices.Contains(m.match.Outcomes, spec.Outcome) {
-		return false, nil
-	}
-	if len(m.match.Rooms) > 0 && !slices.ContainsFunc(spec.Rooms, func(r livev1alpha1.BattleRoom) bool {
-		return slices.Contains(m.match.Rooms, r.RoomID)
-	}) {
-		return false, nil
-	}
-	if m.match.MinTopScore != nil && (len(spec.Rooms) == 0 || TopScore(spec) < *m.match.MinTopScore) {
+	if RuledOut(m.match, spec) {
 		return false, nil
 	}
 	if m.program == nil {
 		return true, nil
 	}
 	return m.eval(spec)
+}
+
+// RuledOut says whether the criteria besides the expression (end reasons, outcomes, rooms,
+// the top score) rule the battle out: a check of a few fields, whatever the expression costs.
+func RuledOut(match livev1alpha1.BattleMatch, spec *livev1alpha1.BattleResultSpec) bool {
+	switch {
+	case len(match.EndReasons) > 0 && !slices.Contains(match.EndReasons, spec.EndReason):
+		return true
+	case len(match.Outcomes) > 0 && !slices.Contains(match.Outcomes, spec.Outcome):
+		return true
+	case len(match.Rooms) > 0 && !slices.ContainsFunc(spec.Rooms, func(r livev1alpha1.BattleRoom) bool {
+		return slices.Contains(match.Rooms, r.RoomID)
+	}):
+		return true
+	case match.MinTopScore != nil && (len(spec.Rooms) == 0 || TopScore(spec) < *match.MinTopScore):
+		return true
+	}
+	return false
 }
 
 func (m *Matcher) eval(spec *livev1alpha1.BattleResultSpec) (bool, error) {

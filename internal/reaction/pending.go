@@ -110,6 +110,15 @@ func (p *Pending) Current(uid types.UID, hash string, start metav1.Time) bool {
 	return e != nil && e.built && e.hash == hash && e.start.Equal(start.Time)
 }
 
+// BuiltFor says whether the reaction's index was built for the criteria hash, and no scan
+// for other criteria has started since.
+func (p *Pending) BuiltFor(uid types.UID, hash string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := p.reactions[uid]
+	return e != nil && e.built && !e.scanning && e.hash == hash
+}
+
 // Reset builds the reaction's index from a scan of its namespace for the criteria hash and
 // window start: due are the battles the scan found matching and not recorded, listed every
 // battle the scan examined. Battles in the inbox that the scan listed are dropped from it (the

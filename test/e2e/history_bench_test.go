@@ -769,7 +769,9 @@ func (h *historyRun) measure(row *histRow) {
 		} else if err == nil && got != row.hotGot {
 			hotChanged = time.Now()
 		}
-		row.hotGot = got
+		if err == nil {
+			row.hotGot = got
+		}
 		if err == nil && got == h.stored {
 			row.hotOK, row.hotExact = true, time.Since(last)
 			break

@@ -450,7 +450,11 @@ func (d *devRun) canI(ctx context.Context, user, args string) (bool, error) {
 			return false, fmt.Errorf("%q: unknown flag %q", args, f)
 		}
 	}
-	review, err := d.clientAs(user).AuthorizationV1().SelfSubjectAccessReviews().Create(ctx,
+	c, err := d.clientAs(user)
+	if err != nil {
+		return false, err
+	}
+	review, err := c.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx,
 		&authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: attrs}}, metav1.CreateOptions{})
 	if err != nil {
 		return false, err
@@ -479,24 +483,28 @@ func (d *devRun) checkAccess(t *testing.T, user string, cases []accessCase) {
 
 // clientAs is a client of the dev cluster that impersonates user, as kubectl --as does (a
 // ServiceAccount's user name gets its groups from the API server).
-func (d *devRun) clientAs(user string) kubernetes.Interface {
+func (d *devRun) clientAs(user string) (kubernetes.Interface, error) {
 	d.clientsOnce.Do(func() {
 		d.restConfig, d.restConfigErr = clientcmd.BuildConfigFromFlags("", d.kubeconfig)
 	})
 	if d.restConfigErr != nil {
-		panic(fmt.Sprintf("reading %s: %v", d.kubeconfig, d.restConfigErr))
+		return nil, fmt.Errorf("reading %s: %w", d.kubeconfig, d.restConfigErr)
 	}
 	cfg := rest.CopyConfig(d.restConfig)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
 	cfg.QPS, cfg.Burst = -1, 0
-	return kubernetes.NewForConfigOrDie(cfg)
+	return kubernetes.NewForConfig(cfg)
 }
 
 // rules is what user may do in namespace ns, by a SelfSubjectRulesReview made as them, as
 // "verb group/resource" strings ("" is the core group); resource names are appended.
 func (d *devRun) rules(t *testing.T, user, ns string) map[string]bool {
 	t.Helper()
-	review, err := d.clientAs(user).AuthorizationV1().SelfSubjectRulesReviews().Create(t.Context(),
+	c, err := d.clientAs(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	review, err := c.AuthorizationV1().SelfSubjectRulesReviews().Create(t.Context(),
 		&authorizationv1.SelfSubjectRulesReview{Spec: authorizationv1.SelfSubjectRulesReviewSpec{Namespace: ns}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("the rules of %s in %s: %v", user, ns, err)
