@@ -1,11 +1,13 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -74,11 +76,22 @@ func TestRetentionFoldsExactlyOnceThroughSIGKILL(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 17))
-	var first [][]byte
+	// Each batch is sent in the statistics' order (end time, then BattleId). Sent in any
+	// order, a battle could arrive more than the retention (2 s here) after battles that ended
+	// later, when those are pruned already: it is then counted after them (README, "Rules a
+	// user can rely on"), and its streaks differ from a count in end-time order.
+	inOrder := func(bs []randomBattle) {
+		slices.SortFunc(bs, func(a, b randomBattle) int {
+			return cmp.Or(cmp.Compare(a.endTime, b.endTime), strings.Compare(a.id, b.id))
+		})
+	}
 	var sent []randomBattle
 	for i := range 100 {
-		b := newRandomBattle(rng, i)
-		sent = append(sent, b)
+		sent = append(sent, newRandomBattle(rng, i))
+	}
+	inOrder(sent)
+	var first [][]byte
+	for _, b := range sent {
 		first = append(first, b.body())
 		if rng.IntN(5) == 0 {
 			first = append(first, b.body()) // a repeated delivery
@@ -110,23 +123,28 @@ func TestRetentionFoldsExactlyOnceThroughSIGKILL(t *testing.T) {
 		t.Fatal("the leader pruned everything before it was killed: the test did not kill it in the middle")
 	}
 
-	// Later battles (ending after all of the first ones) go to the survivor; some are
-	// deleted by hand at once, before they are old enough to prune: they are subtracted.
+	// Later battles (ending after all of the first ones) go to the survivor; the eight that
+	// end last are deleted by hand at once, before they are old enough to prune (they are
+	// pruned last): they are subtracted.
 	survivor := &testApp{url: standby.callback + "/callback?SdkAppid=" + app.id + "&CallbackCommand=Live.CallbackAfterEndBattle"}
 	var second []randomBattle
 	for i := 100; i < 140; i++ {
 		b := newRandomBattle(rng, i)
 		b.endTime += 1000
 		second = append(second, b)
+	}
+	inOrder(second)
+	for _, b := range second {
 		survivor.send(t, b.body())
 	}
-	for _, b := range second[:8] {
+	byHand := second[len(second)-8:]
+	for _, b := range byHand {
 		br := &livev1alpha1.BattleResult{ObjectMeta: metav1.ObjectMeta{Namespace: app.namespace, Name: battle.Name(b.id)}}
 		if err := k8sClient.Delete(context.Background(), br); err != nil {
 			t.Fatal(err)
 		}
 	}
-	kept := append(slices.Clone(sent), second[8:]...)
+	kept := append(slices.Clone(sent), second[:len(second)-8]...)
 
 	testutil.Eventually(t, 2*time.Minute, "every battle to be pruned", func(ctx context.Context) error {
 		names, err := storedBattles(ctx, app.namespace)
@@ -139,7 +157,7 @@ func TestRetentionFoldsExactlyOnceThroughSIGKILL(t *testing.T) {
 		return nil
 	})
 	want := bruteForce(kept)
-	for _, b := range second[:8] { // rooms left without battles keep their RoomStats, counting nothing
+	for _, b := range byHand { // rooms left without battles keep their RoomStats, counting nothing
 		for _, room := range b.rooms {
 			if _, ok := want[room]; !ok {
 				want[room] = stats{}
