@@ -156,15 +156,7 @@ func TestRetentionFoldsExactlyOnceThroughSIGKILL(t *testing.T) {
 		}
 		return nil
 	})
-	want := bruteForce(kept)
-	for _, b := range byHand { // rooms left without battles keep their RoomStats, counting nothing
-		for _, room := range b.rooms {
-			if _, ok := want[room]; !ok {
-				want[room] = stats{}
-			}
-		}
-	}
-	waitForStats(t, app, want)
+	waitForStats(t, app, bruteForceAfterDeletes(kept, byHand))
 	total, _, err := prunedTotal(context.Background(), app.namespace)
 	if err != nil {
 		t.Fatal(err)
