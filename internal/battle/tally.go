@@ -73,7 +73,7 @@ func (r *RoomTally) Add(b RoomBattle) {
 	if r.folded[b.BattleResult] {
 		return
 	}
-	b.EndReason, b.Result = internReason(b.EndReason), internResult(b.Result)
+	b.EndReason, b.Result = intern(b.EndReason, endReasons...), intern(b.Result, roomResults...)
 	n := len(r.battles)
 	if !r.sorted && n > 0 {
 		r.battles = append(r.battles, b) // repeats are dropped when sorted
@@ -214,27 +214,21 @@ func (r *RoomTally) sort() {
 	r.checkpointOK = false
 }
 
-// internReason and internResult return the package's constant for a decoded value, so a
-// long-lived RoomBattle does not hold a copy of each string.
-func internReason(v livev1alpha1.EndReason) livev1alpha1.EndReason {
-	for _, c := range []livev1alpha1.EndReason{livev1alpha1.EndReasonTimeUp, livev1alpha1.EndReasonAllHostsExited,
-		livev1alpha1.EndReasonNeverStarted, livev1alpha1.EndReasonUnknown} {
-		if v == c {
-			return c
-		}
+// intern returns the package's constant equal to a decoded value, so a long-lived RoomBattle
+// does not hold a copy of each string; a value that is none of them is returned as it is.
+func intern[T ~string](v T, constants ...T) T {
+	if i := slices.Index(constants, v); i >= 0 {
+		return constants[i]
 	}
 	return v
 }
 
-func internResult(v livev1alpha1.RoomResult) livev1alpha1.RoomResult {
-	for _, c := range []livev1alpha1.RoomResult{livev1alpha1.RoomResultWin, livev1alpha1.RoomResultLoss,
-		livev1alpha1.RoomResultDraw, livev1alpha1.RoomResultNoContest} {
-		if v == c {
-			return c
-		}
-	}
-	return v
-}
+var (
+	endReasons = []livev1alpha1.EndReason{livev1alpha1.EndReasonTimeUp, livev1alpha1.EndReasonAllHostsExited,
+		livev1alpha1.EndReasonNeverStarted, livev1alpha1.EndReasonUnknown}
+	roomResults = []livev1alpha1.RoomResult{livev1alpha1.RoomResultWin, livev1alpha1.RoomResultLoss,
+		livev1alpha1.RoomResultDraw, livev1alpha1.RoomResultNoContest}
+)
 
 // statusOfPruned is the fold state that pruned records.
 func statusOfPruned(p *livev1alpha1.PrunedBattles) livev1alpha1.RoomStatsStatus {
