@@ -86,11 +86,11 @@ func (r *BattleReactionReconciler) reportFailed(ctx context.Context, rx *livev1a
 }
 
 // battleEvents handles the BattleResult watch. An arriving battle enters the index of every
-// reaction of its namespace its criteria do not rule out (ruledOut), and enqueues them; a deleted battle leaves their
-// indexes, and enqueues those that were waiting for it. Status updates (the reactions' own
-// records) are ignored. The battles of the informer's initial list enter no index: the
-// controller starts only once they are all in the cache, so the scan that builds an index sees
-// them.
+// reaction of its namespace whose criteria do not rule it out (ruledOut), and enqueues them; a
+// deleted battle leaves their indexes, and enqueues those that were waiting for it. Status
+// updates (the reactions' own records) are ignored. The battles of the informer's initial list
+// enter no index: the controller starts only once they are all in the cache, so the scan that
+// builds an index sees them.
 func (r *BattleReactionReconciler) battleEvents() handler.EventHandler {
 	return handler.Funcs{
 		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
