@@ -509,9 +509,12 @@ func (r *BattleReactionReconciler) record(ctx context.Context, rx *livev1alpha1.
 
 // beforeRecord and beforeCreate, when set, run before each record is written and before each
 // Job is created: a test holds those writes back with them, to see what does not wait for them.
+// afterDue, when set, runs when an HTTP reaction's reconcile has found its due battles: a test
+// lets the store move on there.
 var (
 	beforeRecord atomic.Pointer[func(context.Context, *livev1alpha1.BattleResult)]
 	beforeCreate atomic.Pointer[func(context.Context, *batchv1.Job)]
+	afterDue     atomic.Pointer[func(context.Context, *battlestore.Store, []*livev1alpha1.BattleResult)]
 )
 
 // fieldManager is the reaction's own field manager on BattleResults.

@@ -252,18 +252,25 @@ func (r *BattleReactionReconciler) deliver(ctx context.Context, rx *livev1alpha1
 		recording, err := r.recordDeliveries(ctx, rx)
 		recordErr = err
 
+		// The battles busy here, taken before the due ones: a battle this process recorded
+		// stays busy until the store shows its record, and the store shows it to due too
+		// from then on. Taken after due, the store could show the record to the snapshot
+		// only, and a battle due on the older view would be sent again.
+		runs, _, busy := r.http.snapshot(r.base, rx.UID, client.ObjectKeyFromObject(rx), func(name string) bool {
+			br, ok := r.Battles.Get(rx.Namespace, name)
+			return !ok || reaction.Recorded(br, rx.Name, string(rx.UID))
+		})
 		due, _, err := r.due(ctx, windowed, matcher)
 		if err != nil {
 			return reconcile.Result{}, err
+		}
+		if hook := afterDue.Load(); hook != nil {
+			(*hook)(ctx, r.Battles, due)
 		}
 		listed := map[string]bool{}
 		for _, rec := range recording {
 			listed[rec.BattleResult] = true
 		}
-		runs, _, busy := r.http.snapshot(r.base, rx.UID, client.ObjectKeyFromObject(rx), func(name string) bool {
-			br, ok := r.Battles.Get(rx.Namespace, name)
-			return !ok || reaction.Recorded(br, rx.Name, string(rx.UID))
-		})
 		plan := reaction.PlanDeliveries(reaction.DeliveryInput{
 			Reaction: rx, Due: due, InFlight: runs, MaxRuns: maxJobsPerReconcile,
 			Busy: func(name string) bool { return busy(name) || listed[name] },
