@@ -46,6 +46,9 @@ type Retention struct {
 	mu       sync.Mutex
 	byNS     map[string]*retention.Ordered
 	inFlight map[types.NamespacedName]*pruning
+	// heldBack is, per namespace, the battle past its age that a reaction waits for, which
+	// keeps it and every later battle (as last logged).
+	heldBack map[string]string
 }
 
 // pruning is a battle on its way out: the rooms that have not stored its fold yet.
@@ -66,7 +69,7 @@ func (p *Retention) NeedLeaderElection() bool { return true }
 // ctx ends.
 func (p *Retention) Start(ctx context.Context) error {
 	logger := log.FromContext(ctx).WithName("retention")
-	p.byNS, p.inFlight = map[string]*retention.Ordered{}, map[types.NamespacedName]*pruning{}
+	p.byNS, p.inFlight, p.heldBack = map[string]*retention.Ordered{}, map[types.NamespacedName]*pruning{}, map[string]string{}
 	p.Stats.OnFolded = p.folded
 	remove := p.Battles.AddHandler(battlestore.Handler{
 		OnAdd: func(br *livev1alpha1.BattleResult, _ bool) {
@@ -239,7 +242,8 @@ func (p *Retention) start(ctx context.Context, ns string, limit int) (int, error
 		br := get(b.Name)
 		return br == nil || br.DeletionTimestamp != nil || len(waiting.For(br)) > 0
 	}
-	picks := retention.Plan(p.ordered(ns).Battles(), p.now(), p.Policy, limit, inFlight, held)
+	picks, heldBack := retention.Plan(p.ordered(ns).Battles(), p.now(), p.Policy, limit, inFlight, held)
+	p.reportHeldBack(ctx, ns, heldBack, get, waiting)
 	var keys []types.NamespacedName
 	missed := map[*livev1alpha1.BattleReaction]int{}
 	for _, pick := range picks {
@@ -268,6 +272,37 @@ func (p *Retention) start(ctx context.Context, ns string, limit int) (int, error
 	}
 	p.requestFolds(ctx, keys)
 	return len(keys), nil
+}
+
+// reportHeldBack logs, when it changes, which battle past its age a reaction waits for in a
+// namespace: it and every battle after it stay until the reaction has run for it. Called
+// with p.mu held.
+func (p *Retention) reportHeldBack(ctx context.Context, ns string, heldBack *retention.Battle, get func(string) *livev1alpha1.BattleResult, waiting *waiting) {
+	var name string
+	if heldBack != nil {
+		name = heldBack.Name
+	}
+	if p.heldBack[ns] == name {
+		return
+	}
+	logger := log.FromContext(ctx).WithName("retention")
+	if name == "" {
+		delete(p.heldBack, ns)
+		logger.Info("Pruning by age goes on: no reaction waits for the earliest battles any more", "namespace", ns)
+		return
+	}
+	var reactions []string
+	if br := get(name); br != nil && br.DeletionTimestamp == nil {
+		for _, rx := range waiting.For(br) {
+			reactions = append(reactions, rx.Name)
+		}
+	}
+	if len(reactions) == 0 {
+		return // gone or being deleted: not held back for long
+	}
+	p.heldBack[ns] = name
+	logger.Info("Pruning by age waits: reactions have not run yet for a BattleResult past its age; it and the battles after it stay",
+		"namespace", ns, "battleResult", name, "reactions", reactions)
 }
 
 // requestFolds asks each room of the battles to fold them, one request per room.

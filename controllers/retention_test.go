@@ -3,10 +3,12 @@ package controllers
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -222,7 +224,17 @@ func TestRetentionWaitsForReactionsAndTheCapDoesNot(t *testing.T) {
 		}
 		return nil
 	})
-	time.Sleep(2 * time.Second) // two passes of retention (one a second), the nine past their age: still there
+	// Retention says which battle past its age it keeps for the reaction: the earliest of the
+	// nine, and with it every later one.
+	heldBack := strconv.Quote(battle.Name(sent[1].id))
+	eventually(t, "retention to say the reaction holds back "+heldBack, func(context.Context) error {
+		for line := range strings.Lines(m.log.String()) {
+			if strings.Contains(line, "Pruning by age waits") && strings.Contains(line, heldBack) && strings.Contains(line, rx.Name) {
+				return nil
+			}
+		}
+		return errors.New("not logged")
+	})
 	if got, err := storedBattles(ctx, app.namespace); err != nil || !slices.Equal(got, names(sent[1:])) {
 		t.Fatalf("stored %v (%v), want the nine battles the reaction waits for", got, err)
 	}

@@ -161,8 +161,9 @@ type Pick struct {
 //
 // A battle that arrives long after it ended (a late delivery) is early in the order and young:
 // it holds back the battles that ended after it until it is old enough itself.
-func Plan(battles []Battle, now time.Time, p Policy, limit int, inFlight func(name string) bool, held func(*Battle) bool) []Pick {
-	var picks []Pick
+//
+// heldBack is the battle past its age that a reaction waits for, when one stopped the picks.
+func Plan(battles []Battle, now time.Time, p Policy, limit int, inFlight func(name string) bool, held func(*Battle) bool) (picks []Pick, heldBack *Battle) {
 	excess := 0
 	if p.MaxCount > 0 {
 		excess = len(battles) - p.MaxCount
@@ -178,11 +179,13 @@ func Plan(battles []Battle, now time.Time, p Policy, limit int, inFlight func(na
 		switch {
 		case i < excess:
 			picks = append(picks, Pick{Battle: b, Reason: Count})
-		case p.MaxAge > 0 && now.Sub(b.Created) > p.MaxAge && !held(b):
-			picks = append(picks, Pick{Battle: b, Reason: Age})
+		case p.MaxAge <= 0 || now.Sub(b.Created) <= p.MaxAge:
+			return picks, nil
+		case held(b):
+			return picks, b
 		default:
-			return picks
+			picks = append(picks, Pick{Battle: b, Reason: Age})
 		}
 	}
-	return picks
+	return picks, nil
 }

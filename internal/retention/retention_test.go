@@ -31,7 +31,7 @@ func TestPlan(t *testing.T) {
 		limit    int
 		inFlight []string
 		held     []string
-		want     []string // name:reason
+		want     []string // name:reason, then the battle held back (name:held back)
 	}{
 		{
 			name:    "Retention off and no cap prune nothing, however old.",
@@ -57,6 +57,14 @@ func TestPlan(t *testing.T) {
 			policy:  Policy{MaxAge: 24 * time.Hour},
 			limit:   10,
 			held:    []string{"b1"},
+			want:    []string{"b0:age", "b1:held back"},
+		},
+		{
+			name:    "A young battle stops the picks by age; a reaction waiting for it holds nothing back.",
+			battles: battles(30, 2, 30),
+			policy:  Policy{MaxAge: 24 * time.Hour},
+			limit:   10,
+			held:    []string{"b1", "b2"},
 			want:    []string{"b0:age"},
 		},
 		{
@@ -102,10 +110,13 @@ func TestPlan(t *testing.T) {
 			if tt.inFlight != nil {
 				inFlight = func(n string) bool { return slices.Contains(tt.inFlight, n) }
 			}
-			picks := Plan(tt.battles, now, tt.policy, tt.limit, inFlight, func(b *Battle) bool { return slices.Contains(tt.held, b.Name) })
+			picks, heldBack := Plan(tt.battles, now, tt.policy, tt.limit, inFlight, func(b *Battle) bool { return slices.Contains(tt.held, b.Name) })
 			var got []string
 			for _, p := range picks {
 				got = append(got, p.Battle.Name+":"+string(p.Reason))
+			}
+			if heldBack != nil {
+				got = append(got, heldBack.Name+":held back")
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("Plan (-want +got):\n%s", diff)
