@@ -108,6 +108,15 @@ func jsonErr(err error) string {
 	return err.Error()
 }
 
+// require is take for a member of the body that must be there.
+func (o object) require(key string, used map[string]bool) (json.RawMessage, error) {
+	raw, ok, err := o.take(key, key, used)
+	if err == nil && !ok {
+		err = fieldErr(key, "missing")
+	}
+	return raw, err
+}
+
 // take returns the value of the member named key and whether it is present and not null,
 // and fails when the key appears twice. It marks the member as used.
 func (o object) take(key, field string, used map[string]bool) (json.RawMessage, bool, error) {
@@ -279,12 +288,9 @@ func (b *Body) EndBattle() (*EndBattle, error) {
 	used := map[string]bool{"CallbackCommand": true}
 	e := &EndBattle{}
 
-	raw, ok, err := b.obj.take("BattleId", "BattleId", used)
+	raw, err := b.obj.require("BattleId", used)
 	if err != nil {
 		return nil, err
-	}
-	if !ok {
-		return nil, fieldErr("BattleId", "missing")
 	}
 	if e.BattleID, err = decodeString(raw, "BattleId"); err != nil {
 		return nil, err
@@ -296,12 +302,8 @@ func (b *Body) EndBattle() (*EndBattle, error) {
 		return nil, fieldErr("BattleId", "longer than %d bytes", MaxBattleIDLength)
 	}
 
-	raw, ok, err = b.obj.take("OpType", "OpType", used)
-	if err != nil {
+	if raw, err = b.obj.require("OpType", used); err != nil {
 		return nil, err
-	}
-	if !ok {
-		return nil, fieldErr("OpType", "missing")
 	}
 	if e.OpType, err = decodeInt(raw, "OpType"); err != nil {
 		return nil, err
@@ -328,7 +330,7 @@ func (b *Body) EndBattle() (*EndBattle, error) {
 		}
 	}
 
-	raw, ok, err = b.obj.take("FromRoomInfo", "FromRoomInfo", used)
+	raw, ok, err := b.obj.take("FromRoomInfo", "FromRoomInfo", used)
 	if err != nil {
 		return nil, err
 	}

@@ -303,6 +303,15 @@ func (d *decoder) time() metav1.Time {
 	return metav1.NewTime(time.Unix(sec, int64(nsec)).Local())
 }
 
+// timeIf is the next time when the record holds one (present), nil otherwise.
+func (d *decoder) timeIf(present bool) *metav1.Time {
+	if !present {
+		return nil
+	}
+	t := d.time()
+	return &t
+}
+
 func (d *decoder) count() int {
 	n := d.uint()
 	if n > uint64(len(d.s)) { // every element takes a byte at least
@@ -347,10 +356,7 @@ func decode(namespace, name, rec string) (*livev1alpha1.BattleResult, error) {
 	br.ResourceVersion = d.resourceVersion()
 	br.Generation = d.int()
 	br.CreationTimestamp = d.time()
-	if flags&hasDeletion != 0 {
-		t := d.time()
-		br.DeletionTimestamp = &t
-	}
+	br.DeletionTimestamp = d.timeIf(flags&hasDeletion != 0)
 	if flags&hasLabels != 0 {
 		br.Labels = d.stringMap()
 	}
@@ -375,10 +381,7 @@ func decode(namespace, name, rec string) (*livev1alpha1.BattleResult, error) {
 	s.CreateTime = d.int()
 	s.StartTime = d.int()
 	s.EndTime = d.int()
-	if flags&hasEndedAt != 0 {
-		t := d.time()
-		s.EndedAt = &t
-	}
+	s.EndedAt = d.timeIf(flags&hasEndedAt != 0)
 	s.EventTimeMs = d.int()
 	if n := d.length(); n >= 0 {
 		s.Rooms = make([]livev1alpha1.BattleRoom, n)
