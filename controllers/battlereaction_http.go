@@ -6,17 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -30,201 +26,6 @@ const maxRecordError = 512
 
 // maxRecording bounds the battles one reaction's status lists as being recorded.
 const maxRecording = 1000
-
-// deliveries are the HTTP reactions' runs of this process: in flight, and finished but not yet
-// counted in their reaction's status. A run in flight when the process stops is not finished:
-// its battle is not recorded, so the next leader sends it again, under the same key.
-type deliveries struct {
-	mu         sync.Mutex
-	byReaction map[types.UID]*reactionRuns
-	// done wakes a reaction when one of its battles' runs have all finished.
-	done chan event.GenericEvent
-}
-
-type reactionRuns struct {
-	key    types.NamespacedName
-	cancel context.CancelFunc
-	ctx    context.Context
-	// busy are the battles whose runs are in flight, by name (how many runs).
-	busy map[string]int
-	// runs counts the runs in flight: started and not finished.
-	runs int
-	// slots hold one token per request being sent: at most maxRunningJobs.
-	slots chan struct{}
-	// finished are the battles whose runs all finished, by name, not yet counted.
-	finished map[string]*finishedBattle
-	// recorded are the battles this process recorded whose record the battle store may not
-	// show yet: a scan would find them due again.
-	recorded map[string]bool
-}
-
-type finishedBattle struct {
-	record livev1alpha1.DeliveryRecord
-	fired  *livev1alpha1.FiredBattle // when delivered
-}
-
-func newDeliveries() *deliveries {
-	return &deliveries{byReaction: map[types.UID]*reactionRuns{}, done: make(chan event.GenericEvent, 1024)}
-}
-
-// of returns a reaction's deliveries; runs started for it end when base ends or the reaction
-// is forgotten.
-func (d *deliveries) of(base context.Context, uid types.UID, key types.NamespacedName) *reactionRuns {
-	rd := d.byReaction[uid]
-	if rd == nil {
-		ctx, cancel := context.WithCancel(base)
-		rd = &reactionRuns{key: key, ctx: ctx, cancel: cancel, busy: map[string]int{}, finished: map[string]*finishedBattle{}, recorded: map[string]bool{}}
-		d.byReaction[uid] = rd
-	}
-	return rd
-}
-
-// forget stops the runs in flight of the reactions of key other than keep (a reaction gone,
-// being deleted, or replaced by a new one of its name; keep "" for none) and drops what they
-// did not count: nothing is recorded for them any more.
-func (d *deliveries) forget(key types.NamespacedName, keep types.UID) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for uid, rd := range d.byReaction {
-		if rd.key == key && uid != keep {
-			rd.cancel()
-			delete(d.byReaction, uid)
-		}
-	}
-}
-
-// snapshot returns, for a reaction, the runs in flight, a copy of its finished battles, and
-// whether a battle is busy (in flight, finished, or recorded here and not yet seen recorded:
-// seen says whether the store shows a battle recorded, or gone).
-func (d *deliveries) snapshot(base context.Context, uid types.UID, key types.NamespacedName, seen func(string) bool) (runs int, finished map[string]*finishedBattle, busy func(string) bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	rd := d.of(base, uid, key)
-	inFlight := make(map[string]bool, len(rd.busy)+len(rd.finished)+len(rd.recorded))
-	for name := range rd.busy {
-		inFlight[name] = true
-	}
-	for name := range rd.recorded {
-		if seen(name) {
-			delete(rd.recorded, name)
-			continue
-		}
-		inFlight[name] = true
-	}
-	finished = make(map[string]*finishedBattle, len(rd.finished))
-	for name, f := range rd.finished {
-		finished[name] = f
-		inFlight[name] = true
-	}
-	return rd.runs, finished, func(name string) bool { return inFlight[name] }
-}
-
-// counted drops finished battles that the reaction's stored status now counts.
-func (d *deliveries) counted(uid types.UID, names []string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if rd := d.byReaction[uid]; rd != nil {
-		for _, name := range names {
-			delete(rd.finished, name)
-		}
-	}
-}
-
-// fail keeps a battle whose runs could not start as finished, every run failed with err.
-func (d *deliveries) fail(base context.Context, rx *livev1alpha1.BattleReaction, br *livev1alpha1.BattleResult, runs int, err error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.of(base, rx.UID, client.ObjectKeyFromObject(rx)).finished[br.Name] = &finishedBattle{record: livev1alpha1.DeliveryRecord{
-		BattleResult: br.Name, Failed: int32(runs), LastError: truncate(err.Error(), maxRecordError)}}
-}
-
-// wroteRecord notes a battle this process recorded for the reaction.
-func (d *deliveries) wroteRecord(base context.Context, uid types.UID, key types.NamespacedName, name string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.of(base, uid, key).recorded[name] = true
-}
-
-// start sends a battle's runs, each in its own goroutine, and when all have finished keeps
-// the battle's record among the finished and wakes the reaction.
-func (d *deliveries) start(base context.Context, rx *livev1alpha1.BattleReaction, br *livev1alpha1.BattleResult, reqs []delivery.Request, send func(context.Context, delivery.Request) (delivery.Result, bool)) {
-	limit := int(rx.Spec.MaxRunningJobs)
-	if limit <= 0 {
-		limit = reaction.DefaultMaxInFlight
-	}
-	d.mu.Lock()
-	rd := d.of(base, rx.UID, client.ObjectKeyFromObject(rx))
-	rd.busy[br.Name] = len(reqs)
-	rd.runs += len(reqs)
-	if cap(rd.slots) != limit {
-		rd.slots = make(chan struct{}, limit) // runs started before keep the old slots
-	}
-	ctx, slots := rd.ctx, rd.slots
-	d.mu.Unlock()
-
-	key := client.ObjectKeyFromObject(rx)
-	fired := reaction.FiredFor(rx, br)
-	go func() {
-		results := make([]delivery.Result, len(reqs))
-		final := true
-		var wg sync.WaitGroup
-		for i, req := range reqs {
-			wg.Go(func() {
-				// At most maxRunningJobs requests of the reaction at once: a battle with more
-				// runs than that starts alone, and its runs take turns.
-				var res delivery.Result
-				ok := false
-				select {
-				case slots <- struct{}{}:
-					res, ok = send(ctx, req)
-					<-slots
-				case <-ctx.Done():
-				}
-				results[i] = res
-				d.mu.Lock()
-				rd.runs--
-				if !ok {
-					final = false
-				}
-				d.mu.Unlock()
-			})
-		}
-		wg.Wait()
-		rec := livev1alpha1.DeliveryRecord{BattleResult: br.Name}
-		for _, res := range results {
-			if res.Delivered {
-				rec.Delivered++
-				continue
-			}
-			rec.Failed++
-			rec.LastStatus, rec.LastError = int32(res.Status), truncate(res.Err, maxRecordError)
-		}
-		d.mu.Lock()
-		delete(rd.busy, br.Name)
-		if final {
-			f := &finishedBattle{record: rec}
-			if rec.Delivered > 0 {
-				f.fired = fired
-			}
-			rd.finished[br.Name] = f
-		}
-		d.mu.Unlock()
-		if final {
-			obj := &livev1alpha1.BattleReaction{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
-			select {
-			case d.done <- event.GenericEvent{Object: obj}:
-			case <-ctx.Done():
-			}
-		}
-	}()
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-3] + "..."
-}
 
 // deliver is the reconcile of an HTTP reaction. Each battle's record takes three steps, each
 // one write that a restart resumes from:
@@ -296,41 +97,21 @@ func (r *BattleReactionReconciler) deliver(ctx context.Context, rx *livev1alpha1
 
 		// Step 2 for the battles finished here.
 		status, _, _ := r.compose(rx, criteria, ready, nil, nil)
-		counts := status.Deliveries
-		if counts == nil {
-			counts = &livev1alpha1.DeliveryCounts{}
-		}
-		counts.Recording = recording
-		var counting, countedBefore []string
-		for name, f := range finished {
-			if listed[name] || counted[name] {
-				countedBefore = append(countedBefore, name)
-				continue
-			}
-			if len(counts.Recording) >= maxRecording {
-				break // the rest in the next write
-			}
-			counting = append(counting, name)
-			counts.Delivered += int64(f.record.Delivered)
-			counts.Failed += int64(f.record.Failed)
-			counts.Recording = append(counts.Recording, f.record)
-			status.LastFired = reaction.LaterFired(status.LastFired, f.fired)
-		}
-		slices.SortFunc(counts.Recording, func(a, b livev1alpha1.DeliveryRecord) int {
-			return strings.Compare(a.BattleResult, b.BattleResult)
+		count := reaction.CountDeliveries(reaction.CountInput{
+			Stored: status.Deliveries, Recording: recording, Finished: finished, InFlight: runs, MaxRecording: maxRecording,
+			Counted: func(name string) bool { return listed[name] || counted[name] },
 		})
-		counts.InFlight = int64(runs)
-		status.Deliveries = counts
-		status.WaitingBattles = plan.Waiting
-		r.http.counted(rx.UID, countedBefore)
+		status.Deliveries, status.WaitingBattles = count.Counts, plan.Waiting
+		status.LastFired = reaction.LaterFired(status.LastFired, count.LastFired)
+		r.http.counted(rx.UID, count.CountedBefore)
 		if equality.Semantic.DeepEqual(&rx.Status, status) {
 			break
 		}
 		if err := r.writeStatus(ctx, rx, status); err != nil {
 			return statusWriteFailed(ctx, err)
 		}
-		r.http.counted(rx.UID, counting)
-		if len(counting) == 0 {
+		r.http.counted(rx.UID, count.Counting)
+		if len(count.Counting) == 0 {
 			break
 		}
 	}

@@ -1,6 +1,10 @@
 package reaction
 
 import (
+	"maps"
+	"slices"
+	"strings"
+
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 )
 
@@ -68,4 +72,74 @@ func PlanDeliveries(in DeliveryInput) DeliveryPlan {
 		started += len(runs)
 	}
 	return plan
+}
+
+// FinishedBattle is a battle whose runs all finished: what they came to, and the battle as fired
+// when one was delivered.
+type FinishedBattle struct {
+	Record livev1alpha1.DeliveryRecord
+	Fired  *livev1alpha1.FiredBattle
+}
+
+// CountInput is what an HTTP reaction's next status write counts: step 2 of a battle's record
+// (its runs finish; the status counts them and lists the battle as being recorded; the record
+// is written from that list).
+type CountInput struct {
+	// Stored are the counts the stored status holds (nil when none).
+	Stored *livev1alpha1.DeliveryCounts
+	// Recording are the battles the stored status lists that are still to be recorded.
+	Recording []livev1alpha1.DeliveryRecord
+	// Finished are the battles whose runs finished here, not known to be counted.
+	Finished map[string]FinishedBattle
+	// Counted says that the stored status counts a battle already (it lists it, or listed
+	// it before its record was written).
+	Counted func(name string) bool
+	// InFlight is the number of runs in flight.
+	InFlight int
+	// MaxRecording bounds the battles listed as being recorded.
+	MaxRecording int
+}
+
+// Count is the counts to write, and what they count.
+type Count struct {
+	Counts *livev1alpha1.DeliveryCounts
+	// LastFired is the latest battle delivered among those counted now (nil when none).
+	LastFired *livev1alpha1.FiredBattle
+	// Counting are the finished battles this write counts; CountedBefore those the stored
+	// status counts already. Both are done with once the write is stored.
+	Counting, CountedBefore []string
+}
+
+// CountDeliveries adds the finished battles to the stored counts, in name order, each once: a
+// battle the stored status counts already is not counted again (a write that failed but was
+// applied), and a battle past MaxRecording waits for a later write. The list of battles being
+// recording is sorted by name. It reads nothing but its input.
+func CountDeliveries(in CountInput) Count {
+	counts := &livev1alpha1.DeliveryCounts{}
+	if in.Stored != nil {
+		*counts = *in.Stored
+	}
+	counts.Recording = slices.Clone(in.Recording)
+	counts.InFlight = int64(in.InFlight)
+	var c Count
+	for _, name := range slices.Sorted(maps.Keys(in.Finished)) {
+		f := in.Finished[name]
+		if in.Counted(name) {
+			c.CountedBefore = append(c.CountedBefore, name)
+			continue
+		}
+		if len(counts.Recording) >= in.MaxRecording {
+			continue // counted by a later write
+		}
+		c.Counting = append(c.Counting, name)
+		counts.Delivered += int64(f.Record.Delivered)
+		counts.Failed += int64(f.Record.Failed)
+		counts.Recording = append(counts.Recording, f.Record)
+		c.LastFired = LaterFired(c.LastFired, f.Fired)
+	}
+	slices.SortFunc(counts.Recording, func(a, b livev1alpha1.DeliveryRecord) int {
+		return strings.Compare(a.BattleResult, b.BattleResult)
+	})
+	c.Counts = counts
+	return c
 }

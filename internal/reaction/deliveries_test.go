@@ -82,6 +82,82 @@ func TestPlanDeliveries(t *testing.T) {
 	}
 }
 
+func TestCountDeliveries(t *testing.T) {
+	at := func(sec int64) *livev1alpha1.FiredBattle {
+		return &livev1alpha1.FiredBattle{BattleResult: fmt.Sprintf("br-%d", sec), Time: metav1.Unix(1763800000+sec, 0)}
+	}
+	rec := func(name string, delivered, failed int32) livev1alpha1.DeliveryRecord {
+		return livev1alpha1.DeliveryRecord{BattleResult: name, Delivered: delivered, Failed: failed}
+	}
+	finished := map[string]FinishedBattle{
+		"br-3": {Record: rec("br-3", 2, 0), Fired: at(3)},
+		"br-1": {Record: rec("br-1", 1, 1), Fired: at(1)},
+		"br-2": {Record: livev1alpha1.DeliveryRecord{BattleResult: "br-2", Failed: 1, LastStatus: 500}},
+	}
+	none := func(string) bool { return false }
+	tests := []struct {
+		name    string
+		in      CountInput
+		want    livev1alpha1.DeliveryCounts
+		counted []string // Counting, then "before:" CountedBefore
+		last    *livev1alpha1.FiredBattle
+	}{
+		{
+			name: "Nothing finished: the stored counts, the runs in flight, the list still to record.",
+			in: CountInput{Stored: &livev1alpha1.DeliveryCounts{Delivered: 4, Failed: 1, InFlight: 9}, Recording: []livev1alpha1.DeliveryRecord{rec("br-0", 1, 0)},
+				Counted: none, InFlight: 2, MaxRecording: 10},
+			want: livev1alpha1.DeliveryCounts{Delivered: 4, Failed: 1, InFlight: 2, Recording: []livev1alpha1.DeliveryRecord{rec("br-0", 1, 0)}},
+		},
+		{
+			name:    "Each finished battle adds its runs and joins the list, sorted by name; the latest delivered is the last fired.",
+			in:      CountInput{Finished: finished, Recording: []livev1alpha1.DeliveryRecord{rec("br-20", 1, 0)}, Counted: none, MaxRecording: 10},
+			want:    livev1alpha1.DeliveryCounts{Delivered: 3, Failed: 2, Recording: []livev1alpha1.DeliveryRecord{rec("br-1", 1, 1), finished["br-2"].Record, rec("br-20", 1, 0), rec("br-3", 2, 0)}},
+			counted: []string{"br-1", "br-2", "br-3"},
+			last:    at(3),
+		},
+		{
+			name: "A battle the stored status counts already (a write applied although it failed) is not counted again.",
+			in: CountInput{Stored: &livev1alpha1.DeliveryCounts{Delivered: 2}, Recording: []livev1alpha1.DeliveryRecord{rec("br-3", 2, 0)}, Finished: finished,
+				Counted: func(name string) bool { return name == "br-3" }, MaxRecording: 10},
+			want:    livev1alpha1.DeliveryCounts{Delivered: 3, Failed: 2, Recording: []livev1alpha1.DeliveryRecord{rec("br-1", 1, 1), finished["br-2"].Record, rec("br-3", 2, 0)}},
+			counted: []string{"br-1", "br-2", "before:br-3"},
+			last:    at(1),
+		},
+		{
+			name:    "Past MaxRecording the rest wait for a later write, uncounted.",
+			in:      CountInput{Finished: finished, Recording: []livev1alpha1.DeliveryRecord{rec("br-0", 1, 0)}, Counted: none, MaxRecording: 2},
+			want:    livev1alpha1.DeliveryCounts{Delivered: 1, Failed: 1, Recording: []livev1alpha1.DeliveryRecord{rec("br-0", 1, 0), rec("br-1", 1, 1)}},
+			counted: []string{"br-1"},
+			last:    at(1),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var recording []livev1alpha1.DeliveryRecord
+			if tt.in.Recording != nil {
+				recording = append(recording, tt.in.Recording...)
+			}
+			got := CountDeliveries(tt.in)
+			if diff := cmp.Diff(tt.want, *got.Counts); diff != "" {
+				t.Errorf("counts (-want +got):\n%s", diff)
+			}
+			counted := got.Counting
+			for _, name := range got.CountedBefore {
+				counted = append(counted, "before:"+name)
+			}
+			if diff := cmp.Diff(tt.counted, counted); diff != "" {
+				t.Errorf("counted (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.last, got.LastFired); diff != "" {
+				t.Errorf("last fired (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(recording, tt.in.Recording); diff != "" {
+				t.Errorf("the input's list changed (-before +after):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestIdempotencyKey(t *testing.T) {
 	br := fourRoomsResult()
 	rooms := br.Spec.Rooms
