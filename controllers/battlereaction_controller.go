@@ -48,8 +48,9 @@ const maxJobsPerReconcile = 200
 // writes are in flight; the next reconcile carries on.
 const fireWindow = 10 * time.Second
 
-// fireConcurrency is how many battles one reconcile creates Jobs for, and records, at once
-// (API calls; one at a time, a burst of matching battles queues behind them).
+// fireConcurrency is how many battles one reconcile creates Jobs for at once, and how many it
+// records at once (API calls; one at a time, a burst of matching battles queues behind them).
+// Creates and records do not share it: a battle's Jobs never wait behind earlier records.
 const fireConcurrency = 16
 
 // BattleReactionReconciler runs a reaction's Job once per matching battle (or room) of its
@@ -303,7 +304,8 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 	windowed.Status.Criteria = criteria
 
 	fr := &firingRounds{r: r, ctx: ctx, rx: rx, windowed: windowed, matcher: matcher, jobs: jobs, ready: &ready,
-		firings: map[string]*firing{}, done: make(chan *firing), slots: make(chan struct{}, fireConcurrency)}
+		firings: map[string]*firing{}, done: make(chan *firing),
+		creatingSlots: make(chan struct{}, fireConcurrency), recordingSlots: make(chan struct{}, fireConcurrency)}
 
 	type written struct {
 		rx  *livev1alpha1.BattleReaction // as written

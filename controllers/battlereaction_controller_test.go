@@ -836,6 +836,56 @@ func TestBattleArrivingWhileAJobIsCreatedGetsItsJob(t *testing.T) {
 	waitForCounts(t, rx, counts{Started: 2, Running: 2})
 }
 
+// TestJobsDoNotWaitBehindRecords: with as many records in flight as a reconcile makes at once
+// (fireConcurrency, each held), a battle arriving gets its Job at once: creates and records do
+// not take turns. Every battle is recorded once the records return. Not parallel: it sets the
+// package's record hook.
+func TestJobsDoNotWaitBehindRecords(t *testing.T) {
+	app := newTestApp(t)
+	rx := createReaction(t, newReaction(app.namespace, "records-in-flight", nil))
+	var attempts atomic.Int32
+	released := make(chan struct{})
+	hook := func(ctx context.Context, br *livev1alpha1.BattleResult) {
+		if br.Namespace != app.namespace {
+			return
+		}
+		attempts.Add(1)
+		select {
+		case <-released:
+		case <-ctx.Done():
+		}
+	}
+	beforeRecord.Store(&hook)
+	var once sync.Once
+	release := func() { once.Do(func() { close(released) }) }
+	t.Cleanup(func() {
+		release()
+		beforeRecord.Store(nil)
+	})
+	battleAt := func(i int) randomBattle {
+		return randomBattle{id: fmt.Sprintf("held-record/%02d", i), opType: 0, endTime: 1763800000 + int64(i),
+			rooms: []string{"a", "b"}, scores: []int64{2, 1}, accounts: []string{"x", "y"}}
+	}
+	var names []string
+	for i := range fireConcurrency {
+		app.send(t, battleAt(i).body())
+		names = append(names, battle.Name(battleAt(i).id))
+	}
+	eventually(t, "every record held", func(context.Context) error {
+		if n := attempts.Load(); n != fireConcurrency {
+			return fmt.Errorf("%d records attempted, want %d", n, fireConcurrency)
+		}
+		return nil
+	})
+	app.send(t, battleAt(fireConcurrency).body())
+	names = append(names, battle.Name(battleAt(fireConcurrency).id))
+	waitForJobCount(t, app.namespace, rx.Name, fireConcurrency+1)
+
+	release()
+	waitRecorded(t, rx, names...)
+	waitForCounts(t, rx, counts{Started: fireConcurrency + 1, Running: fireConcurrency + 1})
+}
+
 // TestEditStopsAFiringReconcile: a reconcile that keeps firing while its writes are in flight
 // stops when the reaction is edited, so a battle arriving after an edit of the criteria is
 // judged by the new criteria, not by the spec the reconcile started with. Not parallel: it

@@ -28,7 +28,9 @@ type firingRounds struct {
 	state   fireState
 	firings map[string]*firing // by battle name: every battle planned by this reconcile
 	done    chan *firing       // a battle's creates, or its record, returned
-	slots   chan struct{}      // API calls in flight, at most fireConcurrency
+	// creating and recording hold one token per battle whose creates, or whose record, are
+	// in flight: at most fireConcurrency of each, so a record never holds a create back.
+	creatingSlots, recordingSlots chan struct{}
 
 	creating int // battles whose creates are in flight
 	partial  int // of them, those not planned whole: no round starts until they return
@@ -77,13 +79,13 @@ func (fr *firingRounds) round() {
 			fr.partial++
 		}
 		go func() {
-			fr.slots <- struct{}{}
+			fr.creatingSlots <- struct{}{}
 			if fr.halt.Load() {
 				f.err = errHalted
 			} else {
 				f.exist, f.made, f.err = r.create(fr.ctx, fr.windowed, f.missing)
 			}
-			<-fr.slots
+			<-fr.creatingSlots
 			fr.done <- f
 		}()
 	}
@@ -141,9 +143,9 @@ func (fr *firingRounds) createsReturned(f *firing) {
 func (fr *firingRounds) record(f *firing) {
 	fr.records++
 	go func() {
-		fr.slots <- struct{}{}
+		fr.recordingSlots <- struct{}{}
 		f.err = fr.r.record(fr.ctx, fr.windowed, f.br, map[string]any{"jobs": int64(f.runs)})
-		<-fr.slots
+		<-fr.recordingSlots
 		fr.done <- f
 	}()
 }
