@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -28,82 +26,34 @@ import (
 	"github.com/battleops/battle-operator/internal/testutil"
 )
 
-// syncBuffer is a log written by one goroutine and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) WriteString(v string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b.WriteString(v)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // managerProcess is bin/manager running as its own process, as a replica of the Deployment.
 type managerProcess struct {
-	cmd                     *exec.Cmd
-	callback, metric, probe string // base URLs
-	log                     *syncBuffer
-	// exited is closed when the process has exited (and its log is read whole).
-	exited chan struct{}
+	*testutil.ManagerProcess
+	log *testutil.SyncBuffer
 }
 
 // startManagerProcess starts bin/manager for app, with leader election in the app's namespace
 // and the flags args added.
 func startManagerProcess(t *testing.T, binary, kubeconfig string, app *testApp, args ...string) *managerProcess {
 	t.Helper()
-	addrs := testutil.FreeAddrs(t, 3)
-	cb, metrics, probe := addrs[0], addrs[1], addrs[2]
-	p := &managerProcess{callback: "http://" + cb, metric: "http://" + metrics + "/metrics", probe: "http://" + probe, log: &syncBuffer{}}
-	p.cmd = exec.Command(binary, append([]string{"--kubeconfig", kubeconfig,
+	log := &testutil.SyncBuffer{}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m, err := testutil.StartManager(ctx, binary, testutil.ManagerOptions{Output: log, Args: append([]string{"--kubeconfig", kubeconfig,
 		"--sdk-app-id", app.id + "=" + app.namespace,
-		"--callback-bind-address", cb, "--metrics-bind-address", metrics, "--metrics-secure=false",
-		"--health-probe-bind-address", probe,
 		"--watch-namespaces", app.namespace,
 		"--leader-elect", "--leader-election-namespace", app.namespace, "--leader-election-id", "battle-operator-processes",
 		// A short lease: the standby takes over 3 s after the leader's death, not 10 s.
-		"--leader-elect-lease-duration=3s", "--leader-elect-renew-deadline=2s", "--leader-elect-retry-period=500ms"}, args...)...)
-	out, err := p.cmd.StderrPipe()
+		"--leader-elect-lease-duration=3s", "--leader-elect-renew-deadline=2s", "--leader-elect-retry-period=500ms"}, args...)})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v; its log:\n%s", err, log.String())
 	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p.exited = make(chan struct{})
-	go func() {
-		defer close(p.exited)
-		s := bufio.NewScanner(out)
-		s.Buffer(make([]byte, 1<<20), 1<<20)
-		for s.Scan() {
-			p.log.WriteString(s.Text() + "\n")
-		}
-		_ = p.cmd.Wait() // after the last read: Wait closes the pipe
-	}()
+	p := &managerProcess{ManagerProcess: m, log: log}
 	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.exited
+		p.Kill()
 		if t.Failed() {
-			t.Logf("manager %s log:\n%s", cb, p.log.String())
+			t.Logf("manager %s log:\n%s", p.Callback, log.String())
 		}
-	})
-	eventually(t, "manager "+cb+" ready", func(context.Context) error {
-		resp, err := http.Get("http://" + probe + "/readyz")
-		if err != nil {
-			return err
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz %d", resp.StatusCode)
-		}
-		return nil
 	})
 	return p
 }
@@ -113,12 +63,17 @@ func startManagerProcess(t *testing.T, binary, kubeconfig string, app *testApp, 
 func (p *managerProcess) post(t *testing.T, app *testApp, b randomBattle) (int, time.Duration) {
 	t.Helper()
 	began := time.Now()
-	resp, err := http.Post(p.callback+"/callback?SdkAppid="+app.id+"&CallbackCommand=Live.CallbackAfterEndBattle", "application/json", bytes.NewReader(b.body()))
+	resp, err := http.Post(testutil.CallbackURL(p.Callback, app.id), "application/json", bytes.NewReader(b.body()))
 	if err != nil {
 		t.Fatalf("the receiver did not answer: %v", err)
 	}
 	_ = resp.Body.Close()
 	return resp.StatusCode, time.Since(began)
+}
+
+// receiverFor is app with its callbacks sent to the process's receiver.
+func (p *managerProcess) receiverFor(app *testApp) *testApp {
+	return &testApp{id: app.id, namespace: app.namespace, url: testutil.CallbackURL(p.Callback, app.id)}
 }
 
 // waitIdle waits until the process has nothing to do (testutil.WaitQuiet).
@@ -136,24 +91,8 @@ func (p *managerProcess) waitIdle(t *testing.T) {
 
 // counter reads one metric (summed over its label sets) from the process's metrics.
 func (p *managerProcess) counter(name string) (float64, error) {
-	resp, err := http.Get(p.metric)
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	var sum float64
-	s := bufio.NewScanner(resp.Body)
-	for s.Scan() {
-		line := s.Text()
-		if strings.HasPrefix(line, name+" ") || strings.HasPrefix(line, name+"{") {
-			var v float64
-			if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err != nil {
-				return 0, err
-			}
-			sum += v
-		}
-	}
-	return sum, s.Err()
+	sums, err := testutil.ScrapeSums(p.Metrics)
+	return sums[name], err
 }
 
 // TestTwoManagerProcesses: two bin/manager processes with --leader-elect against one control
@@ -177,12 +116,9 @@ var managerBuild = struct {
 // startManagerBuild builds the manager into dir, in the background; managerBuild.done closes
 // when it is done.
 func startManagerBuild(dir string) {
-	managerBuild.binary = filepath.Join(dir, "manager")
 	go func() {
 		defer close(managerBuild.done)
-		if out, err := exec.Command("go", "build", "-o", managerBuild.binary, "../cmd").CombinedOutput(); err != nil {
-			managerBuild.err = fmt.Errorf("building the manager: %v\n%s", err, out)
-		}
+		managerBuild.binary, managerBuild.err = testutil.BuildManager(dir)
 	}()
 }
 
@@ -229,7 +165,7 @@ func TestTwoManagerProcesses(t *testing.T) {
 	}))
 	p := []*managerProcess{startManagerProcess(t, binary, kubeconfig, app), startManagerProcess(t, binary, kubeconfig, app)}
 	send := func(m *managerProcess, b randomBattle) {
-		(&testApp{url: m.callback + "/callback?SdkAppid=" + app.id + "&CallbackCommand=Live.CallbackAfterEndBattle"}).send(t, b.body())
+		m.receiverFor(app).send(t, b.body())
 	}
 
 	seed := uint64(time.Now().UnixNano())
@@ -285,7 +221,7 @@ func TestTwoManagerProcesses(t *testing.T) {
 		battles = append(battles, b)
 		send(p[i%2], b)
 	}
-	if err := leader.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := leader.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	for i := 40; i < 50; i++ {
@@ -422,7 +358,7 @@ func TestReceiverOutlivesAnAPIOutage(t *testing.T) {
 			stored = append(stored, b) // acknowledged: it must be there
 		}
 		select {
-		case <-m.exited:
+		case <-m.Exited():
 			t.Fatalf("the manager exited during the outage")
 		default:
 		}
@@ -479,7 +415,7 @@ func TestSpoolSurvivesAManagerCrash(t *testing.T) {
 	}
 	t.Logf("10 battles spooled during the outage, the slowest answer in %v", slowest)
 	// The replica stays ready while it spools: it answers, so it stays behind the Service.
-	if resp, err := http.Get(m.probe + "/readyz"); err != nil || resp.StatusCode != http.StatusOK {
+	if resp, err := http.Get(m.Probe + "/readyz"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Errorf("readiness during the outage: %v %v, want 200", resp, err)
 	} else {
 		_ = resp.Body.Close()
@@ -490,10 +426,10 @@ func TestSpoolSurvivesAManagerCrash(t *testing.T) {
 	if n, err := m.counter("battleops_spooled_total"); err != nil || n != 10 {
 		t.Fatalf("battleops_spooled_total = %v (%v), want 10", n, err)
 	}
-	if err := m.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := m.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	<-m.exited
+	<-m.Exited()
 
 	proxy.Set(testutil.ProxyUp)
 	next := startManagerProcess(t, binary, proxied, app, "--spool-dir", dir)

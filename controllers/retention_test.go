@@ -99,7 +99,7 @@ func TestRetentionFoldsExactlyOnceThroughSIGKILL(t *testing.T) {
 			first = append(first, b.body()) // a repeated delivery
 		}
 	}
-	sendAll(t, &testApp{url: p[0].callback + "/callback?SdkAppid=" + app.id + "&CallbackCommand=Live.CallbackAfterEndBattle"}, first)
+	sendAll(t, p[0].receiverFor(app), first)
 	waitForStats(t, app, bruteForce(sent))
 
 	// Pruning starts 2 s after arrival, 30 a second: kill the leader once some are gone.
@@ -113,7 +113,7 @@ func TestRetentionFoldsExactlyOnceThroughSIGKILL(t *testing.T) {
 		}
 		return fmt.Errorf("no replica pruned yet")
 	})
-	if err := leader.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := leader.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	stored, err := storedBattles(context.Background(), app.namespace)
@@ -128,7 +128,7 @@ func TestRetentionFoldsExactlyOnceThroughSIGKILL(t *testing.T) {
 	// Later battles (ending after all of the first ones) go to the survivor; the eight that
 	// end last are deleted by hand at once, before they are old enough to prune (they are
 	// pruned last): they are subtracted.
-	survivor := &testApp{url: standby.callback + "/callback?SdkAppid=" + app.id + "&CallbackCommand=Live.CallbackAfterEndBattle"}
+	survivor := standby.receiverFor(app)
 	var second []randomBattle
 	for i := 100; i < 140; i++ {
 		b := newRandomBattle(rng, i)
@@ -148,16 +148,7 @@ func TestRetentionFoldsExactlyOnceThroughSIGKILL(t *testing.T) {
 	}
 	kept := append(slices.Clone(sent), second[:len(second)-8]...)
 
-	testutil.Eventually(t, 2*time.Minute, "every battle to be pruned", func(ctx context.Context) error {
-		names, err := storedBattles(ctx, app.namespace)
-		if err != nil {
-			return err
-		}
-		if len(names) > 0 {
-			return fmt.Errorf("%d BattleResults left", len(names))
-		}
-		return nil
-	})
+	waitAllPruned(t, app.namespace, 2*time.Minute)
 	waitForStats(t, app, bruteForceAfterDeletes(kept, byHand))
 	total, _, err := prunedTotal(context.Background(), app.namespace)
 	if err != nil {
@@ -176,6 +167,21 @@ func TestRetentionFoldsExactlyOnceThroughSIGKILL(t *testing.T) {
 	}
 }
 
+// waitAllPruned waits until the namespace holds no BattleResult.
+func waitAllPruned(t *testing.T, namespace string, limit time.Duration) {
+	t.Helper()
+	testutil.Eventually(t, limit, "every battle to be pruned", func(ctx context.Context) error {
+		got, err := storedBattles(ctx, namespace)
+		if err != nil {
+			return err
+		}
+		if len(got) > 0 {
+			return fmt.Errorf("%d BattleResults left", len(got))
+		}
+		return nil
+	})
+}
+
 // TestRetentionWaitsForReactionsAndTheCapDoesNot: a battle a reaction still waits for is not
 // pruned by age; the cap prunes it anyway and warns on the reaction; a suspended reaction
 // waits for nothing; a pruned battle never gets a Job; a RoomStats deleted by hand comes back
@@ -188,7 +194,7 @@ func TestRetentionWaitsForReactionsAndTheCapDoesNot(t *testing.T) {
 		s.MaxRunningJobs = 1 // envtest runs no Job controller: the first Job runs until we finish it
 	}))
 	m := startManagerProcess(t, binary, kubeconfig, app, "--battle-retention=2s", "--max-battle-results=20", "--prune-rate=50")
-	cb := &testApp{url: m.callback + "/callback?SdkAppid=" + app.id + "&CallbackCommand=Live.CallbackAfterEndBattle"}
+	cb := m.receiverFor(app)
 	ctx := context.Background()
 
 	battleAt := func(i int) randomBattle {
@@ -285,16 +291,7 @@ func TestRetentionWaitsForReactionsAndTheCapDoesNot(t *testing.T) {
 	// Suspended, the reaction waits for nothing: every battle goes by age. Resumed, it runs no
 	// Job for a pruned battle.
 	setSuspend(t, rx, true)
-	testutil.Eventually(t, 30*time.Second, "every battle to be pruned", func(ctx context.Context) error {
-		got, err := storedBattles(ctx, app.namespace)
-		if err != nil {
-			return err
-		}
-		if len(got) > 0 {
-			return fmt.Errorf("%d BattleResults left", len(got))
-		}
-		return nil
-	})
+	waitAllPruned(t, app.namespace, 30*time.Second)
 	jobs, err := reactionJobs(ctx, app.namespace, rx.Name)
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("%d Jobs (%v), want 1", len(jobs), err)

@@ -196,7 +196,7 @@ func newTestAppIn(t testing.TB, ns *corev1.Namespace) *testApp {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	app.url = srv.URL + "/callback?SdkAppid=" + app.id + "&CallbackCommand=Live.CallbackAfterEndBattle&ClientIP=127.0.0.1&OptPlatform=RESTAPI"
+	app.url = testutil.CallbackURL(srv.URL, app.id)
 	return app
 }
 

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/battleops/battle-operator/internal/testutil"
 )
 
 // BenchmarkStoreBattle measures callbacks answered per second end to end: HTTP into the
@@ -16,7 +18,7 @@ func BenchmarkStoreBattle(b *testing.B) {
 	r := newTestReceiver(b, Options{})
 	var n atomic.Int64
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
-	url := r.url + "?" + battleQuery(r.appID)
+	url := r.url + "?" + testutil.EndBattleQuery(r.appID)
 	b.ReportAllocs()
 	b.SetParallelism(8)
 	start := time.Now()

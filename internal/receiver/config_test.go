@@ -8,6 +8,7 @@ import (
 )
 
 func TestParseApps(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		entries []string

@@ -103,6 +103,7 @@ func postRaw(t *testing.T, rawURL string, header http.Header, body []byte) rawAn
 const giftBody = `{"CallbackCommand":"Live.CallbackBeforeSendGift","RoomId":"room-1",  "GiftId":7,"Count":1e2,"Note":"\u00e9"}`
 
 func TestForwardRelaysWhatTheReceiverDoesNotOwn(t *testing.T) {
+	t.Parallel()
 	const token = "forward-token"
 	upstreamAnswer := []byte(`{"ActionStatus":"FAIL","ErrorCode":1,"ErrorInfo":"no gifts in this room","Upstream":true}`)
 	u := newUpstream(t, false, func(w http.ResponseWriter, r *http.Request) {
@@ -144,7 +145,7 @@ func TestForwardRelaysWhatTheReceiverDoesNotOwn(t *testing.T) {
 	t.Run("A battle end is stored, not forwarded.", func(t *testing.T) {
 		before := len(u.requests())
 		body := testutil.Fixture(t, "end-battle-draw.json")
-		wantOK(t, r.post(t, battleQuery(r.appID)+signed, body))
+		wantOK(t, r.post(t, testutil.EndBattleQuery(r.appID)+signed, body))
 		wantStored(t, r.namespace, 1)
 		if n := len(u.requests()) - before; n != 0 {
 			t.Errorf("the upstream got %d battle ends, want none", n)
@@ -249,6 +250,7 @@ func TestForwardFailuresAreFAILInTime(t *testing.T) {
 }
 
 func TestNewForwarderRefusesBadSettings(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		url     string
 		timeout time.Duration

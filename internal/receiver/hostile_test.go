@@ -111,6 +111,7 @@ func request(method, target, body string, headers ...string) string {
 // Go's HTTP server answers itself in plain text are marked), only the battles meant to be
 // stored are, and the server keeps serving.
 func TestHostileInput(t *testing.T) {
+	t.Parallel()
 	r, addr := hostileReceiver(t)
 	now := strconv.Itoa(hostileNow)
 	sig := "&RequestTime=" + now + "&Sign=" + Sign("hostile-token", now)

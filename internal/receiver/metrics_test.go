@@ -32,9 +32,9 @@ func TestUnreadableDuplicateIsCountedAsUnverified(t *testing.T) {
 		return v
 	}
 	body := testutil.Fixture(t, "end-battle-four-rooms.json")
-	wantOK(t, r.post(t, battleQuery(r.appID), body))
+	wantOK(t, r.post(t, testutil.EndBattleQuery(r.appID), body))
 	before, duplicates := kinds(), counter(battle.CommandEndBattle, resultDuplicate)
-	wantOK(t, r.post(t, battleQuery(r.appID), body))
+	wantOK(t, r.post(t, testutil.EndBattleQuery(r.appID), body))
 	if got, want := kinds(), [3]float64{before[0], before[1], before[2] + 1}; got != want {
 		t.Errorf("duplicates (identical, conflicting, unverified) went from %v to %v, want %v", before, got, want)
 	}

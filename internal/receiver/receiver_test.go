@@ -36,11 +36,6 @@ import (
 	"github.com/battleops/battle-operator/internal/testutil"
 )
 
-// battleQuery is the query Tencent appends for a battle-end callback of app.
-func battleQuery(app string) string {
-	return "SdkAppid=" + app + "&CallbackCommand=Live.CallbackAfterEndBattle&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI"
-}
-
 type answered struct {
 	status int
 	answer Answer
@@ -132,6 +127,7 @@ func counter(command, result string) float64 {
 }
 
 func TestEveryFixtureIsStoredWithItsOutcome(t *testing.T) {
+	t.Parallel()
 	type room struct {
 		ID      string
 		Owner   string
@@ -189,7 +185,7 @@ func TestEveryFixtureIsStoredWithItsOutcome(t *testing.T) {
 		t.Run(tc.file, func(t *testing.T) {
 			body := testutil.Fixture(t, tc.file)
 			// Through the receiver the manager runs, as cmd/main.go wires it.
-			wantOK(t, send(t, http.MethodPost, managerURL+"?"+battleQuery(managerAppID), bytes.NewReader(body)))
+			wantOK(t, send(t, http.MethodPost, managerURL+"?"+testutil.EndBattleQuery(managerAppID), bytes.NewReader(body)))
 			br := getBattle(t, managerNamespace, battleID(t, body))
 
 			var sent map[string]any
@@ -235,11 +231,12 @@ func TestEveryFixtureIsStoredWithItsOutcome(t *testing.T) {
 }
 
 func TestUnknownMembersAreKeptExactly(t *testing.T) {
+	t.Parallel()
 	r := newTestReceiver(t, Options{})
 	body := []byte(`{"CallbackCommand":"Live.CallbackAfterEndBattle","BattleId":"extra+fields/1=","OpType":0,"EndTime":1763800303,` +
 		`"FromRoomInfo":{"RoomId":"a","Score":2,"Owner_Account":144115245442327522,"Badge": {"level" : 3}},` +
 		`"ToRoomList":[{"RoomId":"b","Score":1,"Owner_Account":"x"}],"Region":"ap-guangzhou","Future":[1, 2.50, null]}`)
-	wantOK(t, r.post(t, battleQuery(r.appID), body))
+	wantOK(t, r.post(t, testutil.EndBattleQuery(r.appID), body))
 	s := getBattle(t, r.namespace, "extra+fields/1=").Spec
 	if s.ExtraFields != `{"Region":"ap-guangzhou","Future":[1, 2.50, null]}` {
 		t.Errorf("extraFields = %s", s.ExtraFields)
@@ -258,7 +255,7 @@ func TestRepeatedDeliveriesStoreOneBattle(t *testing.T) {
 	identical := promtest.ToFloat64(battleResultDuplicates.WithLabelValues("identical"))
 	created := promtest.ToFloat64(battleResultsCreated)
 
-	wantOK(t, r.post(t, battleQuery(r.appID), body))
+	wantOK(t, r.post(t, testutil.EndBattleQuery(r.appID), body))
 	// Delivery metadata may differ between deliveries of one battle.
 	wantOK(t, r.post(t, "SdkAppid="+r.appID+"&CallbackCommand=Live.CallbackAfterEndBattle&ClientIP=10.1.2.3&OptPlatform=Android", body))
 	const concurrent = 24
@@ -266,7 +263,7 @@ func TestRepeatedDeliveriesStoreOneBattle(t *testing.T) {
 	results := make(chan answered, concurrent)
 	for range concurrent {
 		wg.Go(func() {
-			results <- r.post(t, battleQuery(r.appID), body)
+			results <- r.post(t, testutil.EndBattleQuery(r.appID), body)
 		})
 	}
 	wg.Wait()
@@ -297,8 +294,8 @@ func TestConflictingDuplicateKeepsTheFirstAndWarns(t *testing.T) {
 	conflicts := promtest.ToFloat64(battleResultDuplicates.WithLabelValues("conflicting"))
 	answers := counter(battle.CommandEndBattle, resultConflict)
 
-	wantOK(t, r.post(t, battleQuery(r.appID), body))
-	wantOK(t, r.post(t, battleQuery(r.appID), changed))
+	wantOK(t, r.post(t, testutil.EndBattleQuery(r.appID), body))
+	wantOK(t, r.post(t, testutil.EndBattleQuery(r.appID), changed))
 
 	wantStored(t, r.namespace, 1)
 	br := getBattle(t, r.namespace, battleID(t, body))
@@ -357,6 +354,7 @@ func TestOtherCommandsAreAcknowledgedAndIgnored(t *testing.T) {
 }
 
 func TestQueryKeysMatchCaseInsensitively(t *testing.T) {
+	t.Parallel()
 	r := newTestReceiver(t, Options{})
 	wantOK(t, r.post(t, "sdkappid="+r.appID+"&CALLBACKCOMMAND=Live.CallbackAfterEndBattle&clientip=1.2.3.4", testutil.Fixture(t, "end-battle-draw.json")))
 	if s := getBattle(t, r.namespace, battleID(t, testutil.Fixture(t, "end-battle-draw.json"))).Spec; s.ClientIP != "1.2.3.4" {
@@ -379,8 +377,9 @@ func rooms(n int) []byte {
 // be stored over MaxStoredBytes (unknown members grow as JSON text: each \" becomes \\\")
 // is answered 413 without a create; one just within is stored.
 func TestABattleTooLargeToStoreIsRefusedAtOnce(t *testing.T) {
+	t.Parallel()
 	r := newTestReceiver(t, Options{MaxBodyBytes: 1 << 20})
-	q := battleQuery(r.appID)
+	q := testutil.EndBattleQuery(r.appID)
 	padded := func(id string, quotes int) []byte {
 		return []byte(`{"CallbackCommand":"Live.CallbackAfterEndBattle","BattleId":"` + id + `","OpType":0,"FromRoomInfo":{"RoomId":"a"},"Pad":"` +
 			strings.Repeat(`\"`, quotes) + `"}`)
@@ -393,6 +392,7 @@ func TestABattleTooLargeToStoreIsRefusedAtOnce(t *testing.T) {
 }
 
 func TestRefusalsChangeNothing(t *testing.T) {
+	t.Parallel()
 	const limit = 4096
 	r := newTestReceiver(t, Options{MaxBodyBytes: limit})
 	good := testutil.Fixture(t, "end-battle-caller-wins.json")
@@ -400,7 +400,7 @@ func TestRefusalsChangeNothing(t *testing.T) {
 		return []byte(`{"CallbackCommand":"Live.CallbackAfterEndBattle",` + members + `}`)
 	}
 	huge := append(bytes.TrimSuffix(bytes.TrimSpace(good), []byte("}")), []byte(`,"Pad":"`+strings.Repeat("x", limit)+`"}`)...)
-	q := battleQuery(r.appID)
+	q := testutil.EndBattleQuery(r.appID)
 	for _, tc := range []struct {
 		name, method, path, query string
 		body                      []byte
@@ -412,7 +412,7 @@ func TestRefusalsChangeNothing(t *testing.T) {
 		{name: "a PUT is not allowed", method: http.MethodPut, query: q, body: good, status: 405, code: CodeMethodNotAllowed, info: "PUT"},
 		{name: "another path is not found", path: "/callbacks", query: q, body: good, status: 404, code: CodeNotFound, info: "/callbacks"},
 		{name: "a missing SdkAppid is forbidden", query: "CallbackCommand=Live.CallbackAfterEndBattle", body: good, status: 403, code: CodeUnknownApp, info: "SdkAppid"},
-		{name: "another app's SdkAppid is forbidden", query: battleQuery("1400999999"), body: good, status: 403, code: CodeUnknownApp, info: "1400999999"},
+		{name: "another app's SdkAppid is forbidden", query: testutil.EndBattleQuery("1400999999"), body: good, status: 403, code: CodeUnknownApp, info: "1400999999"},
 		{name: "two different SdkAppids are forbidden", query: q + "&SdkAppId=1400999999", body: good, status: 403, code: CodeUnknownApp, info: "more than once"},
 		{name: "a body over the limit is too large", query: q, body: huge, status: 413, code: CodeBodyTooLarge, info: "limit"},
 		{name: "a chunked body over the limit is too large", query: q, body: huge, chunked: true, status: 413, code: CodeBodyTooLarge, info: "limit"},
@@ -463,12 +463,13 @@ func TestRefusalsChangeNothing(t *testing.T) {
 }
 
 func TestSignatureIsRequiredWhenATokenIsSet(t *testing.T) {
+	t.Parallel()
 	const token = "xxxxyyyy"
 	r := newTestReceiver(t, Options{Tokens: tokensOf(t, token), MaxSkew: 60 * time.Second})
 	body := testutil.Fixture(t, "end-battle-draw.json")
 	now := strconv.FormatInt(time.Now().Unix(), 10)
 	old := strconv.FormatInt(time.Now().Add(-2*time.Minute).Unix(), 10)
-	q := battleQuery(r.appID)
+	q := testutil.EndBattleQuery(r.appID)
 	for _, tc := range []struct {
 		name, query, info string
 	}{
@@ -490,6 +491,7 @@ func TestSignatureIsRequiredWhenATokenIsSet(t *testing.T) {
 }
 
 func TestChecksRunInTheirDocumentedOrder(t *testing.T) {
+	t.Parallel()
 	const token, limit = "order-token", 1024
 	r := newTestReceiver(t, Options{Tokens: tokensOf(t, token), MaxBodyBytes: limit})
 	now := strconv.FormatInt(time.Now().Unix(), 10)
@@ -564,7 +566,7 @@ func TestUnavailableAPIServerAnswers503InTime(t *testing.T) {
 		r := newTestReceiver(t, Options{Client: dead, Reader: dead}) // the default 1.5s budget
 		before := counter(battle.CommandEndBattle, resultUnavailable)
 		// send fails the test if no answer comes within Tencent's 2 seconds.
-		wantFail(t, r.post(t, battleQuery(r.appID), testutil.Fixture(t, "end-battle-draw.json")), http.StatusServiceUnavailable, CodeUnavailable, "could not store")
+		wantFail(t, r.post(t, testutil.EndBattleQuery(r.appID), testutil.Fixture(t, "end-battle-draw.json")), http.StatusServiceUnavailable, CodeUnavailable, "could not store")
 		if got := counter(battle.CommandEndBattle, resultUnavailable) - before; got != 1 {
 			t.Errorf("unavailable answers counted %v, want 1", got)
 		}
@@ -581,7 +583,7 @@ func TestUnavailableAPIServerAnswers503InTime(t *testing.T) {
 		t.Cleanup(failing.Close)
 		c := clientFor(t, failing.URL)
 		r := newTestReceiver(t, Options{Client: c, Reader: c, Timeout: 400 * time.Millisecond})
-		wantFail(t, r.post(t, battleQuery(r.appID), testutil.Fixture(t, "end-battle-draw.json")), http.StatusServiceUnavailable, CodeUnavailable, "leader changed")
+		wantFail(t, r.post(t, testutil.EndBattleQuery(r.appID), testutil.Fixture(t, "end-battle-draw.json")), http.StatusServiceUnavailable, CodeUnavailable, "leader changed")
 		if calls.Load() < 2 {
 			t.Errorf("the API server was called %d times: a transient failure must be retried within the budget", calls.Load())
 		}
@@ -607,7 +609,7 @@ func TestUnavailableAPIServerAnswers503InTime(t *testing.T) {
 		c := clientFor(t, slow.URL)
 		r := newTestReceiver(t, Options{Client: c, Reader: c, Timeout: 300 * time.Millisecond})
 		body := testutil.Fixture(t, "end-battle-four-rooms.json")
-		wantFail(t, r.post(t, battleQuery(r.appID), body), http.StatusServiceUnavailable, CodeUnavailable, "")
+		wantFail(t, r.post(t, testutil.EndBattleQuery(r.appID), body), http.StatusServiceUnavailable, CodeUnavailable, "")
 
 		key := client.ObjectKey{Namespace: r.namespace, Name: battle.Name(battleID(t, body))}
 		if err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
@@ -617,7 +619,7 @@ func TestUnavailableAPIServerAnswers503InTime(t *testing.T) {
 			t.Fatalf("the slow create never landed: %v", err)
 		}
 		healthy := newTestReceiver(t, Options{Apps: map[string]string{r.appID: r.namespace}})
-		wantOK(t, healthy.post(t, battleQuery(r.appID), body))
+		wantOK(t, healthy.post(t, testutil.EndBattleQuery(r.appID), body))
 		wantStored(t, r.namespace, 1)
 	})
 }
@@ -659,9 +661,10 @@ func TestServerServesUntilStoppedAndReportsReadiness(t *testing.T) {
 
 // A BattleResult's spec cannot be changed once stored: the CRD's validation rule says so.
 func TestStoredSpecIsImmutable(t *testing.T) {
+	t.Parallel()
 	r := newTestReceiver(t, Options{})
 	body := testutil.Fixture(t, "end-battle-caller-wins.json")
-	wantOK(t, r.post(t, battleQuery(r.appID), body))
+	wantOK(t, r.post(t, testutil.EndBattleQuery(r.appID), body))
 	br := getBattle(t, r.namespace, battleID(t, body))
 	br.Spec.Rooms[1].Score = 99999
 	err := k8sClient.Update(context.Background(), br)
@@ -674,9 +677,10 @@ func TestStoredSpecIsImmutable(t *testing.T) {
 // one entry of `{"f:spec":{}}`, not a field set per field of each room (about 650 bytes more of
 // every stored battle, in etcd and in the API server's memory).
 func TestStoredSpecIsOwnedWhole(t *testing.T) {
+	t.Parallel()
 	r := newTestReceiver(t, Options{})
 	body := testutil.Fixture(t, "end-battle-four-rooms.json")
-	wantOK(t, r.post(t, battleQuery(r.appID), body))
+	wantOK(t, r.post(t, testutil.EndBattleQuery(r.appID), body))
 	br := getBattle(t, r.namespace, battleID(t, body))
 	if len(br.ManagedFields) != 1 || br.ManagedFields[0].FieldsV1 == nil ||
 		br.ManagedFields[0].FieldsV1.GetRawString() != `{"f:spec":{}}` {
@@ -735,24 +739,25 @@ func TestRefusedWritesAre503WithTheCause(t *testing.T) {
 		}
 		return nil
 	})
-	got := r.post(t, battleQuery(r.appID), body("deny-1"))
+	got := r.post(t, testutil.EndBattleQuery(r.appID), body("deny-1"))
 	if got.status != http.StatusServiceUnavailable || got.answer.ErrorCode != CodeUnavailable ||
 		!strings.Contains(got.answer.ErrorInfo, "battles of this app are on hold") {
 		t.Fatalf("answer %d %+v, want 503 naming the policy's message", got.status, got.answer)
 	}
 	wantStored(t, r.namespace, 0)
-	wantOK(t, r.post(t, battleQuery(r.appID), body("allowed-1")))
+	wantOK(t, r.post(t, testutil.EndBattleQuery(r.appID), body("allowed-1")))
 	wantStored(t, r.namespace, 1)
 }
 
 // TestDeliveryLagIsObserved: a new battle's lag from its EventTime to its storing is observed
 // under its app; a repeated delivery is not observed again.
 func TestDeliveryLagIsObserved(t *testing.T) {
+	t.Parallel()
 	now := time.Unix(1700000100, 0)
 	r := newTestReceiver(t, Options{Now: func() time.Time { return now }})
 	body := []byte(`{"CallbackCommand":"Live.CallbackAfterEndBattle","BattleId":"lagging","OpType":0,"EventTime":1700000097500,"FromRoomInfo":{"RoomId":"a"}}`)
-	wantOK(t, r.post(t, battleQuery(r.appID), body))
-	wantOK(t, r.post(t, battleQuery(r.appID), body))
+	wantOK(t, r.post(t, testutil.EndBattleQuery(r.appID), body))
+	wantOK(t, r.post(t, testutil.EndBattleQuery(r.appID), body))
 	var m dto.Metric
 	if err := deliveryLag.WithLabelValues(r.appID).(prometheus.Histogram).Write(&m); err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 // stores, duplicates, a failing upstream) and the Events it records carry neither the
 // callback token nor a Sign.
 func TestNoTokenOrSignInLogsOrEvents(t *testing.T) {
+	t.Parallel()
 	const token = "t0ken-never-logged"
 	path := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {

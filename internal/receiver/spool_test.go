@@ -55,7 +55,7 @@ func TestSpoolAcknowledgesThroughAnOutage(t *testing.T) {
 		return []byte(fmt.Sprintf(`{"CallbackCommand":"Live.CallbackAfterEndBattle","BattleId":"spooled-%d","OpType":0,"EndTime":%d,`+
 			`"FromRoomInfo":{"RoomId":"a","Score":%d},"ToRoomList":[{"RoomId":"b","Score":5}]}`, i, 1700000000+i, i))
 	}
-	q := battleQuery(r.appID)
+	q := testutil.EndBattleQuery(r.appID)
 	before := counter(battle.CommandEndBattle, resultSpooled)
 	for i, mode := range []testutil.ProxyMode{testutil.ProxyDown, testutil.ProxyDown, testutil.ProxyHung, testutil.ProxyHung} {
 		proxy.Set(mode)
@@ -76,7 +76,7 @@ func TestSpoolAcknowledgesThroughAnOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	rFull := newTestReceiver(t, Options{Client: c, Reader: c, Spool: full})
-	wantFail(t, rFull.post(t, battleQuery(rFull.appID), body(9)), http.StatusServiceUnavailable, CodeUnavailable, "spool is full")
+	wantFail(t, rFull.post(t, testutil.EndBattleQuery(rFull.appID), body(9)), http.StatusServiceUnavailable, CodeUnavailable, "spool is full")
 
 	proxy.Set(testutil.ProxyUp)
 	testutil.Eventually(t, 30*time.Second, "the spool replayed", func(ctx context.Context) error {

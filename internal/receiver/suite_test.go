@@ -141,7 +141,10 @@ func runSuite(m *testing.M) int {
 // managerNamespace holds the BattleResults of managerAppID.
 var managerNamespace string
 
-// testReceiver is a receiver for one test: a fresh namespace and SDKAppID of its own.
+// testReceiver is a receiver for one test: a fresh namespace and SDKAppID of its own, so the
+// tests run in parallel. Those that are not parallel read a metric of the whole package as a
+// difference (callbacks by result, duplicates, token reloads), or time an answer against
+// Tencent's 2 seconds; Go runs them before the parallel ones, each alone.
 type testReceiver struct {
 	url       string
 	appID     string

@@ -82,7 +82,7 @@ func TestReceiverServesHTTPSWithTheCertificateOfCertDir(t *testing.T) {
 	dir := t.TempDir()
 	roots := testutil.WriteCert(t, dir, "first")
 	addr := startServer(t, &Server{Addr: "127.0.0.1:0", Handler: r.handler, CertDir: dir, Log: r.handler.opts.Log})
-	query := "/callback?" + battleQuery(r.appID)
+	query := "/callback?" + testutil.EndBattleQuery(r.appID)
 
 	body := testutil.Fixture(t, "end-battle-caller-wins.json")
 	resp, answer, err := postOver(t, httpsClient(roots), "https://"+addr+query, body)
@@ -137,7 +137,7 @@ func TestReceiverOffersHTTP2OnlyWhenEnabled(t *testing.T) {
 		proto  string
 	}{{false, "HTTP/1.1"}, {true, "HTTP/2.0"}} {
 		addr := startServer(t, &Server{Addr: "127.0.0.1:0", Handler: r.handler, CertDir: dir, EnableHTTP2: tc.enable, Log: r.handler.opts.Log})
-		resp, answer, err := postOver(t, httpsClient(roots), "https://"+addr+"/callback?"+battleQuery(r.appID), testutil.Fixture(t, "end-battle-official-example.json"))
+		resp, answer, err := postOver(t, httpsClient(roots), "https://"+addr+"/callback?"+testutil.EndBattleQuery(r.appID), testutil.Fixture(t, "end-battle-official-example.json"))
 		if err != nil {
 			t.Fatalf("EnableHTTP2 %v: %v", tc.enable, err)
 		}

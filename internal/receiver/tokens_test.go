@@ -53,6 +53,7 @@ func tokensOf(t *testing.T, tokens ...string) *Tokens {
 }
 
 func TestLoadTokens(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	all := writeFile(t, dir, "all", "  old-token  \n\nnew-token\nold-token\n")
 	own := writeFile(t, dir, "own", "own-token")
@@ -115,6 +116,7 @@ func TestLoadTokens(t *testing.T) {
 
 // TestAppsSignWithTheirOwnTokens: a Sign made with another app's token is refused.
 func TestAppsSignWithTheirOwnTokens(t *testing.T) {
+	t.Parallel()
 	r := newTestReceiver(t, Options{})
 	dir := t.TempDir()
 	tokens, err := LoadTokens([]string{writeFile(t, dir, "all", "shared-token"), r.appID + "=" + writeFile(t, dir, "own", "own-token")},

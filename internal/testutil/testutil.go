@@ -73,6 +73,15 @@ func Fixtures(tb testing.TB) []string {
 	return names
 }
 
+// EndBattleQuery is the query Tencent appends for a battle-end callback of app.
+func EndBattleQuery(app string) string {
+	return "SdkAppid=" + app + "&CallbackCommand=Live.CallbackAfterEndBattle&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI"
+}
+
+// CallbackURL is the URL of a battle-end callback of app to the receiver at base (its scheme
+// and host), on the receiver's default path.
+func CallbackURL(base, app string) string { return base + "/callback?" + EndBattleQuery(app) }
+
 // FreeAddrs is n distinct local addresses (127.0.0.1:port) that were free a moment ago.
 func FreeAddrs(tb testing.TB, n int) []string {
 	tb.Helper()
@@ -96,6 +105,14 @@ func ListenAddrs(n int) ([]string, error) {
 		addrs = append(addrs, l.Addr().String())
 	}
 	return addrs, nil
+}
+
+// Within polls done every interval until it says true, for at most limit, and returns its
+// last answer: the caller says what was not done.
+func Within(limit, interval time.Duration, done func(ctx context.Context) bool) bool {
+	return wait.PollUntilContextTimeout(context.Background(), interval, limit, true, func(ctx context.Context) (bool, error) {
+		return done(ctx), nil
+	}) == nil
 }
 
 // Eventually polls check every 100 ms until it returns nil, and fails the test with its last

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,9 +17,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
+	"github.com/battleops/battle-operator/internal/testutil"
 )
 
 // BenchmarkBytesPerBattle measures what a stored BattleResult costs etcd and the API server,
@@ -48,31 +47,14 @@ func BenchmarkBytesPerBattle(b *testing.B) {
 			b.Fatalf("ETCD_BATTLES=%q: want a number of at least 2000", v)
 		}
 	}
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+	env, cfg, c, err := testutil.StartEnv(testutil.Scheme())
 	if err != nil {
 		b.Fatal(err)
 	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assets,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		b.Fatalf("starting the control plane: %v", err)
-	}
-	b.Cleanup(func() { _ = env.Stop() })
-	scheme, err := benchScheme()
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		b.Fatal(err)
-	}
+	b.Cleanup(func() { testutil.StopEnv(env) })
 	metricsURL := env.ControlPlane.Etcd.URL.String() + "/metrics"
 	inUse := func() int64 {
-		sums, err := scrapeSums(metricsURL)
+		sums, err := testutil.ScrapeSums(metricsURL)
 		if err != nil {
 			b.Fatalf("etcd metrics: %v", err)
 		}

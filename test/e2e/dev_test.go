@@ -233,7 +233,7 @@ func (d *devRun) testPrintedCommands(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := http.Post("http://"+callback+"/callback?SdkAppid=1400000042&CallbackCommand=Live.CallbackAfterEndBattle", "application/json", bytes.NewReader(body))
+		resp, err := http.Post(testutil.CallbackURL("http://"+callback, "1400000042"), "application/json", bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}

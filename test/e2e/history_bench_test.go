@@ -98,7 +98,7 @@ type historyRun struct {
 	deadline      time.Time // zero: no go test -timeout
 	out, progress []io.Writer
 
-	root, dir  string
+	dir        string
 	env        *envtest.Environment
 	restConfig *rest.Config // the admin's, for the API server's own endpoints
 	c          client.WithWatch
@@ -185,7 +185,7 @@ func logTail(path string, n int) string {
 // setup starts the control plane, builds (or takes) the manager binary and creates the namespaces.
 func (h *historyRun) setup(assets string) {
 	b := h.b
-	h.root, h.dir = testutil.Root(), b.TempDir()
+	h.dir = b.TempDir()
 	h.mgrLog = filepath.Join(h.dir, "manager.log")
 	if h.cfg.out != "" {
 		f, err := os.Create(h.cfg.out)
@@ -197,22 +197,20 @@ func (h *historyRun) setup(assets string) {
 	}
 	h.assets, h.assetsNote = assets, filepath.Base(assets)
 
-	h.env = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(h.root, "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assets,
+	env, _, _, err := testutil.StartEnv(testutil.Scheme(), func(env *envtest.Environment) {
+		for _, f := range h.cfg.apiserver {
+			name, value, _ := strings.Cut(strings.TrimPrefix(f, "--"), "=")
+			env.ControlPlane.GetAPIServer().Configure().Append(name, value)
+		}
+		// 100,000 battles and their statistics' revisions must not meet etcd's default 2 GiB quota.
+		env.ControlPlane.Etcd = &envtest.Etcd{}
+		env.ControlPlane.Etcd.Configure().Set("quota-backend-bytes", strconv.FormatInt(8<<30, 10))
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
-	for _, f := range h.cfg.apiserver {
-		name, value, _ := strings.Cut(strings.TrimPrefix(f, "--"), "=")
-		h.env.ControlPlane.GetAPIServer().Configure().Append(name, value)
-	}
-	// 100,000 battles and their statistics' revisions must not meet etcd's default 2 GiB quota.
-	h.env.ControlPlane.Etcd = &envtest.Etcd{}
-	h.env.ControlPlane.Etcd.Configure().Set("quota-backend-bytes", strconv.FormatInt(8<<30, 10))
-	if _, err := h.env.Start(); err != nil {
-		b.Fatalf("starting the control plane: %v", err)
-	}
-	b.Cleanup(func() { _ = h.env.Stop() })
+	h.env = env
+	b.Cleanup(func() { testutil.StopEnv(env) })
 	admin, err := h.env.AddUser(envtest.User{Name: "history-admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -228,22 +226,15 @@ func (h *historyRun) setup(assets string) {
 	cfg := rest.CopyConfig(admin.Config())
 	cfg.QPS = -1 // no client-side throttling
 	h.restConfig = cfg
-	scheme, err := benchScheme()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if h.c, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme}); err != nil {
+	if h.c, err = client.NewWithWatch(cfg, client.Options{Scheme: testutil.Scheme()}); err != nil {
 		b.Fatal(err)
 	}
 
 	h.binary = h.cfg.manager
 	if h.binary == "" {
-		h.binary = filepath.Join(h.dir, "manager")
-		h.logf("building the manager from %s", h.root)
-		build := exec.Command("go", "build", "-o", h.binary, "./cmd")
-		build.Dir = h.root
-		if out, err := build.CombinedOutput(); err != nil {
-			b.Fatalf("building the manager: %v\n%s", err, out)
+		h.logf("building the manager from %s", testutil.Root())
+		if h.binary, err = testutil.BuildManager(h.dir); err != nil {
+			b.Fatal(err)
 		}
 	}
 	help, _ := exec.Command(h.binary, "-h").CombinedOutput() // -h exits 2 or 0; its text is what counts
@@ -323,7 +314,7 @@ func (h *historyRun) run() {
 
 func (h *historyRun) managerGone() bool {
 	select {
-	case <-h.mgr.exited:
+	case <-h.mgr.Exited():
 		return true
 	default:
 		return false
@@ -551,16 +542,13 @@ func (h *historyRun) watchJobs() {
 }
 
 func (h *historyRun) startManager() {
-	m, err := startHistManager(h.binary, h.args, h.mgrLog, h.cfg.profiles != "" && h.pprof)
+	ctx, cancel := h.budget(5 * time.Minute)
+	defer cancel()
+	m, err := startHistManager(ctx, h.binary, h.args, h.mgrLog, h.cfg.profiles != "" && h.pprof)
 	if err != nil {
 		h.fatalf("starting the manager: %v", err)
 	}
 	h.mgr = m
-	ctx, cancel := h.budget(5 * time.Minute)
-	defer cancel()
-	if err := m.waitReady(ctx); err != nil {
-		h.fatalf("%v", err)
-	}
 }
 
 // countStored asks the API server how many BattleResults the namespace holds.
@@ -627,7 +615,7 @@ func (h *historyRun) waitIdle(ctx context.Context) (ok bool, hot int, busy float
 		select {
 		case <-ctx.Done():
 			return false, hot, busy
-		case <-h.mgr.exited:
+		case <-h.mgr.Exited():
 			return false, hot, busy
 		case <-time.After(400 * time.Millisecond):
 		}
@@ -663,7 +651,7 @@ func (a *histAnswer) ok() bool { return a.err == "" && a.status == http.StatusOK
 func (h *historyRun) send(hc *http.Client, i int, match bool, a *histAnswer) {
 	a.br, a.match = battle.Name(histBattleID(i)), match
 	a.sent = time.Now()
-	resp, err := hc.Post(h.mgr.callback+"/callback?"+histQuery, "application/json", bytes.NewReader(histBody(i, match)))
+	resp, err := hc.Post(testutil.CallbackURL(h.mgr.Callback, histApp), "application/json", bytes.NewReader(histBody(i, match)))
 	if err != nil {
 		a.answered, a.err = time.Now(), err.Error()
 		return
@@ -892,7 +880,7 @@ func (h *historyRun) measure(row *histRow) {
 		path := filepath.Join(h.cfg.profiles, fmt.Sprintf("heap-%d.pb.gz", h.stored))
 		if err := h.mgr.heapProfile(path); err != nil {
 			row.notes = append(row.notes, "heap profile: "+err.Error())
-		} else if sums, err := scrapeSums(h.mgr.metrics); err == nil {
+		} else if sums, err := testutil.ScrapeSums(h.mgr.Metrics); err == nil {
 			// Right after the profile's collection: what is live, and what the process holds.
 			h.logf("heap profile: %s; Go heap after GC: alloc %s, in use %s, idle %s (released %s), next GC at %s; stacks %s",
 				path, fmtMiB(int64(sums["go_memstats_heap_alloc_bytes"])), fmtMiB(int64(sums["go_memstats_heap_inuse_bytes"])),
@@ -906,7 +894,7 @@ func (h *historyRun) measure(row *histRow) {
 			row.notes = append(row.notes, "the API server's RSS then "+fmtMiB(rss))
 		}
 	}
-	if sums, err := scrapeSums(h.env.ControlPlane.Etcd.URL.String() + "/metrics"); err == nil {
+	if sums, err := testutil.ScrapeSums(h.env.ControlPlane.Etcd.URL.String() + "/metrics"); err == nil {
 		row.etcdTotal, row.etcdInUse = int64(sums["etcd_mvcc_db_total_size_in_bytes"]), int64(sums["etcd_mvcc_db_total_size_in_use_in_bytes"])
 	} else {
 		row.notes = append(row.notes, "etcd metrics: "+err.Error())
@@ -1018,11 +1006,11 @@ func (h *historyRun) restart() {
 		return
 	}
 	h.startManager()
-	t0 := h.mgr.started
+	t0 := h.mgr.Started
 	ready := time.Since(t0)
 	var firstReconcile time.Duration
 	for firstReconcile == 0 && ctx.Err() == nil && !h.managerGone() {
-		if sums, err := scrapeSums(h.mgr.metrics); err == nil && sums["controller_runtime_reconcile_total"] > 0 {
+		if sums, err := testutil.ScrapeSums(h.mgr.Metrics); err == nil && sums["controller_runtime_reconcile_total"] > 0 {
 			firstReconcile = time.Since(t0)
 			break
 		}
@@ -1042,7 +1030,7 @@ func (h *historyRun) restart() {
 	// 2. A matching battle arrives as soon as the restarted manager is ready.
 	h.mgr.stop()
 	h.startManager()
-	t0 = h.mgr.started
+	t0 = h.mgr.Started
 	ready = time.Since(t0)
 	i := h.next
 	h.next++
@@ -1085,17 +1073,14 @@ func (h *historyRun) failOver(ctx context.Context) {
 	args := append(append([]string{}, h.args...), "--leader-elect", "--leader-election-namespace", histNamespace,
 		"--leader-election-id", "history-failover")
 	start := func() *histManager {
-		m, err := startHistManager(h.binary, args, h.mgrLog, false)
+		m, err := startHistManager(ctx, h.binary, args, h.mgrLog, false)
 		if err != nil {
 			h.fatalf("starting a replica: %v", err)
-		}
-		if err := m.waitReady(ctx); err != nil {
-			h.fatalf("%v", err)
 		}
 		return m
 	}
 	leading := func(m *histManager) bool {
-		sums, err := scrapeSums(m.metrics)
+		sums, err := testutil.ScrapeSums(m.Metrics)
 		return err == nil && sums["leader_election_master_status"] > 0
 	}
 	leader := start()
@@ -1124,8 +1109,8 @@ func (h *historyRun) failOver(ctx context.Context) {
 	}
 
 	killed := time.Now()
-	_ = leader.cmd.Process.Kill()
-	<-leader.exited
+	_ = leader.Cmd.Process.Kill()
+	<-leader.Exited()
 	_ = leader.log.Close()
 	i := h.next
 	h.next++
@@ -1245,11 +1230,11 @@ func (h *historyRun) cpuProfiles(ctx context.Context) func() {
 	}{
 		"apiserver": {strings.TrimSuffix(h.restConfig.Host, "/") + "/debug/pprof/" + query, func() (*http.Client, error) { return rest.HTTPClientFor(h.restConfig) }},
 	}
-	if h.mgr.pprof != "" {
+	if h.mgr.Pprof != "" {
 		targets["manager"] = struct {
 			url    string
 			client func() (*http.Client, error)
-		}{h.mgr.pprof + query, func() (*http.Client, error) { return &http.Client{}, nil }}
+		}{h.mgr.Pprof + query, func() (*http.Client, error) { return &http.Client{}, nil }}
 	}
 	var wg sync.WaitGroup
 	for name, target := range targets {
@@ -1269,7 +1254,7 @@ func fetchTo(ctx context.Context, newClient func() (*http.Client, error), url, p
 	if err != nil {
 		return err
 	}
-	body, err := getOK(ctx, c, url)
+	body, err := testutil.GetOK(ctx, c, url)
 	if err != nil {
 		return err
 	}
@@ -1284,7 +1269,7 @@ func (h *historyRun) battleResultChecks(ctx context.Context) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return sumWhere(families["apiserver_storage_consistency_checks_total"], map[string]string{"resource": "battleresults"}), nil
+	return testutil.SumWhere(families["apiserver_storage_consistency_checks_total"], map[string]string{"resource": "battleresults"}), nil
 }
 
 // apiserverMetrics GETs path from the API server of cfg (its own /metrics, or the endpoint of
@@ -1294,7 +1279,7 @@ func apiserverMetrics(ctx context.Context, cfg *rest.Config, path string) (map[s
 	if err != nil {
 		return nil, err
 	}
-	return parseMetrics(path, body)
+	return testutil.ParseMetrics(path, body)
 }
 
 // apiserverGet GETs path (with its query) from the API server of cfg, with cfg's credentials.
@@ -1303,7 +1288,7 @@ func apiserverGet(ctx context.Context, cfg *rest.Config, path string) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
-	return getOK(ctx, c, strings.TrimSuffix(cfg.Host, "/")+path)
+	return testutil.GetOK(ctx, c, strings.TrimSuffix(cfg.Host, "/")+path)
 }
 
 // watchBattleResults records when a watch of the history's namespace, started now, first sees

@@ -13,25 +13,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
 	"github.com/battleops/battle-operator/internal/battle"
@@ -48,7 +40,6 @@ const (
 	histOtherRooms    = 2000       // every battle has 2 of them (or 1 and match-me)
 	histEpoch         = 1763800000 // battle i ends at histEpoch+i
 	histMatchReaction = "match-me-room"
-	histQuery         = "SdkAppid=" + histApp + "&CallbackCommand=Live.CallbackAfterEndBattle&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI"
 	histCeilingFirst  = 50_000_000 // battle numbers of the ceiling's creates, apart from the history's
 )
 
@@ -191,108 +182,48 @@ func storedAs(ns string, body []byte) (*livev1alpha1.BattleResult, error) {
 	}, nil
 }
 
-// benchScheme is the scheme of the benchmarks' clients: Kubernetes' kinds and battle-operator's.
-func benchScheme() (*k8sruntime.Scheme, error) {
-	scheme := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
-	return scheme, livev1alpha1.AddToScheme(scheme)
-}
-
-// histManager is the manager binary running as its own process.
+// histManager is the manager binary running as its own process, its output appended to a
+// log file.
 type histManager struct {
-	cmd                      *exec.Cmd
-	callback, metrics, probe string // base URLs
-	pprof                    string // base URL of /debug/pprof/, "" when not served
-	log                      *os.File
-	started                  time.Time
-	exited                   chan struct{}
+	*testutil.ManagerProcess
+	log *os.File
 }
 
-func startHistManager(binary string, args []string, logPath string, pprof bool) (*histManager, error) {
-	addrs, err := testutil.ListenAddrs(4)
-	if err != nil {
-		return nil, err
-	}
+// startHistManager starts the manager with args, its output appended to logPath, and waits
+// until it is ready or ctx ends.
+func startHistManager(ctx context.Context, binary string, args []string, logPath string, pprof bool) (*histManager, error) {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	m := &histManager{callback: "http://" + addrs[0], metrics: "http://" + addrs[1] + "/metrics", probe: "http://" + addrs[2],
-		log: logFile, exited: make(chan struct{})}
-	m.cmd = exec.Command(binary, append(append([]string{}, args...),
-		"--callback-bind-address", addrs[0], "--metrics-bind-address", addrs[1], "--metrics-secure=false",
-		"--health-probe-bind-address", addrs[2])...)
-	if pprof {
-		m.pprof = "http://" + addrs[3] + "/debug/pprof/"
-		m.cmd.Args = append(m.cmd.Args, "--pprof-bind-address", addrs[3])
-	}
-	m.cmd.Stdout, m.cmd.Stderr = logFile, logFile
-	m.started = time.Now()
-	if err := m.cmd.Start(); err != nil {
+	m, err := testutil.StartManager(ctx, binary, testutil.ManagerOptions{Args: args, Output: logFile, Pprof: pprof})
+	if err != nil {
 		_ = logFile.Close()
-		return nil, err
+		return nil, fmt.Errorf("%w (log: %s)", err, logPath)
 	}
-	go func() {
-		_ = m.cmd.Wait()
-		close(m.exited)
-	}()
-	return m, nil
+	return &histManager{ManagerProcess: m, log: logFile}, nil
 }
 
-// waitReady waits until /readyz answers 200.
-func (m *histManager) waitReady(ctx context.Context) error {
-	for {
-		resp, err := http.Get(m.probe + "/readyz")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-m.exited:
-			return fmt.Errorf("the manager exited before it was ready (log: %s)", m.log.Name())
-		case <-ctx.Done():
-			return fmt.Errorf("the manager was not ready after %s (log: %s)", time.Since(m.started).Round(time.Second), m.log.Name())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// stop ends the process as Kubernetes does: SIGTERM, then SIGKILL after 30 s. Stopping a
-// stopped manager does nothing.
+// stop ends the process as Kubernetes does (SIGTERM, then SIGKILL after 30 s) and closes its
+// log. Stopping a stopped manager does nothing.
 func (m *histManager) stop() {
-	select {
-	case <-m.exited:
-		_ = m.log.Close()
-		return
-	default:
-	}
-	_ = m.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-m.exited:
-	case <-time.After(30 * time.Second):
-		_ = m.cmd.Process.Kill()
-		<-m.exited
-	}
+	m.Stop()
 	_ = m.log.Close()
 }
 
 // heapProfile writes the manager's heap profile, after a garbage collection, to path.
 func (m *histManager) heapProfile(path string) error {
-	if m.pprof == "" {
+	if m.Pprof == "" {
 		return fmt.Errorf("the manager serves no pprof")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return fetchTo(ctx, func() (*http.Client, error) { return &http.Client{}, nil }, m.pprof+"heap?gc=1", path)
+	return fetchTo(ctx, func() (*http.Client, error) { return &http.Client{}, nil }, m.Pprof+"heap?gc=1", path)
 }
 
 // cpuSeconds is the user and system CPU time the process used so far.
 func (m *histManager) cpuSeconds() (float64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", m.cmd.Process.Pid))
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", m.Cmd.Process.Pid))
 	if err != nil {
 		return 0, err
 	}
@@ -312,7 +243,7 @@ func (m *histManager) cpuSeconds() (float64, error) {
 
 // memory is the process's resident set and its peak, in bytes.
 func (m *histManager) memory() (rss, peak int64, err error) {
-	return procMemory(m.cmd.Process.Pid)
+	return procMemory(m.Cmd.Process.Pid)
 }
 
 // procMemory is a process's resident memory now (VmRSS) and at its peak (VmHWM).
@@ -341,7 +272,7 @@ func procMemory(pid int) (rss, peak int64, err error) {
 
 // busy is how many items the manager's controllers have queued or in work.
 func (m *histManager) busy() (float64, error) {
-	sums, err := scrapeSums(m.metrics)
+	sums, err := testutil.ScrapeSums(m.Metrics)
 	if err != nil {
 		return 0, err
 	}
@@ -351,101 +282,15 @@ func (m *histManager) busy() (float64, error) {
 // roomStatsReconciles is how many reconciles the RoomStats controller has ended, by result
 // (success, requeue_after, requeue, error).
 func (m *histManager) roomStatsReconciles(ctx context.Context) (map[string]float64, error) {
-	families, err := scrape(ctx, http.DefaultClient, m.metrics)
+	families, err := testutil.Scrape(ctx, http.DefaultClient, m.Metrics)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]float64{}
 	for _, result := range []string{"success", "requeue_after", "requeue", "error"} {
-		out[result] = sumWhere(families["controller_runtime_reconcile_total"], map[string]string{"controller": "roomstats", "result": result})
+		out[result] = testutil.SumWhere(families["controller_runtime_reconcile_total"], map[string]string{"controller": "roomstats", "result": result})
 	}
 	return out, nil
-}
-
-// getOK GETs url with c and returns the body of a 200 answer; any other status is an error.
-func getOK(ctx context.Context, c *http.Client, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return io.ReadAll(resp.Body)
-}
-
-// scrape GETs a Prometheus text endpoint with c and parses it.
-func scrape(ctx context.Context, c *http.Client, url string) (map[string]*dto.MetricFamily, error) {
-	body, err := getOK(ctx, c, url)
-	if err != nil {
-		return nil, err
-	}
-	return parseMetrics(url, body)
-}
-
-// parseMetrics parses Prometheus text read from url.
-func parseMetrics(url string, body []byte) (map[string]*dto.MetricFamily, error) {
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("parsing %s: %w", url, err)
-	}
-	return families, nil
-}
-
-// sampleValue is a series' value: a counter's, gauge's or untyped value, or a histogram's or
-// summary's count.
-func sampleValue(m *dto.Metric) float64 {
-	switch {
-	case m.Counter != nil:
-		return m.GetCounter().GetValue()
-	case m.Gauge != nil:
-		return m.GetGauge().GetValue()
-	case m.Untyped != nil:
-		return m.GetUntyped().GetValue()
-	case m.Histogram != nil:
-		return float64(m.GetHistogram().GetSampleCount())
-	case m.Summary != nil:
-		return float64(m.GetSummary().GetSampleCount())
-	}
-	return 0
-}
-
-// sumWhere sums the series of a family whose labels include every pair of labels.
-func sumWhere(f *dto.MetricFamily, labels map[string]string) float64 {
-	var sum float64
-	for _, m := range f.GetMetric() {
-		matched := 0
-		for _, l := range m.GetLabel() {
-			if v, ok := labels[l.GetName()]; ok && v == l.GetValue() {
-				matched++
-			}
-		}
-		if matched == len(labels) {
-			sum += sampleValue(m)
-		}
-	}
-	return sum
-}
-
-// scrapeSums reads a Prometheus text endpoint: each family's value summed over its series.
-func scrapeSums(url string) (map[string]float64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	families, err := scrape(ctx, http.DefaultClient, url)
-	if err != nil {
-		return nil, err
-	}
-	sums := make(map[string]float64, len(families))
-	for name, family := range families {
-		sums[name] = sumWhere(family, nil)
-	}
-	return sums, nil
 }
 
 // percentile of durations (sorted in place); 0 when there are none.

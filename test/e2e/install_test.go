@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/battleops/battle-operator/internal/testutil"
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -96,6 +97,15 @@ func (d *devRun) kubectlErr(stdin string, args ...string) (string, error) {
 		return string(out), fmt.Errorf("kubectl %s: %w\n%s%s", strings.Join(args, " "), err, out, stderr.Bytes())
 	}
 	return string(out), nil
+}
+
+// kubectlText is kubectl's output for a failure message: what it printed, or why it failed.
+func (d *devRun) kubectlText(args ...string) string {
+	out, err := d.kubectlErr("", args...)
+	if err != nil {
+		return err.Error()
+	}
+	return out
 }
 
 // testInstall installs the way README's "Install on a cluster" says: config/default, and the
@@ -675,7 +685,8 @@ items:
 	// kube-controller-manager's clusterrole-aggregation-controller copies the labelled
 	// roles' rules into view, edit and admin: wait until it has.
 	start := time.Now()
-	for aggregated := []string{}; len(aggregated) < 3; {
+	var aggregated []string
+	if !testutil.Within(time.Minute, 250*time.Millisecond, func(context.Context) bool {
 		aggregated = aggregated[:0]
 		for _, who := range []struct{ user, args string }{
 			{"alice", "get battleresults.live.battleops.io"},
@@ -688,13 +699,10 @@ items:
 				aggregated = append(aggregated, who.user)
 			}
 		}
-		if len(aggregated) < 3 && time.Since(start) > time.Minute {
-			view, _ := d.kubectlErr("", "get", "clusterrole", "view", "-o", "yaml")
-			t.Fatalf("after a minute only %v of alice (view), bob (edit) and carol (admin) got the battle-operator roles: view, edit and admin are not aggregated (does kube-controller-manager run clusterrole-aggregation-controller?)\n%s", aggregated, view)
-		}
-		if len(aggregated) < 3 {
-			time.Sleep(250 * time.Millisecond)
-		}
+		return len(aggregated) == 3
+	}) {
+		view, _ := d.kubectlErr("", "get", "clusterrole", "view", "-o", "yaml")
+		t.Fatalf("after a minute only %v of alice (view), bob (edit) and carol (admin) got the battle-operator roles: view, edit and admin are not aggregated (does kube-controller-manager run clusterrole-aggregation-controller?)\n%s", aggregated, view)
 	}
 	t.Logf("view, edit and admin aggregated %v after the roles were applied", time.Since(start).Round(time.Millisecond))
 

@@ -3,14 +3,16 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/battleops/battle-operator/internal/testutil"
 )
 
 // The label (and annotation) hack/devcluster/stages.yaml gives meaning to: a pod labelled so
@@ -105,8 +107,9 @@ func (d *devRun) kubectlApply(t *testing.T, manifest string) {
 // and returns which and when it was seen.
 func (d *devRun) waitJob(t *testing.T, name string) (string, time.Time) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	var result string
+	var at time.Time
+	if testutil.Within(2*time.Minute, 200*time.Millisecond, func(context.Context) bool {
 		var job struct {
 			Status struct {
 				Conditions []struct{ Type, Status string } `json:"conditions"`
@@ -117,14 +120,16 @@ func (d *devRun) waitJob(t *testing.T, name string) (string, time.Time) {
 		}
 		for _, c := range job.Status.Conditions {
 			if (c.Type == "Complete" || c.Type == "Failed") && c.Status == "True" {
-				return c.Type, time.Now()
+				result, at = c.Type, time.Now()
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Job %s neither Complete nor Failed after 2 minutes:\n%s", name, d.describe(t, name))
-		}
-		time.Sleep(200 * time.Millisecond)
+		return false
+	}) {
+		return result, at
 	}
+	t.Fatalf("Job %s neither Complete nor Failed after 2 minutes:\n%s", name, d.describe(t, name))
+	return "", time.Time{}
 }
 
 // podOutcome returns the phase of the Job's pod and the exit code of its container.
@@ -158,12 +163,8 @@ func (d *devRun) podOutcome(t *testing.T, jobName string) (string, int) {
 // describe is the Job, its pods and the nodes, for a failure message.
 func (d *devRun) describe(t *testing.T, jobName string) string {
 	t.Helper()
-	c := exec.Command(filepath.Join(d.assets, "kubectl"), "--kubeconfig", d.kubeconfig, "get", "-n", "default",
-		"jobs,pods,nodes", "-o", "wide")
-	out, _ := c.CombinedOutput()
-	job, _ := exec.Command(filepath.Join(d.assets, "kubectl"), "--kubeconfig", d.kubeconfig, "get", "-n", "default",
-		"job", jobName, "-o", "yaml").CombinedOutput()
-	return string(out) + "\n" + string(job)
+	return d.kubectlText("get", "-n", "default", "jobs,pods,nodes", "-o", "wide") + "\n" +
+		d.kubectlText("get", "-n", "default", "job", jobName, "-o", "yaml")
 }
 
 // started is when devcluster started the named component, from the time it logs.

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -30,7 +31,7 @@ type metricSamples map[string]float64
 // endpoint (dev.sh runs it with --metrics-secure=false).
 func (d *devRun) scrapeMetrics(t *testing.T) metricSamples {
 	t.Helper()
-	families, err := scrape(t.Context(), http.DefaultClient, "http://"+d.metrics+"/metrics")
+	families, err := testutil.Scrape(t.Context(), http.DefaultClient, "http://"+d.metrics+"/metrics")
 	if err != nil {
 		t.Fatalf("scraping the metrics: %v", err)
 	}
@@ -153,24 +154,19 @@ func (d *devRun) testMetricsCountWhatHappened(t *testing.T) {
 	// counts on both sides of the scrape.
 	var before metricSamples
 	var startedBefore, succeededBefore, failedBefore int
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	if !testutil.Within(2*time.Minute, 250*time.Millisecond, func(context.Context) bool {
 		s1, ok1, f1, settled, _ := d.reactionCounts(t)
 		before = d.scrapeMetrics(t)
 		s2, ok2, f2, _, _ := d.reactionCounts(t)
-		if settled && s1 == s2 && ok1 == ok2 && f1 == f2 {
-			startedBefore, succeededBefore, failedBefore = s1, ok1, f1
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the reactions did not settle within 2 minutes:\n%s", d.reactionsDump(t, okRx, failRx))
-		}
-		time.Sleep(250 * time.Millisecond)
+		startedBefore, succeededBefore, failedBefore = s1, ok1, f1
+		return settled && s1 == s2 && ok1 == ok2 && f1 == f2
+	}) {
+		t.Fatalf("the reactions did not settle within 2 minutes:\n%s", d.reactionsDump(t, okRx, failRx))
 	}
 
 	// The callbacks: 3 new battles, 1 repeated delivery, 1 conflicting duplicate, 1 start of
 	// a battle, 1 battle end of an SDKAppID that is not ours.
-	endQuery := "CallbackCommand=Live.CallbackAfterEndBattle&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI"
+	endQuery := testutil.EndBattleQuery(devAppID)
 	var bodies [][]byte
 	for i := range battles {
 		bodies = append(bodies, battleBody(t, "end-battle-caller-wins.json", fmt.Sprintf("e2e-metrics-%s-%d", nonce, i), rooms[2*i], rooms[2*i+1], 0))
@@ -180,15 +176,15 @@ func (d *devRun) testMetricsCountWhatHappened(t *testing.T) {
 		body        []byte
 		status      int
 	}{
-		{"new battle 1", "SdkAppid=" + devAppID + "&" + endQuery, bodies[0], http.StatusOK},
-		{"new battle 2", "SdkAppid=" + devAppID + "&" + endQuery, bodies[1], http.StatusOK},
-		{"new battle 3", "SdkAppid=" + devAppID + "&" + endQuery, bodies[2], http.StatusOK},
-		{"battle 1 again", "SdkAppid=" + devAppID + "&" + endQuery, bodies[0], http.StatusOK},
-		{"battle 2 with another score", "SdkAppid=" + devAppID + "&" + endQuery,
+		{"new battle 1", endQuery, bodies[0], http.StatusOK},
+		{"new battle 2", endQuery, bodies[1], http.StatusOK},
+		{"new battle 3", endQuery, bodies[2], http.StatusOK},
+		{"battle 1 again", endQuery, bodies[0], http.StatusOK},
+		{"battle 2 with another score", endQuery,
 			battleBody(t, "end-battle-caller-wins.json", fmt.Sprintf("e2e-metrics-%s-%d", nonce, 1), rooms[2], rooms[3], 7), http.StatusOK},
 		{"a battle start", "SdkAppid=" + devAppID + "&CallbackCommand=Live.CallbackAfterStartBattle&contenttype=json",
 			testutil.Fixture(t, "start-battle.json"), http.StatusOK},
-		{"another SDKAppID", "SdkAppid=1400009999&" + endQuery, bodies[2], http.StatusForbidden},
+		{"another SDKAppID", testutil.EndBattleQuery("1400009999"), bodies[2], http.StatusForbidden},
 	} {
 		resp, err := http.Post("http://"+d.callback+"/callback?"+send.query, "application/json", bytes.NewReader(send.body))
 		if err != nil {
@@ -204,9 +200,9 @@ func (d *devRun) testMetricsCountWhatHappened(t *testing.T) {
 	var after metricSamples
 	var byName map[string][3]int
 	var started, succeeded, failed int
-	deadline = time.Now().Add(2 * time.Minute)
-	for {
-		counted := 0
+	counted, settled := 0, false
+	if !testutil.Within(2*time.Minute, 250*time.Millisecond, func(context.Context) bool {
+		counted = 0
 		var stats struct {
 			Items []struct {
 				Spec   struct{ RoomID string }
@@ -221,17 +217,12 @@ func (d *devRun) testMetricsCountWhatHappened(t *testing.T) {
 				counted++
 			}
 		}
-		var settled bool
 		started, succeeded, failed, settled, byName = d.reactionCounts(t)
 		ours := byName["default/"+okRx] == [3]int{battles, battles, 0} && byName["default/"+failRx] == [3]int{battles, 0, battles}
-		if counted == len(rooms) && settled && ours {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 2 minutes: %d of %d new rooms counted; reactions settled %v, %s %v, %s %v (started, succeeded, failed; want %d each, and %d succeeded or failed)\n%s",
-				counted, len(rooms), settled, okRx, byName["default/"+okRx], failRx, byName["default/"+failRx], battles, battles, d.reactionsDump(t, okRx, failRx))
-		}
-		time.Sleep(250 * time.Millisecond)
+		return counted == len(rooms) && settled && ours
+	}) {
+		t.Fatalf("after 2 minutes: %d of %d new rooms counted; reactions settled %v, %s %v, %s %v (started, succeeded, failed; want %d each, and %d succeeded or failed)\n%s",
+			counted, len(rooms), settled, okRx, byName["default/"+okRx], failRx, byName["default/"+failRx], battles, battles, d.reactionsDump(t, okRx, failRx))
 	}
 	// The reaction metrics grew by what the reactions' status counts grew by. They move right
 	// after the status writes kubectl shows: a few scrapes allow for that.
@@ -240,12 +231,10 @@ func (d *devRun) testMetricsCountWhatHappened(t *testing.T) {
 		`battleops_reaction_jobs_finished_total{result="succeeded"}`: float64(succeeded - succeededBefore),
 		`battleops_reaction_jobs_finished_total{result="failed"}`:    float64(failed - failedBefore),
 	}
-	for range 20 {
-		if after = d.scrapeMetrics(t); maps.Equal(delta(before, after, "battleops_reaction_jobs_"), wantJobs) {
-			break
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	testutil.Within(5*time.Second, 250*time.Millisecond, func(context.Context) bool {
+		after = d.scrapeMetrics(t)
+		return maps.Equal(delta(before, after, "battleops_reaction_jobs_"), wantJobs)
+	})
 	wantExactly(t, delta(before, after, "battleops_reaction_jobs_"), wantJobs)
 	t.Logf("reaction Jobs: created %d, succeeded %d, failed %d while the callbacks were handled (all reactions)",
 		started-startedBefore, succeeded-succeededBefore, failed-failedBefore)
@@ -347,7 +336,7 @@ var monitoredMetric = regexp.MustCompile(`\b(?:battleops|controller_runtime|work
 // and dashboard (config/grafana/battle-operator.json) query is one the running manager
 // exports, so they cannot drift from the code.
 func (d *devRun) testMonitoringNamesExist(t *testing.T) {
-	families, err := scrape(t.Context(), http.DefaultClient, "http://"+d.metrics+"/metrics")
+	families, err := testutil.Scrape(t.Context(), http.DefaultClient, "http://"+d.metrics+"/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,7 +76,7 @@ func TestFullEtcdIsA503NamingIt(t *testing.T) {
 	client := &http.Client{Timeout: 2 * time.Second} // Tencent's patience
 	for i := range 3 {
 		body := fmt.Sprintf(`{"CallbackCommand":"Live.CallbackAfterEndBattle","BattleId":"after-full-%d","OpType":0,"FromRoomInfo":{"RoomId":"a"}}`, i)
-		resp, err := client.Post(srv.URL+"/callback?SdkAppid=1400000001&CallbackCommand=Live.CallbackAfterEndBattle", "application/json", strings.NewReader(body))
+		resp, err := client.Post(testutil.CallbackURL(srv.URL, "1400000001"), "application/json", strings.NewReader(body))
 		if err != nil {
 			t.Fatalf("no answer within 2 s: %v", err)
 		}

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/battleops/battle-operator/internal/testutil"
 )
 
 // The app ID startDev gives dev.sh (DEV_APP_ID).
@@ -95,9 +98,7 @@ func (d *devRun) sendFixtures(t *testing.T) []sentBattle {
 	t.Helper()
 	battles, bodies := d.readFixtures(t)
 	for i, body := range bodies {
-		url := "http://" + d.callback + "/callback?SdkAppid=" + devAppID +
-			"&CallbackCommand=Live.CallbackAfterEndBattle&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI"
-		resp, err := http.Post(url, "application/json", bytes.NewReader(body))
+		resp, err := http.Post(testutil.CallbackURL("http://"+d.callback, devAppID), "application/json", bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -378,17 +379,13 @@ func (d *devRun) testReactionsRunJobs(t *testing.T) {
 		return missing, counts
 	}
 
-	deadline := time.Now().Add(2 * time.Minute)
 	var missing []string
 	var counts map[string]reactionJSON
-	for {
-		if missing, counts = check(); len(missing) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 2 minutes, not as it should be:\n  %s\n%s", strings.Join(missing, "\n  "), d.reactionsDump(t, winnersRx, failsRx))
-		}
-		time.Sleep(250 * time.Millisecond)
+	if !testutil.Within(2*time.Minute, 250*time.Millisecond, func(context.Context) bool {
+		missing, counts = check()
+		return len(missing) == 0
+	}) {
+		t.Fatalf("after 2 minutes, not as it should be:\n  %s\n%s", strings.Join(missing, "\n  "), d.reactionsDump(t, winnersRx, failsRx))
 	}
 	t.Logf("%d battles sent; BattleResults, RoomStats, %d reward Jobs Complete and %d failed Jobs counted %v after the reactions were applied",
 		len(battles), wantWins, wantTimeUp, time.Since(start).Round(time.Millisecond))
@@ -455,10 +452,7 @@ func checkJob(j jobJSON, reaction, wantFinished string, byID map[string]sentBatt
 // reactionsDump is the reactions, their Jobs and the end of the manager's log, for a failure.
 func (d *devRun) reactionsDump(t *testing.T, names ...string) string {
 	t.Helper()
-	kubectl := func(args ...string) string {
-		out, _ := exec.Command(filepath.Join(d.assets, "kubectl"), append([]string{"--kubeconfig", d.kubeconfig, "-n", "default"}, args...)...).CombinedOutput()
-		return string(out)
-	}
+	kubectl := func(args ...string) string { return d.kubectlText(append([]string{"-n", "default"}, args...)...) }
 	var b strings.Builder
 	for _, name := range names {
 		b.WriteString(kubectl("get", "battlereaction", name, "-o", "yaml"))

@@ -81,17 +81,17 @@ func runSuite(m *testing.M) int {
 
 // waitServing waits until the webhook server accepts TLS connections.
 func waitServing(addr string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // only whether it serves
-		if err == nil {
-			return conn.Close()
+	var err error
+	if testutil.Within(30*time.Second, 100*time.Millisecond, func(context.Context) bool {
+		var conn *tls.Conn
+		if conn, err = tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true}); err != nil { //nolint:gosec // only whether it serves
+			return false
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the webhook server at %s does not serve: %w", addr, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return conn.Close() == nil
+	}) {
+		return nil
 	}
+	return fmt.Errorf("the webhook server at %s does not serve: %w", addr, err)
 }
 
 // namespace creates a namespace of its own for a test.
