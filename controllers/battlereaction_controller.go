@@ -203,24 +203,19 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 	return r.release(ctx, &rx, release)
 }
 
-// compose is the reaction's status: rx's, for its generation and criteria, with the Ready
-// condition, the counts of its Jobs (owned) and, when it fired, what firing found. It returns
-// the counts and the Jobs whose finalizers may go once that status is stored.
+// compose is the reaction's status (reaction.Status) with the Ready condition, the counts of
+// its Jobs (owned) and, when it fired, what firing found, merged with the latest battle this
+// process saw it fire for. It returns the counts and the Jobs whose finalizers may go once that
+// status is stored.
 func (r *BattleReactionReconciler) compose(rx *livev1alpha1.BattleReaction, criteria *livev1alpha1.CriteriaRecord, ready metav1.Condition,
 	owned []*batchv1.Job, fired *fireState) (*livev1alpha1.BattleReactionStatus, reaction.Counts, []*batchv1.Job) {
-	status := rx.Status.DeepCopy()
-	status.ObservedGeneration = rx.Generation
-	status.Criteria = criteria
+	in := reaction.StatusInput{Reaction: rx, Criteria: criteria, Ready: ready, Now: metav1.NewTime(r.now()), Jobs: owned}
 	if fired != nil {
-		status.WaitingBattles = fired.waiting + fired.failed
-		// lastFired only moves forward: what is stored, what this process saw fire, what fired now.
-		status.LastFired = reaction.LaterFired(status.LastFired, r.pending.Fired(rx.UID, fired.last))
+		// What is stored, what this process saw fire (a status write may have failed), what
+		// fired now.
+		in.Fired = &reaction.Fired{Waiting: fired.waiting + fired.failed, Last: r.pending.Fired(rx.UID, fired.last)}
 	}
-	accounting, counts, release := reaction.Account(rx.Status.Accounting, owned)
-	status.Accounting = accounting
-	status.JobsStarted, status.JobsSucceeded, status.JobsFailed, status.JobsRunning = counts.Started, counts.Succeeded, counts.Failed, counts.Running
-	meta.SetStatusCondition(&status.Conditions, ready)
-	return status, counts, release
+	return reaction.Status(in)
 }
 
 // writeStatus writes status as rx's; on success rx is the reaction as written.
