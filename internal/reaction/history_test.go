@@ -657,3 +657,13 @@ func TestLastEdit(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkCriteriaHash is what the battle watch's handler spends per reaction and arriving
+// battle to check that a reaction's index was built for the criteria the cache shows.
+func BenchmarkCriteriaHash(b *testing.B) {
+	spec := reactionSpec()
+	b.ReportAllocs()
+	for b.Loop() {
+		CriteriaHash(&spec)
+	}
+}
