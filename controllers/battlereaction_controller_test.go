@@ -866,11 +866,15 @@ func TestJobsDoNotWaitBehindRecords(t *testing.T) {
 		return randomBattle{id: fmt.Sprintf("held-record/%02d", i), opType: 0, endTime: 1763800000 + int64(i),
 			rooms: []string{"a", "b"}, scores: []int64{2, 1}, accounts: []string{"x", "y"}}
 	}
+	// All within the first reconcile's fireWindow (10 s): it cannot end with records held, and
+	// stops planning then. Sent at once, they take a second or two.
 	var names []string
+	var bodies [][]byte
 	for i := range fireConcurrency {
-		app.send(t, battleAt(i).body())
+		bodies = append(bodies, battleAt(i).body())
 		names = append(names, battle.Name(battleAt(i).id))
 	}
+	sendAll(t, app, bodies)
 	eventually(t, "every record held", func(context.Context) error {
 		if n := attempts.Load(); n != fireConcurrency {
 			return fmt.Errorf("%d records attempted, want %d", n, fireConcurrency)

@@ -282,21 +282,32 @@ func (p *Retention) reportHeldBack(ctx context.Context, ns string, heldBack *ret
 	if heldBack != nil {
 		name = heldBack.Name
 	}
-	if p.heldBack[ns] == name {
+	prev := p.heldBack[ns]
+	if prev == name {
 		return
+	}
+	waitingFor := func(name string) []string {
+		var reactions []string
+		if br := get(name); br != nil && br.DeletionTimestamp == nil {
+			for _, rx := range waiting.For(br) {
+				reactions = append(reactions, rx.Name)
+			}
+		}
+		return reactions
 	}
 	logger := log.FromContext(ctx).WithName("retention")
 	if name == "" {
+		// The plan may have stopped before the battle it held back last time (at a young
+		// battle earlier in the order, or at its limit): only that battle's reactions say
+		// whether it still is.
+		if len(waitingFor(prev)) > 0 {
+			return
+		}
 		delete(p.heldBack, ns)
 		logger.Info("Pruning by age goes on: no reaction waits for the earliest battles any more", "namespace", ns)
 		return
 	}
-	var reactions []string
-	if br := get(name); br != nil && br.DeletionTimestamp == nil {
-		for _, rx := range waiting.For(br) {
-			reactions = append(reactions, rx.Name)
-		}
-	}
+	reactions := waitingFor(name)
 	if len(reactions) == 0 {
 		return // gone or being deleted: not held back for long
 	}

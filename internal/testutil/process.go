@@ -64,7 +64,7 @@ func StartManager(ctx context.Context, binary string, opts ManagerOptions) (*Man
 			return m, nil
 		}
 		m.Kill()
-		if !bindFailed.Load() || attempt == bindAttempts {
+		if !bindFailed.Load() || attempt == bindAttempts || ctx.Err() != nil {
 			return nil, err
 		}
 	}
@@ -101,16 +101,22 @@ func startManagerOnce(binary string, opts ManagerOptions) (*ManagerProcess, *ato
 	return m, bindFailed, nil
 }
 
-// bindWatch passes a process's output on and notes a listen address that was taken.
+// bindWatch passes a process's output on and notes a listen address that was taken. One
+// goroutine writes (os/exec's copy of the output).
 type bindWatch struct {
 	w      io.Writer
 	failed *atomic.Bool
+	tail   []byte // the end of the last write: the words may be split between two
 }
 
+var addressInUse = []byte("address already in use")
+
 func (b *bindWatch) Write(p []byte) (int, error) {
-	if bytes.Contains(p, []byte("address already in use")) {
+	seen := append(b.tail, p...)
+	if bytes.Contains(seen, addressInUse) {
 		b.failed.Store(true)
 	}
+	b.tail = append(b.tail[:0], seen[max(0, len(seen)-len(addressInUse)):]...)
 	return b.w.Write(p)
 }
 

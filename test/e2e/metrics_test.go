@@ -231,7 +231,7 @@ func (d *devRun) testMetricsCountWhatHappened(t *testing.T) {
 		`battleops_reaction_jobs_finished_total{result="succeeded"}`: float64(succeeded - succeededBefore),
 		`battleops_reaction_jobs_finished_total{result="failed"}`:    float64(failed - failedBefore),
 	}
-	testutil.Within(5*time.Second, 250*time.Millisecond, func(context.Context) bool {
+	testutil.Within(10*time.Second, 250*time.Millisecond, func(context.Context) bool {
 		after = d.scrapeMetrics(t)
 		return maps.Equal(delta(before, after, "battleops_reaction_jobs_"), wantJobs)
 	})

@@ -87,7 +87,8 @@ func waitServing(addr string) error {
 		if conn, err = tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true}); err != nil { //nolint:gosec // only whether it serves
 			return false
 		}
-		return conn.Close() == nil
+		err = conn.Close()
+		return err == nil
 	}) {
 		return nil
 	}
