@@ -34,6 +34,7 @@ import (
 // repeated deliveries, and under the load of the install's dry runs a comparison with the
 // stored battle could miss the callback's budget (a duplicate then counts as unverified).
 func TestDevPrintsCommandsThatWork(t *testing.T) {
+	t.Parallel() // with TestFullEtcdIsA503NamingIt, which is over while make dev starts
 	d := startDev(t)
 	installed := make(chan struct{})
 	t.Run("OnTheCluster", func(t *testing.T) {

@@ -28,6 +28,7 @@ import (
 // and in a log line, stores nothing, and goes on serving. A control plane of its own, its
 // etcd started with a 16 MiB quota and filled with BattleResults of about 700 KB.
 func TestFullEtcdIsA503NamingIt(t *testing.T) {
+	t.Parallel() // a control plane of its own; over while make dev starts
 	env, _, c, err := testutil.StartEnv(testutil.Scheme(), func(env *envtest.Environment) {
 		env.ControlPlane.Etcd = &envtest.Etcd{}
 		env.ControlPlane.Etcd.Configure().Set("quota-backend-bytes", fmt.Sprint(16<<20))
