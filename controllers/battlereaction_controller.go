@@ -204,18 +204,18 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 }
 
 // compose is the reaction's status (reaction.Status) with the Ready condition, the counts of
-// its Jobs (owned) and, when it fired, what firing found, merged with the latest battle this
-// process saw it fire for. It returns the counts and the Jobs whose finalizers may go once that
-// status is stored.
+// its Jobs (owned) and, when it fired, what firing found (nil when it did not). It returns the
+// counts and the Jobs whose finalizers may go once that status is stored.
 func (r *BattleReactionReconciler) compose(rx *livev1alpha1.BattleReaction, criteria *livev1alpha1.CriteriaRecord, ready metav1.Condition,
-	owned []*batchv1.Job, fired *fireState) (*livev1alpha1.BattleReactionStatus, reaction.Counts, []*batchv1.Job) {
-	in := reaction.StatusInput{Reaction: rx, Criteria: criteria, Ready: ready, Now: metav1.NewTime(r.now()), Jobs: owned}
-	if fired != nil {
-		// What is stored, what this process saw fire (a status write may have failed), what
-		// fired now.
-		in.Fired = &reaction.Fired{Waiting: fired.waiting + fired.failed, Last: r.pending.Fired(rx.UID, fired.last)}
-	}
-	return reaction.Status(in)
+	owned []*batchv1.Job, fired *reaction.Fired) (*livev1alpha1.BattleReactionStatus, reaction.Counts, []*batchv1.Job) {
+	return reaction.Status(reaction.StatusInput{Reaction: rx, Criteria: criteria, Ready: ready, Now: metav1.NewTime(r.now()), Jobs: owned, Fired: fired})
+}
+
+// firedJobs is what firing Jobs found: the battles waiting, and the latest fired for among
+// what is stored, what this process saw fire (a status write may have failed) and what fired
+// now.
+func (r *BattleReactionReconciler) firedJobs(rx *livev1alpha1.BattleReaction, state *fireState) *reaction.Fired {
+	return &reaction.Fired{Waiting: state.waiting + state.failed, Last: r.pending.Fired(rx.UID, state.last)}
 }
 
 // writeStatus writes status as rx's; on success rx is the reaction as written.
@@ -328,7 +328,7 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 				owned = slices.Collect(maps.Values(jobs))
 			}
 			var status *livev1alpha1.BattleReactionStatus
-			status, counts, release = r.compose(rx, criteria, ready, owned, &fr.state)
+			status, counts, release = r.compose(rx, criteria, ready, owned, r.firedJobs(rx, &fr.state))
 			if equality.Semantic.DeepEqual(&rx.Status, status) {
 				break
 			}

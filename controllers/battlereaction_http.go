@@ -96,13 +96,12 @@ func (r *BattleReactionReconciler) deliver(ctx context.Context, rx *livev1alpha1
 		runs, finished, _ := r.http.snapshot(r.base, rx.UID, client.ObjectKeyFromObject(rx), func(string) bool { return false })
 
 		// Step 2 for the battles finished here.
-		status, _, _ := r.compose(rx, criteria, ready, nil, nil)
 		count := reaction.CountDeliveries(reaction.CountInput{
-			Stored: status.Deliveries, Recording: recording, Finished: finished, InFlight: runs, MaxRecording: maxRecording,
+			Stored: rx.Status.Deliveries, Recording: recording, Finished: finished, InFlight: runs, MaxRecording: maxRecording,
 			Counted: func(name string) bool { return listed[name] || counted[name] },
 		})
-		status.Deliveries, status.WaitingBattles = count.Counts, plan.Waiting
-		status.LastFired = reaction.LaterFired(status.LastFired, count.LastFired)
+		status, _, _ := r.compose(rx, criteria, ready, nil, &reaction.Fired{Waiting: plan.Waiting, Last: count.LastFired})
+		status.Deliveries = count.Counts
 		r.http.counted(rx.UID, count.CountedBefore)
 		if equality.Semantic.DeepEqual(&rx.Status, status) {
 			break
