@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"sort"
 	"strconv"
@@ -283,6 +284,20 @@ func TestRetentionWaitsForReactionsAndTheCapDoesNot(t *testing.T) {
 		}
 		if missed != 9 {
 			return fmt.Errorf("the Warnings say %d battles were missed, want 9", missed)
+		}
+		return nil
+	})
+	// Through every round since the first battle went, the reaction held the nine back from
+	// pruning by age: they went by the cap only.
+	eventually(t, "the pruned counts by reason", func(ctx context.Context) error {
+		families, err := testutil.Scrape(ctx, http.DefaultClient, m.Metrics)
+		if err != nil {
+			return err
+		}
+		pruned := families["battleops_battleresults_pruned_total"]
+		age, count := testutil.SumWhere(pruned, map[string]string{"reason": "age"}), testutil.SumWhere(pruned, map[string]string{"reason": "count"})
+		if age != 1 || count != 9 {
+			return fmt.Errorf("pruned by age %v, by count %v; want 1 (the first battle) and 9", age, count)
 		}
 		return nil
 	})
