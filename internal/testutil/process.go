@@ -112,17 +112,24 @@ type bindWatch struct {
 var addressInUse = []byte("address already in use")
 
 func (b *bindWatch) Write(p []byte) (int, error) {
-	seen := append(b.tail, p...)
-	if bytes.Contains(seen, addressInUse) {
+	// The words in p, or across the end of the last write and the start of p.
+	keep := len(addressInUse) - 1
+	across := append(b.tail, p[:min(len(p), keep)]...)
+	if bytes.Contains(p, addressInUse) || bytes.Contains(across, addressInUse) {
 		b.failed.Store(true)
 	}
-	b.tail = append(b.tail[:0], seen[max(0, len(seen)-len(addressInUse)):]...)
+	if len(p) >= keep {
+		b.tail = append(b.tail[:0], p[len(p)-keep:]...)
+	} else {
+		b.tail = append(b.tail[:0], across[max(0, len(across)-keep):]...)
+	}
 	return b.w.Write(p)
 }
 
 func (m *ManagerProcess) waitReady(ctx context.Context) error {
+	probe := &http.Client{Timeout: 2 * time.Second}
 	for {
-		resp, err := http.Get(m.Probe + "/readyz")
+		resp, err := probe.Get(m.Probe + "/readyz")
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

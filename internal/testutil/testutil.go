@@ -120,14 +120,13 @@ func Within(limit, interval time.Duration, done func(ctx context.Context) bool) 
 func Eventually(tb testing.TB, limit time.Duration, what string, check func(ctx context.Context) error) {
 	tb.Helper()
 	var last error
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, limit, true, func(ctx context.Context) (bool, error) {
+	if !Within(limit, 100*time.Millisecond, func(ctx context.Context) bool {
 		err := check(ctx)
 		if err == nil || ctx.Err() == nil {
 			last = err // keep the last error that is not the poll's own timeout
 		}
-		return err == nil, nil
-	})
-	if err != nil {
+		return err == nil
+	}) {
 		tb.Fatalf("%s: %v", what, last)
 	}
 }
