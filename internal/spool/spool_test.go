@@ -191,3 +191,36 @@ func TestOpenRefusesAZeroSize(t *testing.T) {
 		t.Fatal("a spool of 0 bytes was opened")
 	}
 }
+
+// TestABattleKeepsItsNamespace: a spooled battle is read back into the namespace it was
+// received for, whatever the next process's flags say: the spool holds the whole object, and
+// the replay creates it as it is.
+func TestABattleKeepsItsNamespace(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []string{"app-a", "app-b"} {
+		br := battleNamed("in-" + ns)
+		br.Namespace = ns
+		if err := s.Put(br); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reopened, err := Open(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := reopened.Entries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Battle.Namespace+"/"+e.Battle.Name)
+	}
+	if want := []string{"app-a/in-app-a", "app-b/in-app-b"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("read back %v, want %v", got, want)
+	}
+}
