@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -44,9 +45,25 @@ const JobOwnerIndex = "battleops.reactionOwner"
 // next round or reconcile.
 const maxJobsPerReconcile = 200
 
-// fireWindow bounds how long one reconcile keeps firing for battles that arrive while its
-// writes are in flight; the next reconcile carries on.
-const fireWindow = 10 * time.Second
+// fireWindow is how often a firing reconcile that is never idle (battles keep arriving while
+// its writes are in flight) takes its Jobs from the cache again and writes its status;
+// maxFiring bounds how long it plans, after which the next reconcile carries on. A test
+// shortens them (setFiringWindows).
+const (
+	fireWindow = 10 * time.Second
+	maxFiring  = 6 * fireWindow
+)
+
+// firingWindowsOverride, when set, replaces fireWindow and maxFiring (a test's).
+var firingWindowsOverride atomic.Pointer[[2]time.Duration]
+
+// firingWindows are fireWindow and maxFiring, or a test's.
+func firingWindows() (window, most time.Duration) {
+	if o := firingWindowsOverride.Load(); o != nil {
+		return o[0], o[1]
+	}
+	return fireWindow, maxFiring
+}
 
 // fireConcurrency is how many battles one reconcile creates Jobs for at once, and how many it
 // records at once (API calls; one at a time, a burst of matching battles queues behind them).
@@ -118,22 +135,10 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 		return reconcile.Result{}, err
 	}
 
-	var jobList batchv1.JobList
-	// Read-only: the cache's own objects, not a copy of every Job of the reaction on each
-	// reconcile (removeFinalizer copies the one it changes).
-	if err := r.Client.List(ctx, &jobList, client.InNamespace(rx.Namespace), client.MatchingFields{JobOwnerIndex: rx.Name}, client.UnsafeDisableDeepCopy); err != nil {
+	jobs, owned, err := r.ownedJobs(ctx, &rx)
+	if err != nil {
 		return reconcile.Result{}, err
 	}
-	jobs := map[string]*batchv1.Job{}
-	var owned []*batchv1.Job
-	for i := range jobList.Items {
-		job := &jobList.Items[i]
-		if ref := metav1.GetControllerOf(job); ref != nil && ref.UID == rx.UID {
-			owned = append(owned, job)
-			jobs[job.Name] = job
-		}
-	}
-	owned = append(owned, r.created.fill(rx.UID, jobs, r.now())...)
 
 	// Prune finished Jobs beyond the history limits, once their battle's record is stored. Only
 	// the Jobs beyond the limits are looked up, each by its battle's name.
@@ -201,6 +206,27 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 		}
 	}
 	return r.release(ctx, &rx, release)
+}
+
+// ownedJobs are the reaction's Jobs, by name and as a list: those the cache shows, and those
+// this process created that it does not show yet. They are the cache's own objects: read-only
+// (removeFinalizer copies the one it changes), not a copy of every Job on each reconcile.
+func (r *BattleReactionReconciler) ownedJobs(ctx context.Context, rx *livev1alpha1.BattleReaction) (map[string]*batchv1.Job, []*batchv1.Job, error) {
+	var jobList batchv1.JobList
+	if err := r.Client.List(ctx, &jobList, client.InNamespace(rx.Namespace), client.MatchingFields{JobOwnerIndex: rx.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, nil, err
+	}
+	jobs := map[string]*batchv1.Job{}
+	var owned []*batchv1.Job
+	for i := range jobList.Items {
+		job := &jobList.Items[i]
+		if ref := metav1.GetControllerOf(job); ref != nil && ref.UID == rx.UID {
+			owned = append(owned, job)
+			jobs[job.Name] = job
+		}
+	}
+	owned = append(owned, r.created.fill(rx.UID, jobs, r.now())...)
+	return jobs, owned, nil
 }
 
 // compose is the reaction's status (reaction.Status) with the Ready condition, the counts of
@@ -286,11 +312,15 @@ type fireState struct {
 // whose Jobs all exist then gets its record started. Creates, records and the status write
 // are in flight while the next rounds run, so a battle arriving meanwhile gets its Jobs after
 // one create, not after the creates and writes before it. Planning and the bookkeeping of
-// what finished happen here, one at a time; only the API calls run concurrently. Firing ends
-// when nothing is in flight and the status is stored; it starts no more rounds after
-// fireWindow or once the cache shows the reaction edited; after an edit (or a refused
-// template) the creates not started yet are skipped, and the next reconcile carries on, with
-// the new spec.
+// what finished happen here, one at a time; only the API calls run concurrently.
+//
+// Firing ends when nothing is in flight and the status is stored. A reaction whose battles
+// keep it busy does not stop to drain: every fireWindow it takes its Jobs from the cache
+// again and writes its status as it is (a checkpoint), and goes on planning. It stops
+// planning once the cache shows the reaction edited, on an error, or after maxFiring (so a
+// reaction that is never idle gives its worker up to the others now and then); then the
+// creates not started yet are skipped after an edit (or a refused template), what is in
+// flight returns, and the next reconcile carries on, with the new spec.
 func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.BattleReaction, criteria *livev1alpha1.CriteriaRecord,
 	matcher *reaction.Matcher, jobs map[string]*batchv1.Job, owned []*batchv1.Job, ready metav1.Condition) (reconcile.Result, error) {
 	logger := log.FromContext(ctx)
@@ -299,7 +329,7 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 	windowed.Status.Criteria = criteria
 
 	fr := &firingRounds{r: r, ctx: ctx, rx: rx, windowed: windowed, matcher: matcher, jobs: jobs, ready: &ready,
-		firings: map[string]*firing{}, done: make(chan *firing),
+		firings: map[string]*firing{}, inFlight: map[string]bool{}, done: make(chan *firing),
 		creatingSlots: make(chan struct{}, fireConcurrency), recordingSlots: make(chan struct{}, fireConcurrency)}
 
 	type written struct {
@@ -307,15 +337,19 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 		err error
 	}
 	var (
-		writing  chan written // the status write in flight
-		writeErr error
-		release  []*batchv1.Job
-		counts   reaction.Counts
+		writing      chan written // the status write in flight
+		writeErr     error
+		release      []*batchv1.Job
+		counts       reaction.Counts
+		checkpoints  int
+		window, most = firingWindows()
 	)
-	deadline := began.Add(fireWindow)
+	checkpoint := time.NewTimer(window)
+	defer checkpoint.Stop()
+	stop := began.Add(most)
 	fr.round()
 	for {
-		fr.stopped = fr.stopped || fr.err != nil || writeErr != nil || ctx.Err() != nil || !time.Now().Before(deadline)
+		fr.stopped = fr.stopped || fr.err != nil || writeErr != nil || ctx.Err() != nil || !time.Now().Before(stop)
 		if fr.mayPlan() && r.pending.Arrivals(rx.UID) {
 			fr.round()
 			continue
@@ -324,8 +358,8 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 			if writeErr != nil {
 				break
 			}
-			if fr.created > 0 {
-				owned = slices.Collect(maps.Values(jobs))
+			if fr.created > 0 || checkpoints > 0 {
+				owned = slices.Collect(maps.Values(fr.jobs))
 			}
 			var status *livev1alpha1.BattleReactionStatus
 			status, counts, release = r.compose(rx, criteria, ready, owned, r.firedJobs(rx, &fr.state))
@@ -342,6 +376,10 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 		if fr.mayPlan() {
 			arrived = r.pending.Notify(rx.UID)
 		}
+		var due <-chan time.Time // a checkpoint: only while busy planning, one write at a time
+		if !fr.idle() && !fr.stopped && writing == nil {
+			due = checkpoint.C
+		}
 		select {
 		case f := <-fr.done:
 			fr.returned(f)
@@ -351,11 +389,27 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 				*rx = *w.rx
 			}
 		case <-arrived:
+		case <-due:
+			checkpoint.Reset(window)
+			status, err := fr.checkpoint(criteria)
+			if err != nil {
+				fr.err = cmp.Or(fr.err, err)
+				continue
+			}
+			checkpoints++
+			if status == nil {
+				continue
+			}
+			writing = make(chan written, 1)
+			go func(rx *livev1alpha1.BattleReaction) {
+				err := r.writeStatus(ctx, rx, status)
+				writing <- written{rx, err}
+			}(rx.DeepCopy())
 		}
 	}
 	if fr.created > 0 {
-		logger.V(1).Info("Fired", "jobsCreated", fr.created, "rounds", fr.rounds, "waiting", fr.state.waiting+fr.state.failed,
-			"firing", time.Since(began).String())
+		logger.V(1).Info("Fired", "jobsCreated", fr.created, "rounds", fr.rounds, "checkpoints", checkpoints,
+			"waiting", fr.state.waiting+fr.state.failed, "firing", time.Since(began).String())
 	}
 	if writeErr != nil {
 		return statusWriteFailed(ctx, writeErr)

@@ -890,6 +890,32 @@ func TestJobsDoNotWaitBehindRecords(t *testing.T) {
 	waitForCounts(t, rx, counts{Started: fireConcurrency + 1, Running: fireConcurrency + 1})
 }
 
+// TestABusyFiringWritesItsStatusAndGoesOn: a reconcile whose writes stay in flight (a record
+// held back) for longer than a firing window does not stop planning to drain them: it writes
+// its status as things are (the Job it created counted) and a battle arriving after that gets
+// its Job at once. Not parallel: it sets the package's record hook and shortens the window.
+func TestABusyFiringWritesItsStatusAndGoesOn(t *testing.T) {
+	setFiringWindows(t, 300*time.Millisecond, time.Minute)
+	app, rx, first, second, releaseRecords := firstDrawHeld(t, "busy-firing")
+
+	// The status is written while the first battle's record is held: a checkpoint.
+	waitForCounts(t, rx, counts{Started: 1, Running: 1})
+	// Planning goes on past the window: the draw's Job, while the record is still held.
+	app.send(t, testutil.Fixture(t, "end-battle-draw.json"))
+	waitForJobs(t, app.namespace, rx.Name, []string{reaction.JobName(rx.Name, first, nil), reaction.JobName(rx.Name, second, nil)})
+	waitForCounts(t, rx, counts{Started: 2, Running: 2})
+
+	releaseRecords()
+	waitRecorded(t, rx, first, second)
+}
+
+// setFiringWindows shortens the firing window and the longest firing until the test ends.
+func setFiringWindows(t *testing.T, window, most time.Duration) {
+	t.Helper()
+	firingWindowsOverride.Store(&[2]time.Duration{window, most})
+	t.Cleanup(func() { firingWindowsOverride.Store(nil) })
+}
+
 // TestEditStopsAFiringReconcile: a reconcile that keeps firing while its writes are in flight
 // stops when the reaction is edited, so a battle arriving after an edit of the criteria is
 // judged by the new criteria, not by the spec the reconcile started with. Not parallel: it

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	batchv1 "k8s.io/api/batch/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
@@ -23,6 +24,7 @@ type firingRounds struct {
 	windowed *livev1alpha1.BattleReaction // the reaction as it fires, with its criteria's window
 	matcher  *reaction.Matcher
 	jobs     map[string]*batchv1.Job // the reaction's Jobs, and those being created
+	inFlight map[string]bool         // the names of the Jobs being created
 	ready    *metav1.Condition       // the reaction's Ready condition, for its status
 
 	state   fireState
@@ -73,6 +75,7 @@ func (fr *firingRounds) round() {
 			// Counted as running by the next round's plan while it is created. A copy: the
 			// create writes the API server's answer into job meanwhile.
 			fr.jobs[job.Name] = job.DeepCopy()
+			fr.inFlight[job.Name] = true
 		}
 		fr.creating++
 		if f.partial {
@@ -110,6 +113,7 @@ func (fr *firingRounds) createsReturned(f *firing) {
 	}
 	f.creating = false
 	for n, job := range f.missing {
+		delete(fr.inFlight, job.Name)
 		if n < f.exist {
 			fr.jobs[job.Name] = job
 		} else {
@@ -137,6 +141,28 @@ func (fr *firingRounds) createsReturned(f *firing) {
 	case !f.partial:
 		fr.record(f)
 	}
+}
+
+// checkpoint is what a firing that has been busy for a window does without stopping: it takes
+// the reaction's Jobs from the cache again (keeping those being created, for the rounds to
+// count), so Jobs that finished meanwhile free their places under maxRunningJobs, and returns
+// the status to write as things are, or nil when the stored one is current. That status counts
+// the Jobs that exist, not those being created; the next write counts them.
+func (fr *firingRounds) checkpoint(criteria *livev1alpha1.CriteriaRecord) (*livev1alpha1.BattleReactionStatus, error) {
+	r := fr.r
+	jobs, owned, err := r.ownedJobs(fr.ctx, fr.rx)
+	if err != nil {
+		return nil, err
+	}
+	status, _, _ := r.compose(fr.rx, criteria, *fr.ready, owned, r.firedJobs(fr.rx, &fr.state))
+	for name := range fr.inFlight {
+		jobs[name] = fr.jobs[name]
+	}
+	fr.jobs = jobs
+	if equality.Semantic.DeepEqual(&fr.rx.Status, status) {
+		return nil, nil
+	}
+	return status, nil
 }
 
 // record starts the record of a battle whose Jobs all exist.
