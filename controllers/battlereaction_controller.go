@@ -105,6 +105,8 @@ type BattleReactionReconciler struct {
 	http *deliveries
 	// base is the manager's lifetime: runs in flight outlive the reconcile that starts them.
 	base context.Context
+	// warmer builds the indexes while this replica does not lead.
+	warmer *indexWarmer
 }
 
 // +kubebuilder:rbac:groups=live.battleops.io,resources=battlereactions,verbs=get;list;watch
@@ -118,6 +120,7 @@ type BattleReactionReconciler struct {
 // Reconcile brings one reaction up to date.
 func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	logger := log.FromContext(ctx)
+	r.warmer.wait() // the standby's last pass over the indexes, if this replica just took the lead
 	var cached livev1alpha1.BattleReaction
 	if err := r.Client.Get(ctx, req.NamespacedName, &cached); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -652,6 +655,10 @@ func (r *BattleReactionReconciler) SetupWithManager(ctx context.Context, mgr ctr
 		return err
 	}
 	r.base, r.http = ctx, newDeliveries()
+	r.warmer = &indexWarmer{r: r, reader: mgr.GetCache(), battles: r.Battles, elected: mgr.Elected()}
+	if err := mgr.Add(r.warmer); err != nil {
+		return err
+	}
 	if r.Sender == nil {
 		r.Sender = delivery.NewSender("battle-operator")
 	}
@@ -660,8 +667,8 @@ func (r *BattleReactionReconciler) SetupWithManager(ctx context.Context, mgr ctr
 		// Reactions are independent; their shared state (expectations, the pending index) is
 		// locked. Several at once keep one reaction's Jobs from waiting behind the others.
 		// Warm-up: a standby replica starts its sources before it leads (the BattleResults,
-		// Jobs and reactions in its cache; an index of pending battles is built only by a
-		// leader's scan, so the standby keeps nothing per battle for it).
+		// Jobs and reactions in its cache), and builds the indexes of pending battles
+		// (indexWarmer), keeping per battle only what waits for the leader.
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4, EnableWarmup: ptr.To(true)}).
 		For(&livev1alpha1.BattleReaction{}).
 		// Jobs of a deleted reaction still map to its name, so their finalizers are released.

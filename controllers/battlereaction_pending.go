@@ -22,6 +22,12 @@ import (
 // scan of the namespace when it is missing or was built for other criteria or another window.
 // The battles returned are copies, decoded from the store.
 func (r *BattleReactionReconciler) due(ctx context.Context, rx *livev1alpha1.BattleReaction, matcher *reaction.Matcher) ([]*livev1alpha1.BattleResult, *livev1alpha1.FiredBattle, error) {
+	return r.examine(ctx, rx, matcher, r.reportFailed)
+}
+
+// examine is due, with report telling about the battles the expression failed on.
+func (r *BattleReactionReconciler) examine(ctx context.Context, rx *livev1alpha1.BattleReaction, matcher *reaction.Matcher,
+	report func(context.Context, *livev1alpha1.BattleReaction, map[*livev1alpha1.BattleResult]error)) ([]*livev1alpha1.BattleResult, *livev1alpha1.FiredBattle, error) {
 	examined := 0
 	defer func() { reactionBattlesExamined.Observe(float64(examined)) }()
 
@@ -42,7 +48,7 @@ func (r *BattleReactionReconciler) due(ctx context.Context, rx *livev1alpha1.Bat
 		})
 		stored := len(listed)
 		examined += stored
-		r.reportFailed(ctx, rx, sel.Failed)
+		report(ctx, rx, sel.Failed)
 		names := make([]string, len(sel.Due))
 		for i, br := range sel.Due {
 			names[i] = br.Name
@@ -66,7 +72,7 @@ func (r *BattleReactionReconciler) due(ctx context.Context, rx *livev1alpha1.Bat
 		battles = append(battles, br)
 	}
 	sel, settled := reaction.Examine(rx, matcher, battles, func(name string) bool { return candidates[name] })
-	r.reportFailed(ctx, rx, sel.Failed)
+	report(ctx, rx, sel.Failed)
 	r.pending.Settle(rx.UID, append(gone, settled...)...)
 	matched := make([]string, len(sel.Due))
 	for i, br := range sel.Due {

@@ -212,6 +212,16 @@ func TestTwoManagerProcesses(t *testing.T) {
 	if leader == nil || standby == nil {
 		t.Fatal("want one leader that wrote everything and one standby that wrote nothing")
 	}
+	// The standby built the reaction's index before it leads (indexWarmer): once, and not
+	// again once it leads.
+	var warmScans float64
+	testutil.Eventually(t, time.Minute, "the standby to build the reaction's index", func(context.Context) error {
+		var err error
+		if warmScans, err = standby.counter("battleops_reaction_scans_total"); err == nil && warmScans != 1 {
+			err = fmt.Errorf("the standby scanned %v times, want once", warmScans)
+		}
+		return err
+	})
 
 	// More battles arrive at both replicas, and the leader dies in the middle of them (its
 	// Jobs, records and statistics for them half done), without handing over its lease;
@@ -245,6 +255,9 @@ func TestTwoManagerProcesses(t *testing.T) {
 	})
 	waitForStats(t, app, bruteForce(battles))
 	waitForJobCount(t, app.namespace, "every-battle", len(battles))
+	if scans, err := standby.counter("battleops_reaction_scans_total"); err != nil || scans != warmScans {
+		t.Errorf("the survivor scanned the namespace %v times in all (%v), want only the %v scan it made while standing by", scans, err, warmScans)
+	}
 	var list livev1alpha1.BattleResultList
 	if err := k8sClient.List(context.Background(), &list, client.InNamespace(app.namespace)); err != nil || len(list.Items) != len(battles) {
 		t.Fatalf("%d BattleResults (%v), want %d", len(list.Items), err, len(battles))

@@ -22,8 +22,8 @@ import (
 // criteria and window start; after that, Arrived feeds it from the BattleResult watch. A
 // battle arriving while the scan runs is kept in the inbox unless the scan listed it, so it is
 // neither lost nor examined twice. A battle arriving before any scan is not kept: the first
-// scan lists it from the cache. So a replica that does not lead (it never scans) keeps
-// nothing for the battles it sees. It is safe for concurrent use: the watch writes while a reconcile reads.
+// scan lists it from the cache. (A replica that does not lead builds the indexes too, so the
+// first reconciles after a fail-over do not scan: the controllers' indexWarmer.) It is safe for concurrent use: the watch writes while a reconcile reads.
 type Pending struct {
 	mu        sync.Mutex
 	reactions map[types.UID]*pendingReaction

@@ -1,0 +1,125 @@
+package controllers
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
+	"github.com/battleops/battle-operator/internal/battlestore"
+	"github.com/battleops/battle-operator/internal/reaction"
+)
+
+// warmInterval is how often a replica that does not lead examines what arrived for each
+// reaction's index.
+const warmInterval = 2 * time.Second
+
+// indexWarmer builds the reactions' indexes of pending battles on a replica that does not lead
+// yet, and keeps them current, so that after a fail-over the new leader's first reconcile of a
+// reaction examines the battles that arrived meanwhile, not every battle stored (with 100,000
+// stored and ten reactions, those scans took the new leader seconds).
+//
+// Every warmInterval it does for each reaction what a reconcile's first step does (examine):
+// the scan that builds the index when there is none for the reaction's stored criteria, then
+// the examination of what arrived, which lets the battles the leader recorded, and those that
+// do not match, leave the index. So a standby holds, per reaction, the battles that match and
+// wait for the leader, and what arrived since the last pass: a cost that follows traffic. It
+// writes nothing and records no Event (the leader does; a failing expression is logged). It
+// stops once this replica leads.
+type indexWarmer struct {
+	r       *BattleReactionReconciler
+	reader  client.Reader // the cache
+	battles *battlestore.Store
+	elected <-chan struct{}
+	// mu is held for each reaction's pass; a reconcile waits for a pass in progress (wait),
+	// so the new leader's scans never run alongside the standby's last one.
+	mu sync.RWMutex
+}
+
+// NeedLeaderElection says that it runs while the replica does not lead.
+func (w *indexWarmer) NeedLeaderElection() bool { return false }
+
+// Start warms the indexes until this replica leads or ctx ends.
+func (w *indexWarmer) Start(ctx context.Context) error {
+	select {
+	case <-w.elected:
+		return nil // leading from the start (or no leader election): the reconciles build them
+	default:
+	}
+	if err := w.battles.WaitForSync(ctx); err != nil {
+		return nil
+	}
+	logger := log.FromContext(ctx).WithName("index-warmer")
+	ticker := time.NewTicker(warmInterval)
+	defer ticker.Stop()
+	for {
+		if !w.pass(log.IntoContext(ctx, logger)) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.elected:
+			return nil
+		case <-ticker.C:
+		}
+	}
+}
+
+// pass examines each reaction's index once; false once the replica leads.
+func (w *indexWarmer) pass(ctx context.Context) bool {
+	var list livev1alpha1.BattleReactionList
+	if err := w.reader.List(ctx, &list); err != nil {
+		log.FromContext(ctx).Error(err, "Listing the reactions")
+		return true
+	}
+	for i := range list.Items {
+		if !w.warm(ctx, &list.Items[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// warm examines one reaction's index, as the leader last configured it: a reaction the leader
+// has not reconciled since its criteria changed, or cannot fire (an invalid expression, being
+// deleted), is left to the leader.
+func (w *indexWarmer) warm(ctx context.Context, rx *livev1alpha1.BattleReaction) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	select {
+	case <-w.elected:
+		return false
+	default:
+	}
+	if rx.DeletionTimestamp != nil || rx.Status.Criteria == nil || rx.Status.Criteria.Hash != reaction.CriteriaHash(&rx.Spec) {
+		return true
+	}
+	matcher, err := reaction.Compile(rx.Spec.Match)
+	if err != nil {
+		return true
+	}
+	if _, _, err := w.r.examine(ctx, rx, matcher, logFailed); err != nil {
+		log.FromContext(ctx).Error(err, "Examining the battles of a reaction", "battleReaction", client.ObjectKeyFromObject(rx))
+	}
+	return true
+}
+
+// wait returns once no pass is in progress.
+func (w *indexWarmer) wait() {
+	if w != nil {
+		w.mu.RLock()
+		defer w.mu.RUnlock()
+	}
+}
+
+// logFailed logs the battles the expression failed on, for a replica that does not lead (the
+// leader records the Events).
+func logFailed(ctx context.Context, rx *livev1alpha1.BattleReaction, failed map[*livev1alpha1.BattleResult]error) {
+	for br, err := range failed {
+		log.FromContext(ctx).V(1).Info("The expression failed on a battle; it does not match", "battleReaction", rx.Name, "battleResult", br.Name, "error", err.Error())
+	}
+}
