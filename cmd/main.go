@@ -303,7 +303,7 @@ func runControllers(ctx context.Context, cfg *rest.Config, o options) error {
 	for {
 		mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 			Scheme:                  scheme,
-			Cache:                   controllers.CacheOptions(o.controllers.Scope),
+			Cache:                   o.controllers.CacheOptions(),
 			Client:                  controllers.ClientOptions(),
 			Metrics:                 metricsserver.Options{BindAddress: "0"},
 			HealthProbeBindAddress:  "0",

@@ -335,10 +335,6 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 		firings: map[string]*firing{}, inFlight: map[string]bool{}, done: make(chan *firing),
 		creatingSlots: make(chan struct{}, fireConcurrency), recordingSlots: make(chan struct{}, fireConcurrency)}
 
-	type written struct {
-		rx  *livev1alpha1.BattleReaction // as written
-		err error
-	}
 	var (
 		writing      chan written // the status write in flight
 		writeErr     error
@@ -369,11 +365,7 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 			if equality.Semantic.DeepEqual(&rx.Status, status) {
 				break
 			}
-			writing = make(chan written, 1)
-			go func(rx *livev1alpha1.BattleReaction) {
-				err := r.writeStatus(ctx, rx, status)
-				writing <- written{rx, err}
-			}(rx.DeepCopy())
+			writing = r.startWrite(ctx, rx, status)
 		}
 		var arrived <-chan struct{}
 		if fr.mayPlan() {
@@ -400,14 +392,9 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 				continue
 			}
 			checkpoints++
-			if status == nil {
-				continue
+			if status != nil {
+				writing = r.startWrite(ctx, rx, status)
 			}
-			writing = make(chan written, 1)
-			go func(rx *livev1alpha1.BattleReaction) {
-				err := r.writeStatus(ctx, rx, status)
-				writing <- written{rx, err}
-			}(rx.DeepCopy())
 		}
 	}
 	if fr.created > 0 {
@@ -417,6 +404,28 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 	if writeErr != nil {
 		return statusWriteFailed(ctx, writeErr)
 	}
+	return r.fired(ctx, rx, fr, release, counts)
+}
+
+// written is a status write that returned.
+type written struct {
+	rx  *livev1alpha1.BattleReaction // as written
+	err error
+}
+
+// startWrite writes status as rx's (a copy) in the background; the channel gets what it came to.
+func (r *BattleReactionReconciler) startWrite(ctx context.Context, rx *livev1alpha1.BattleReaction, status *livev1alpha1.BattleReactionStatus) chan written {
+	done := make(chan written, 1)
+	go func(rx *livev1alpha1.BattleReaction) {
+		err := r.writeStatus(ctx, rx, status)
+		done <- written{rx, err}
+	}(rx.DeepCopy())
+	return done
+}
+
+// fired ends a firing whose status is stored: the finalizers of the Jobs it counted go, and
+// it comes back soon when battles still wait for Jobs that maxRunningJobs would allow.
+func (r *BattleReactionReconciler) fired(ctx context.Context, rx *livev1alpha1.BattleReaction, fr *firingRounds, release []*batchv1.Job, counts reaction.Counts) (reconcile.Result, error) {
 	result, err := r.release(ctx, rx, release)
 	if err != nil {
 		return result, err
@@ -427,7 +436,7 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 	if !result.IsZero() {
 		return result, nil
 	}
-	if ready.Reason == livev1alpha1.ReasonActive && fr.state.waiting+fr.state.failed > 0 && (rx.Spec.MaxRunningJobs == 0 || counts.Running < int64(rx.Spec.MaxRunningJobs)) {
+	if fr.ready.Reason == livev1alpha1.ReasonActive && fr.state.waiting+fr.state.failed > 0 && (rx.Spec.MaxRunningJobs == 0 || counts.Running < int64(rx.Spec.MaxRunningJobs)) {
 		return reconcile.Result{RequeueAfter: time.Second}, nil // more than one reconcile's worth
 	}
 	return reconcile.Result{}, nil
@@ -564,11 +573,13 @@ func (r *BattleReactionReconciler) record(ctx context.Context, rx *livev1alpha1.
 // beforeRecord and beforeCreate, when set, run before each record is written and before each
 // Job is created: a test holds those writes back with them, to see what does not wait for them.
 // afterDue, when set, runs when an HTTP reaction's reconcile has found its due battles: a test
-// lets the store move on there.
+// lets the store move on there. haltedByEdit, when set, runs when a firing reconcile stops
+// planning because the reaction was edited: a test waits for it.
 var (
 	beforeRecord atomic.Pointer[func(context.Context, *livev1alpha1.BattleResult)]
 	beforeCreate atomic.Pointer[func(context.Context, *batchv1.Job)]
 	afterDue     atomic.Pointer[func(context.Context, *battlestore.Store, []*livev1alpha1.BattleResult)]
+	haltedByEdit atomic.Pointer[func(*livev1alpha1.BattleReaction)]
 )
 
 // fieldManager is the reaction's own field manager on BattleResults.

@@ -919,10 +919,19 @@ func setFiringWindows(t *testing.T, window, most time.Duration) {
 // TestEditStopsAFiringReconcile: a reconcile that keeps firing while its writes are in flight
 // stops when the reaction is edited, so a battle arriving after an edit of the criteria is
 // judged by the new criteria, not by the spec the reconcile started with. Not parallel: it
-// sets the package's record hook (holdRecord).
+// sets the package's record hook (holdRecord) and its edit hook.
 func TestEditStopsAFiringReconcile(t *testing.T) {
 	// The first battle's record is held: the reconcile that created its Job stays in flight.
 	app, rx, first, second, releaseRecords := firstDrawHeld(t, "edited-while-firing")
+	halted := make(chan struct{})
+	var once sync.Once
+	hook := func(edited *livev1alpha1.BattleReaction) {
+		if edited.Namespace == app.namespace {
+			once.Do(func() { close(halted) })
+		}
+	}
+	haltedByEdit.Store(&hook)
+	t.Cleanup(func() { haltedByEdit.Store(nil) })
 
 	// Draws no longer match; then, a second later (edit and arrival times have a one-second
 	// resolution), a draw arrives while the first reconcile is still in flight.
@@ -931,7 +940,12 @@ func TestEditStopsAFiringReconcile(t *testing.T) {
 	})
 	nextSecond()
 	app.send(t, testutil.Fixture(t, "end-battle-draw.json"))
-	time.Sleep(500 * time.Millisecond) // what the held reconcile would do with the arrival, it does now
+	// The arrival wakes the held reconcile, which finds the reaction edited before it plans.
+	select {
+	case <-halted:
+	case <-time.After(time.Minute):
+		t.Fatal("the reconcile in flight went on planning after the edit")
+	}
 
 	releaseRecords()
 	waitIdle(t)

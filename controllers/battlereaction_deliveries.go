@@ -28,8 +28,8 @@ type reactionRuns struct {
 	key    types.NamespacedName
 	cancel context.CancelFunc
 	ctx    context.Context
-	// busy are the battles whose runs are in flight, by name (how many runs).
-	busy map[string]int
+	// busy are the battles whose runs are in flight, by name.
+	busy map[string]bool
 	// runs counts the runs in flight: started and not finished.
 	runs int
 	// slots hold one token per request being sent: at most maxRunningJobs.
@@ -51,7 +51,7 @@ func (d *deliveries) of(base context.Context, uid types.UID, key types.Namespace
 	rd := d.byReaction[uid]
 	if rd == nil {
 		ctx, cancel := context.WithCancel(base)
-		rd = &reactionRuns{key: key, ctx: ctx, cancel: cancel, busy: map[string]int{}, finished: map[string]reaction.FinishedBattle{}, recorded: map[string]bool{}}
+		rd = &reactionRuns{key: key, ctx: ctx, cancel: cancel, busy: map[string]bool{}, finished: map[string]reaction.FinishedBattle{}, recorded: map[string]bool{}}
 		d.byReaction[uid] = rd
 	}
 	return rd
@@ -132,7 +132,7 @@ func (d *deliveries) start(base context.Context, rx *livev1alpha1.BattleReaction
 	}
 	d.mu.Lock()
 	rd := d.of(base, rx.UID, client.ObjectKeyFromObject(rx))
-	rd.busy[br.Name] = len(reqs)
+	rd.busy[br.Name] = true
 	rd.runs += len(reqs)
 	if cap(rd.slots) != limit {
 		rd.slots = make(chan struct{}, limit) // runs started before keep the old slots

@@ -133,7 +133,7 @@ func (r *BattleReactionReconciler) battleEvents() handler.EventHandler {
 // no reconcile has taken up, maybe undone before one does), or a scan has started, the battle
 // goes into the index, as every battle used to, for the reconcile to judge.
 func (r *BattleReactionReconciler) ruledOut(rx *livev1alpha1.BattleReaction, br *livev1alpha1.BattleResult) bool {
-	return reaction.RuledOut(rx.Spec.Match, &br.Spec) && r.pending.BuiltFor(rx.UID, reaction.CriteriaHash(&rx.Spec))
+	return reaction.RuledOut(rx.Spec.Match, &br.Spec) && r.pending.BuiltFor(rx.UID, rx.Generation, func() string { return reaction.CriteriaHash(&rx.Spec) })
 }
 
 // reactionsOf lists the reactions of a namespace from the cache, read-only.

@@ -62,6 +62,9 @@ func (fr *firingRounds) round() {
 		// queued by the edit, fires with the new one. Creates still queued are skipped.
 		fr.stopped = true
 		fr.halt.Store(true)
+		if hook := haltedByEdit.Load(); hook != nil {
+			(*hook)(fr.rx)
+		}
 		return
 	}
 	fr.rounds++

@@ -24,13 +24,14 @@ import (
 	"github.com/battleops/battle-operator/internal/retention"
 )
 
-// CacheOptions restricts the manager's cache to scope (the store of BattleResults gets the same
-// scope in Options), and its cache of Jobs to the reactions' Jobs, so a cluster's other Jobs
-// cost the manager no memory. BattleResults are not in the cache at all: the controllers read
+// CacheOptions restricts the manager's cache to the controllers' scope (the store of
+// BattleResults gets the same scope in Setup), and its cache of Jobs to the reactions' Jobs,
+// so a cluster's other Jobs cost the manager no memory. BattleResults are not in the cache at all: the controllers read
 // them from a battlestore.Store, which keeps each as a compact record. BattleReactions keep
 // their managedFields: they are few, and the time of a criteria edit is read from them
 // (reaction.LastEdit).
-func CacheOptions(scope battlestore.Scope) cache.Options {
+func (opts Options) CacheOptions() cache.Options {
+	scope := opts.Scope
 	req, err := labels.NewRequirement(reaction.LabelReaction, selection.Exists, nil)
 	if err != nil {
 		panic(err)
@@ -60,8 +61,8 @@ func ClientOptions() client.Options {
 // Options are the controllers' settings.
 type Options struct {
 	// Scope is what the controllers reconcile: the objects of its namespaces (all when it
-	// has none) that its field selector selects. The cache must have the same scope
-	// (CacheOptions).
+	// has none) that its field selector selects. The manager's cache gets the same scope
+	// from CacheOptions.
 	Scope battlestore.Scope
 	// Retention deletes BattleResults by age and count; zero keeps them all.
 	Retention retention.Policy

@@ -82,9 +82,14 @@ func runSuite(m *testing.M) int {
 
 // startManager starts a manager running the controllers, as cmd/main.go wires them.
 func startManager() error {
+	// HTTP reactions retry within a test's patience: 50 ms doubling, at most 200 ms apart.
+	sender := delivery.NewSender("battle-operator-test")
+	sender.First, sender.Max = 50*time.Millisecond, 200*time.Millisecond
+	// Retention is tested with manager processes.
+	opts := Options{Scope: inProcessScope(), Sender: sender}
 	mgr, err := ctrl.NewManager(testCfg, ctrl.Options{
 		Scheme:                 testScheme,
-		Cache:                  CacheOptions(inProcessScope()),
+		Cache:                  opts.CacheOptions(),
 		Client:                 ClientOptions(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
@@ -95,11 +100,7 @@ func startManager() error {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	// HTTP reactions retry within a test's patience: 50 ms doubling, at most 200 ms apart.
-	sender := delivery.NewSender("battle-operator-test")
-	sender.First, sender.Max = 50*time.Millisecond, 200*time.Millisecond
-	// Retention is tested with manager processes.
-	if err := Setup(ctx, mgr, Options{Scope: inProcessScope(), Sender: sender}); err != nil {
+	if err := Setup(ctx, mgr, opts); err != nil {
 		cancel()
 		return err
 	}

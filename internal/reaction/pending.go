@@ -36,6 +36,10 @@ type pendingReaction struct {
 	built, scanning bool
 	hash            string
 	start           time.Time
+	// compared is the reaction's generation whose criteria were last compared with hash
+	// (BuiltFor), -1 for none; sameCriteria is what that found. A Reset forgets it.
+	compared     int64
+	sameCriteria bool
 	// waiting maps a battle's name to whether it is known to match (false: not examined yet).
 	waiting map[string]bool
 	// inbox holds the battles that arrived since the last Take.
@@ -110,13 +114,20 @@ func (p *Pending) Current(uid types.UID, hash string, start metav1.Time) bool {
 	return e != nil && e.built && e.hash == hash && e.start.Equal(start.Time)
 }
 
-// BuiltFor says whether the reaction's index was built for the criteria hash, and no scan
-// for other criteria has started since.
-func (p *Pending) BuiltFor(uid types.UID, hash string) bool {
+// BuiltFor says whether the reaction's index was built for the criteria of the reaction's
+// generation, whose hash is hash(), and no scan for other criteria has started since. hash is
+// called once per generation and index, not for every battle that arrives.
+func (p *Pending) BuiltFor(uid types.UID, generation int64, hash func() string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	e := p.reactions[uid]
-	return e != nil && e.built && !e.scanning && e.hash == hash
+	if e == nil || !e.built || e.scanning {
+		return false
+	}
+	if e.compared != generation {
+		e.compared, e.sameCriteria = generation, e.hash == hash()
+	}
+	return e.sameCriteria
 }
 
 // Reset builds the reaction's index from a scan of its namespace for the criteria hash and
@@ -133,7 +144,7 @@ func (p *Pending) Reset(uid types.UID, key types.NamespacedName, hash string, st
 		}
 	}
 	e := p.entry(uid, key)
-	e.key, e.built, e.scanning, e.hash, e.start = key, true, false, hash, start.Time
+	e.key, e.built, e.scanning, e.hash, e.start, e.compared = key, true, false, hash, start.Time, -1
 	e.waiting = make(map[string]bool, len(due))
 	for _, name := range due {
 		e.waiting[name] = true

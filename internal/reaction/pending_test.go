@@ -36,6 +36,39 @@ func TestPending(t *testing.T) {
 			t.Errorf("take (-want +got):\n%s", diff)
 		}
 	})
+	t.Run("BuiltFor compares a generation's criteria with the index's once, until the index is built again.", func(t *testing.T) {
+		var p Pending
+		hashed := 0
+		hash := func(h string) func() string { return func() string { hashed++; return h } }
+		if p.BuiltFor("u", 1, hash("h")) {
+			t.Error("built for criteria before any scan")
+		}
+		p.Reset("u", pendingKey, "h", start, nil, listed())
+		for range 3 {
+			if !p.BuiltFor("u", 1, hash("h")) {
+				t.Error("generation 1: not built for its criteria")
+			}
+		}
+		if p.BuiltFor("u", 2, hash("edited")) || p.BuiltFor("u", 2, hash("h")) {
+			t.Error("generation 2 (other criteria): built for them, or compared again")
+		}
+		if hashed != 2 {
+			t.Errorf("the criteria were hashed %d times, want once per generation (2)", hashed)
+		}
+		p.Scanning("u", pendingKey)
+		if p.BuiltFor("u", 2, hash("edited")) {
+			t.Error("built for the criteria while a scan runs")
+		}
+		p.Reset("u", pendingKey, "edited", start, nil, listed())
+		if !p.BuiltFor("u", 2, hash("edited")) || hashed != 3 {
+			t.Errorf("after the index is built for generation 2's criteria: not built for them, or not compared again (%d hashes)", hashed)
+		}
+		var q Pending // an object that has no generation (0), as a fake client's
+		q.Reset("u", pendingKey, "h", start, nil, listed())
+		if !q.BuiltFor("u", 0, hash("h")) || q.BuiltFor("v", 0, hash("h")) {
+			t.Error("generation 0: not built for its criteria, or built for another reaction's")
+		}
+	})
 	t.Run("Arrivals are taken once, as not yet examined, and stay until settled.", func(t *testing.T) {
 		var p Pending
 		p.Reset("u", pendingKey, "h", start, nil, listed())
