@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -26,9 +27,10 @@ const warmInterval = 2 * time.Second
 // the scan that builds the index when there is none for the reaction's stored criteria, then
 // the examination of what arrived, which lets the battles the leader recorded, and those that
 // do not match, leave the index. So a standby holds, per reaction, the battles that match and
-// wait for the leader, and what arrived since the last pass: a cost that follows traffic. It
-// writes nothing and records no Event (the leader does; a failing expression is logged). It
-// stops once this replica leads.
+// wait for the leader, and what arrived since the last pass: a cost that follows traffic; the
+// index of a reaction that is gone is dropped at the end of the pass. It writes nothing and
+// records no Event (the leader does; a failing expression is logged). It stops once this
+// replica leads.
 type indexWarmer struct {
 	r       *BattleReactionReconciler
 	reader  client.Reader // the cache
@@ -76,11 +78,28 @@ func (w *indexWarmer) pass(ctx context.Context) bool {
 		log.FromContext(ctx).Error(err, "Listing the reactions")
 		return true
 	}
+	exists := make(map[types.UID]bool, len(list.Items))
 	for i := range list.Items {
+		exists[list.Items[i].UID] = true
 		if !w.warm(ctx, &list.Items[i]) {
 			return false
 		}
 	}
+	return w.forgetGone(exists)
+}
+
+// forgetGone drops the indexes of the reactions that no longer exist (a leader's reconcile
+// forgets them when it finds one gone; a standby does not reconcile); false once the replica
+// leads.
+func (w *indexWarmer) forgetGone(exists map[types.UID]bool) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	select {
+	case <-w.elected:
+		return false
+	default:
+	}
+	w.r.pending.Retain(func(uid types.UID) bool { return exists[uid] })
 	return true
 }
 

@@ -292,6 +292,18 @@ func (p *Pending) Drop(uid types.UID) {
 	delete(p.reactions, uid)
 }
 
+// Retain drops the index of every reaction keep says no to (reactions gone, seen by a replica
+// that does not reconcile them).
+func (p *Pending) Retain(keep func(types.UID) bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for uid := range p.reactions {
+		if !keep(uid) {
+			delete(p.reactions, uid)
+		}
+	}
+}
+
 // Forget drops the index of every reaction of this name: it is gone.
 func (p *Pending) Forget(key types.NamespacedName) {
 	p.mu.Lock()

@@ -69,6 +69,15 @@ func TestPending(t *testing.T) {
 			t.Error("generation 0: not built for its criteria, or built for another reaction's")
 		}
 	})
+	t.Run("Retain keeps the indexes of the reactions it is told to, and drops the others.", func(t *testing.T) {
+		var p Pending
+		p.Reset("u", pendingKey, "h", start, []string{"br-1"}, listed("br-1"))
+		p.Reset("v", types.NamespacedName{Namespace: "growth", Name: "gone"}, "h", start, []string{"br-1"}, listed("br-1"))
+		p.Retain(func(uid types.UID) bool { return uid == "u" })
+		if !p.Current("u", "h", start) || p.Current("v", "h", start) || p.Len("v") != 0 {
+			t.Errorf("after Retain(u): u current %v (want true), v current %v with %d battles (want false, 0)", p.Current("u", "h", start), p.Current("v", "h", start), p.Len("v"))
+		}
+	})
 	t.Run("Arrivals are taken once, as not yet examined, and stay until settled.", func(t *testing.T) {
 		var p Pending
 		p.Reset("u", pendingKey, "h", start, nil, listed())

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -689,6 +690,7 @@ func (h *historyRun) measure(row *histRow) {
 	}
 	checks0, checksErr := h.battleResultChecks(ctx)
 	reconciles0, reconcilesErr := h.mgr.roomStatsReconciles(ctx)
+	plane0 := h.controlPlaneWork()
 	seenBattles, stopWatch := h.watchBattleResults(ctx)
 	first := h.next
 	answers := make([]histAnswer, n)
@@ -868,6 +870,7 @@ func (h *historyRun) measure(row *histRow) {
 	}
 	if cpu1, err := h.mgr.cpuSeconds(); err == nil && len(stored) > 0 {
 		row.cpuPer1000 = (cpu1 - cpu0) / float64(len(stored)) * 1000
+		row.notes = append(row.notes, h.controlPlaneWork().since(plane0, len(stored)))
 	}
 	row.window = time.Since(t0)
 	if row.capped {
@@ -899,6 +902,41 @@ func (h *historyRun) measure(row *histRow) {
 	} else {
 		row.notes = append(row.notes, "etcd metrics: "+err.Error())
 	}
+}
+
+// planeWork is what the control plane has done so far: the API server's and etcd's CPU
+// time, and etcd's compactions (the API server asks for one every 5 minutes).
+type planeWork struct {
+	apiserverCPU, etcdCPU    float64
+	compactions, compactedMs float64
+	err                      error
+}
+
+func (h *historyRun) controlPlaneWork() planeWork {
+	var w planeWork
+	var errs [3]error
+	w.apiserverCPU, errs[0] = processCPUSeconds(pidOf(filepath.Join(h.assets, "kube-apiserver")))
+	w.etcdCPU, errs[1] = processCPUSeconds(pidOf(filepath.Join(h.assets, "etcd")))
+	var sums map[string]float64
+	if sums, errs[2] = testutil.ScrapeSums(h.env.ControlPlane.Etcd.URL.String() + "/metrics"); errs[2] == nil {
+		w.compactions = sums["etcd_debugging_mvcc_db_compaction_total_duration_milliseconds_count"]
+		w.compactedMs = sums["etcd_debugging_mvcc_db_compaction_total_duration_milliseconds_sum"]
+	}
+	w.err = errors.Join(errs[:]...)
+	return w
+}
+
+// since says what the control plane did between before and w, for battles battles.
+func (w planeWork) since(before planeWork, battles int) string {
+	if err := errors.Join(before.err, w.err); err != nil {
+		return "the control plane's CPU: " + err.Error()
+	}
+	per := func(cpu float64) string { return fmt.Sprintf("%.2f s", cpu/float64(battles)*1000) }
+	line := fmt.Sprintf("CPU per 1,000 battles: the API server %s, etcd %s", per(w.apiserverCPU-before.apiserverCPU), per(w.etcdCPU-before.etcdCPU))
+	if n := w.compactions - before.compactions; n > 0 {
+		line += fmt.Sprintf("; etcd compacted %.0f time(s) during the step (%.0f ms)", n, w.compactedMs-before.compactedMs)
+	}
+	return line
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -223,7 +223,12 @@ func (m *histManager) heapProfile(path string) error {
 
 // cpuSeconds is the user and system CPU time the process used so far.
 func (m *histManager) cpuSeconds() (float64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", m.Cmd.Process.Pid))
+	return processCPUSeconds(m.Cmd.Process.Pid)
+}
+
+// processCPUSeconds is the user and system CPU time process pid used so far.
+func processCPUSeconds(pid int) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}
