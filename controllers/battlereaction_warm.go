@@ -71,7 +71,9 @@ func (w *indexWarmer) Start(ctx context.Context) error {
 	}
 }
 
-// pass examines each reaction's index once; false once the replica leads.
+// pass examines each reaction's index once, then drops the indexes of the reactions that no
+// longer exist (a leader's reconcile forgets them when it finds one gone; a standby does not
+// reconcile); false once the replica leads.
 func (w *indexWarmer) pass(ctx context.Context) bool {
 	var list livev1alpha1.BattleReactionList
 	if err := w.reader.List(ctx, &list); err != nil {
@@ -81,17 +83,15 @@ func (w *indexWarmer) pass(ctx context.Context) bool {
 	exists := make(map[types.UID]bool, len(list.Items))
 	for i := range list.Items {
 		exists[list.Items[i].UID] = true
-		if !w.warm(ctx, &list.Items[i]) {
+		if !w.standingBy(func() { w.warm(ctx, &list.Items[i]) }) {
 			return false
 		}
 	}
-	return w.forgetGone(exists)
+	return w.standingBy(func() { w.r.pending.Retain(func(uid types.UID) bool { return exists[uid] }) })
 }
 
-// forgetGone drops the indexes of the reactions that no longer exist (a leader's reconcile
-// forgets them when it finds one gone; a standby does not reconcile); false once the replica
-// leads.
-func (w *indexWarmer) forgetGone(exists map[types.UID]bool) bool {
+// standingBy runs f, holding mu, unless the replica leads; false once it leads.
+func (w *indexWarmer) standingBy(f func()) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	select {
@@ -99,32 +99,24 @@ func (w *indexWarmer) forgetGone(exists map[types.UID]bool) bool {
 		return false
 	default:
 	}
-	w.r.pending.Retain(func(uid types.UID) bool { return exists[uid] })
+	f()
 	return true
 }
 
 // warm examines one reaction's index, as the leader last configured it: a reaction the leader
 // has not reconciled since its criteria changed, or cannot fire (an invalid expression, being
 // deleted), is left to the leader.
-func (w *indexWarmer) warm(ctx context.Context, rx *livev1alpha1.BattleReaction) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	select {
-	case <-w.elected:
-		return false
-	default:
-	}
+func (w *indexWarmer) warm(ctx context.Context, rx *livev1alpha1.BattleReaction) {
 	if rx.DeletionTimestamp != nil || rx.Status.Criteria == nil || rx.Status.Criteria.Hash != reaction.CriteriaHash(&rx.Spec) {
-		return true
+		return
 	}
 	matcher, err := reaction.Compile(rx.Spec.Match)
 	if err != nil {
-		return true
+		return
 	}
 	if _, _, err := w.r.examine(ctx, rx, matcher, logFailed); err != nil {
 		log.FromContext(ctx).Error(err, "Examining the battles of a reaction", "battleReaction", client.ObjectKeyFromObject(rx))
 	}
-	return true
 }
 
 // wait returns once no pass is in progress.
