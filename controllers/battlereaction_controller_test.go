@@ -909,6 +909,32 @@ func TestABusyFiringWritesItsStatusAndGoesOn(t *testing.T) {
 	waitRecorded(t, rx, first, second)
 }
 
+// TestABusyFiringPlansWaitingBattlesWhenJobsFinish: under maxRunningJobs 1, a battle waits
+// for the running Job of the one before; when that Job finishes while the firing is still
+// busy (the first battle's record held), the next checkpoint sees it finished and plans the
+// waiting battle, without waiting for the record. Not parallel: hooks and windows.
+func TestABusyFiringPlansWaitingBattlesWhenJobsFinish(t *testing.T) {
+	setFiringWindows(t, 300*time.Millisecond, time.Minute)
+	app := newTestApp(t)
+	rx := createReaction(t, newReaction(app.namespace, "busy-one-at-a-time", func(s *livev1alpha1.BattleReactionSpec) {
+		s.Match.Outcomes = []livev1alpha1.Outcome{livev1alpha1.OutcomeDraw}
+		s.MaxRunningJobs = 1
+	}))
+	first := battle.Name(fixtureBattleIDs["end-battle-official-example.json"])
+	second := battle.Name(fixtureBattleIDs["end-battle-draw.json"])
+	held, releaseRecords := holdRecord(t, app.namespace, first)
+	app.send(t, testutil.Fixture(t, "end-battle-official-example.json"))
+	jobs := waitForJobs(t, app.namespace, rx.Name, []string{reaction.JobName(rx.Name, first, nil)})
+	<-held
+	app.send(t, testutil.Fixture(t, "end-battle-draw.json"))
+	waitForCounts(t, rx, counts{Started: 1, Running: 1, Waiting: 1}) // written by a checkpoint
+
+	finishJob(t, &jobs[0], true)
+	waitForJobs(t, app.namespace, rx.Name, []string{reaction.JobName(rx.Name, first, nil), reaction.JobName(rx.Name, second, nil)})
+	releaseRecords()
+	waitRecorded(t, rx, first, second)
+}
+
 // setFiringWindows shortens the firing window and the longest firing until the test ends.
 func setFiringWindows(t *testing.T, window, most time.Duration) {
 	t.Helper()
