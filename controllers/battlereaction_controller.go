@@ -120,7 +120,7 @@ type BattleReactionReconciler struct {
 // Reconcile brings one reaction up to date.
 func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	logger := log.FromContext(ctx)
-	r.warmer.wait() // the standby's last pass over the indexes, if this replica just took the lead
+	r.warmer.stop() // this replica leads: the standby's warm-up of the indexes ends (after a pass in progress)
 	var cached livev1alpha1.BattleReaction
 	if err := r.Client.Get(ctx, req.NamespacedName, &cached); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -669,7 +669,8 @@ func (r *BattleReactionReconciler) SetupWithManager(ctx context.Context, mgr ctr
 		return err
 	}
 	r.base, r.http = ctx, newDeliveries()
-	r.warmer = &indexWarmer{r: r, reader: mgr.GetCache(), battles: r.Battles, elected: mgr.Elected()}
+	battles := r.Battles.Source(r.battleEvents())
+	r.warmer = &indexWarmer{r: r, reader: mgr.GetCache(), battles: battles, elected: mgr.Elected()}
 	if err := mgr.Add(r.warmer); err != nil {
 		return err
 	}
@@ -687,7 +688,7 @@ func (r *BattleReactionReconciler) SetupWithManager(ctx context.Context, mgr ctr
 		For(&livev1alpha1.BattleReaction{}).
 		// Jobs of a deleted reaction still map to its name, so their finalizers are released.
 		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(namesInNamespace(jobOwner))).
-		WatchesRawSource(r.Battles.Source(r.battleEvents())).
+		WatchesRawSource(battles).
 		// An HTTP reaction's battle whose runs all finished in this process.
 		WatchesRawSource(source.Channel(r.http.done, &handler.EnqueueRequestForObject{})).
 		Complete(r)

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -10,7 +11,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	livev1alpha1 "github.com/battleops/battle-operator/api/v1alpha1"
-	"github.com/battleops/battle-operator/internal/battlestore"
 	"github.com/battleops/battle-operator/internal/reaction"
 )
 
@@ -32,27 +32,28 @@ const warmInterval = 2 * time.Second
 // records no Event (the leader does; a failing expression is logged). It stops once this
 // replica leads.
 type indexWarmer struct {
-	r       *BattleReactionReconciler
-	reader  client.Reader // the cache
-	battles *battlestore.Store
+	r      *BattleReactionReconciler
+	reader client.Reader // the cache
+	// battles is the controller's source of battles: the warmer scans only once its handler
+	// is attached, so a battle stored after a scan reaches the index as an arrival.
+	battles interface{ WaitForSync(context.Context) error }
 	elected <-chan struct{}
-	// mu is held for each reaction's pass; a reconcile waits for a pass in progress (wait),
-	// so the new leader's scans never run alongside the standby's last one.
-	mu sync.RWMutex
+	// mu is held for each reaction's pass. The first reconcile of this replica takes it to
+	// stop the warmer (stop): it waits for a pass in progress, and none starts after, so the
+	// leader's scans never run alongside the warmer's.
+	mu      sync.Mutex
+	stopped atomic.Bool
 }
 
 // NeedLeaderElection says that it runs while the replica does not lead.
 func (w *indexWarmer) NeedLeaderElection() bool { return false }
 
-// Start warms the indexes until this replica leads or ctx ends.
+// Start warms the indexes until this replica leads or ctx ends. Without leader election the
+// replica leads as soon as its controllers start: a pass may begin before that, and the first
+// reconcile stops it.
 func (w *indexWarmer) Start(ctx context.Context) error {
-	select {
-	case <-w.elected:
-		return nil // leading from the start (or no leader election): the reconciles build them
-	default:
-	}
 	if err := w.battles.WaitForSync(ctx); err != nil {
-		return nil
+		return nil // ctx ended
 	}
 	logger := log.FromContext(ctx).WithName("index-warmer")
 	ticker := time.NewTicker(warmInterval)
@@ -94,6 +95,9 @@ func (w *indexWarmer) pass(ctx context.Context) bool {
 func (w *indexWarmer) standingBy(f func()) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.stopped.Load() {
+		return false
+	}
 	select {
 	case <-w.elected:
 		return false
@@ -103,15 +107,18 @@ func (w *indexWarmer) standingBy(f func()) bool {
 	return true
 }
 
-// warm examines one reaction's index, as the leader last configured it: a reaction the leader
-// has not reconciled since its criteria changed, or cannot fire (an invalid expression, being
-// deleted), is left to the leader.
+// warm examines one reaction's index, as the leader last configured it. A reaction the leader
+// has not reconciled since its criteria changed, or cannot fire (an invalid expression, a
+// refused template, being deleted), has no index here, as on the leader: one kept for other
+// criteria would gather every battle that arrives.
 func (w *indexWarmer) warm(ctx context.Context, rx *livev1alpha1.BattleReaction) {
-	if rx.DeletionTimestamp != nil || rx.Status.Criteria == nil || rx.Status.Criteria.Hash != reaction.CriteriaHash(&rx.Spec) {
+	if rx.DeletionTimestamp != nil || rx.Status.Criteria == nil || rx.Status.Criteria.Hash != reaction.CriteriaHash(&rx.Spec) || templateRejected(rx) {
+		w.r.pending.Drop(rx.UID)
 		return
 	}
 	matcher, err := reaction.Compile(rx.Spec.Match)
 	if err != nil {
+		w.r.pending.Drop(rx.UID)
 		return
 	}
 	if _, _, err := w.r.examine(ctx, rx, matcher, logFailed); err != nil {
@@ -119,12 +126,14 @@ func (w *indexWarmer) warm(ctx context.Context, rx *livev1alpha1.BattleReaction)
 	}
 }
 
-// wait returns once no pass is in progress.
-func (w *indexWarmer) wait() {
-	if w != nil {
-		w.mu.RLock()
-		defer w.mu.RUnlock()
+// stop stops the warmer for good, once no pass is in progress: this replica reconciles.
+func (w *indexWarmer) stop() {
+	if w == nil || w.stopped.Load() {
+		return
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped.Store(true)
 }
 
 // logFailed logs the battles the expression failed on, for a replica that does not lead (the
