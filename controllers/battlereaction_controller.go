@@ -518,6 +518,9 @@ func (r *BattleReactionReconciler) create(ctx context.Context, rx *livev1alpha1.
 				log.FromContext(ctx).Info("Waiting for the Job of another reaction of the same name to be deleted", "job", klog.KObj(job), "ownerUID", owner)
 				return exist, created, errForeignJob
 			}
+			// Ours (an earlier reconcile's): known to exist, also to a checkpoint whose cache
+			// does not show it yet.
+			r.created.add(rx.UID, job, r.now())
 		case err != nil:
 			return exist, created, fmt.Errorf("creating Job %s: %w", job.Name, err)
 		case err == nil:

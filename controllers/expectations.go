@@ -8,7 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// expectations are Jobs created but not yet seen in the cache, per reaction UID.
+// expectations are Jobs known to exist (created, or found existing by a create) but not yet
+// seen in the cache, per reaction UID.
 type expectations struct {
 	mu   sync.Mutex
 	jobs map[types.UID]map[string]expectedJob
