@@ -395,6 +395,7 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 			if status != nil {
 				writing = r.startWrite(ctx, rx, status)
 			}
+			fr.stopped = fr.stopped || !time.Now().Before(stop)
 			if fr.state.waiting > 0 && fr.mayPlan() {
 				fr.round() // Jobs that finished may have made room for them
 			}
