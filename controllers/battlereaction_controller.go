@@ -199,7 +199,7 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 	case reaction.IsHTTP(&rx):
 		return r.deliver(ctx, &rx, criteria, matcher, ready)
 	default:
-		return r.fire(ctx, &rx, criteria, matcher, jobs, owned, ready)
+		return r.fire(ctx, &rx, criteria, matcher, jobs, ready)
 	}
 
 	status, _, release := r.compose(&rx, criteria, ready, owned, nil)
@@ -325,7 +325,7 @@ type fireState struct {
 // creates not started yet are skipped after an edit (or a refused template), what is in
 // flight returns, and the next reconcile carries on, with the new spec.
 func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.BattleReaction, criteria *livev1alpha1.CriteriaRecord,
-	matcher *reaction.Matcher, jobs map[string]*batchv1.Job, owned []*batchv1.Job, ready metav1.Condition) (reconcile.Result, error) {
+	matcher *reaction.Matcher, jobs map[string]*batchv1.Job, ready metav1.Condition) (reconcile.Result, error) {
 	logger := log.FromContext(ctx)
 	began := time.Now()
 	windowed := rx.DeepCopy()
@@ -341,6 +341,7 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 		release      []*batchv1.Job
 		counts       reaction.Counts
 		checkpoints  int
+		replan       bool // plan a round though nothing arrived: a checkpoint found battles waiting
 		window, most = firingWindows()
 	)
 	checkpoint := time.NewTimer(window)
@@ -349,7 +350,8 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 	fr.round()
 	for {
 		fr.stopped = fr.stopped || fr.err != nil || writeErr != nil || ctx.Err() != nil || !time.Now().Before(stop)
-		if fr.mayPlan() && r.pending.Arrivals(rx.UID) {
+		if fr.mayPlan() && (replan || r.pending.Arrivals(rx.UID)) {
+			replan = false
 			fr.round()
 			continue
 		}
@@ -357,11 +359,8 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 			if writeErr != nil {
 				break
 			}
-			if fr.created > 0 || checkpoints > 0 {
-				owned = slices.Collect(maps.Values(fr.jobs))
-			}
 			var status *livev1alpha1.BattleReactionStatus
-			status, counts, release = r.compose(rx, criteria, ready, owned, r.firedJobs(rx, &fr.state))
+			status, counts, release = r.compose(rx, criteria, ready, slices.Collect(maps.Values(fr.jobs)), r.firedJobs(rx, &fr.state))
 			if equality.Semantic.DeepEqual(&rx.Status, status) {
 				break
 			}
@@ -395,10 +394,7 @@ func (r *BattleReactionReconciler) fire(ctx context.Context, rx *livev1alpha1.Ba
 			if status != nil {
 				writing = r.startWrite(ctx, rx, status)
 			}
-			fr.stopped = fr.stopped || !time.Now().Before(stop)
-			if fr.state.waiting > 0 && fr.mayPlan() {
-				fr.round() // Jobs that finished may have made room for them
-			}
+			replan = fr.state.waiting > 0 // Jobs that finished may have made room for them
 		}
 	}
 	if fr.created > 0 {
@@ -483,10 +479,7 @@ func (e *templateError) Error() string { return e.err.Error() }
 // *templateError when the template makes no Job.
 func (r *BattleReactionReconciler) planRound(ctx context.Context, rx *livev1alpha1.BattleReaction, matcher *reaction.Matcher,
 	jobs map[string]*batchv1.Job, firings map[string]*firing) ([]reaction.Planned, *livev1alpha1.FiredBattle, int64, error) {
-	due, last, err := r.due(ctx, rx, matcher)
-	if err != nil {
-		return nil, nil, 0, err
-	}
+	due, last := r.due(ctx, rx, matcher)
 	if rx.Spec.Suspend {
 		return nil, last, int64(len(due)), nil
 	}
@@ -496,9 +489,9 @@ func (r *BattleReactionReconciler) planRound(ctx context.Context, rx *livev1alph
 		Pending: func(name string) bool { return r.pending.Has(rx.UID, name) },
 	})
 	if round.Err != nil {
-		err = &templateError{round.Err}
+		return round.Battles, last, round.Waiting, &templateError{round.Err}
 	}
-	return round.Battles, last, round.Waiting, err
+	return round.Battles, last, round.Waiting, nil
 }
 
 // create creates one battle's missing Jobs in order, and returns how many of them exist now

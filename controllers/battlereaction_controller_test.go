@@ -773,11 +773,14 @@ func waitRecorded(t *testing.T, rx *livev1alpha1.BattleReaction, names ...string
 // firstDrawHeld creates a reaction to draws, sends a first draw (the official example), waits
 // for its Job and holds back its record (holdRecord: the test is not parallel). It returns the
 // names of the first draw and of a second one (end-battle-draw.json, not sent), and the release.
-func firstDrawHeld(t *testing.T, name string) (app *testApp, rx *livev1alpha1.BattleReaction, first, second string, release func()) {
+func firstDrawHeld(t *testing.T, name string, edits ...func(*livev1alpha1.BattleReactionSpec)) (app *testApp, rx *livev1alpha1.BattleReaction, first, second string, release func()) {
 	t.Helper()
 	app = newTestApp(t)
 	rx = createReaction(t, newReaction(app.namespace, name, func(s *livev1alpha1.BattleReactionSpec) {
 		s.Match.Outcomes = []livev1alpha1.Outcome{livev1alpha1.OutcomeDraw}
+		for _, edit := range edits {
+			edit(s)
+		}
 	}))
 	first = battle.Name(fixtureBattleIDs["end-battle-official-example.json"])
 	second = battle.Name(fixtureBattleIDs["end-battle-draw.json"])
@@ -844,30 +847,19 @@ func TestJobsDoNotWaitBehindRecords(t *testing.T) {
 	app := newTestApp(t)
 	rx := createReaction(t, newReaction(app.namespace, "records-in-flight", nil))
 	var attempts atomic.Int32
-	released := make(chan struct{})
-	hook := func(ctx context.Context, br *livev1alpha1.BattleResult) {
+	_, release := hold(t, &beforeRecord, "record", func(br *livev1alpha1.BattleResult) bool {
 		if br.Namespace != app.namespace {
-			return
+			return false
 		}
 		attempts.Add(1)
-		select {
-		case <-released:
-		case <-ctx.Done():
-		}
-	}
-	beforeRecord.Store(&hook)
-	var once sync.Once
-	release := func() { once.Do(func() { close(released) }) }
-	t.Cleanup(func() {
-		release()
-		beforeRecord.Store(nil)
+		return true
 	})
 	battleAt := func(i int) randomBattle {
 		return randomBattle{id: fmt.Sprintf("held-record/%02d", i), opType: 0, endTime: 1763800000 + int64(i),
 			rooms: []string{"a", "b"}, scores: []int64{2, 1}, accounts: []string{"x", "y"}}
 	}
-	// All within the first reconcile's fireWindow (10 s): it cannot end with records held, and
-	// stops planning then. Sent at once, they take a second or two.
+	// Sent at once, they take a second or two; the reconcile that fires for them cannot end
+	// with their records held.
 	var names []string
 	var bodies [][]byte
 	for i := range fireConcurrency {
@@ -915,17 +907,8 @@ func TestABusyFiringWritesItsStatusAndGoesOn(t *testing.T) {
 // waiting battle, without waiting for the record. Not parallel: hooks and windows.
 func TestABusyFiringPlansWaitingBattlesWhenJobsFinish(t *testing.T) {
 	setFiringWindows(t, 300*time.Millisecond, time.Minute)
-	app := newTestApp(t)
-	rx := createReaction(t, newReaction(app.namespace, "busy-one-at-a-time", func(s *livev1alpha1.BattleReactionSpec) {
-		s.Match.Outcomes = []livev1alpha1.Outcome{livev1alpha1.OutcomeDraw}
-		s.MaxRunningJobs = 1
-	}))
-	first := battle.Name(fixtureBattleIDs["end-battle-official-example.json"])
-	second := battle.Name(fixtureBattleIDs["end-battle-draw.json"])
-	held, releaseRecords := holdRecord(t, app.namespace, first)
-	app.send(t, testutil.Fixture(t, "end-battle-official-example.json"))
+	app, rx, first, second, releaseRecords := firstDrawHeld(t, "busy-one-at-a-time", func(s *livev1alpha1.BattleReactionSpec) { s.MaxRunningJobs = 1 })
 	jobs := waitForJobs(t, app.namespace, rx.Name, []string{reaction.JobName(rx.Name, first, nil)})
-	<-held
 	app.send(t, testutil.Fixture(t, "end-battle-draw.json"))
 	waitForCounts(t, rx, counts{Started: 1, Running: 1, Waiting: 1}) // written by a checkpoint
 

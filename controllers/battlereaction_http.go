@@ -61,10 +61,7 @@ func (r *BattleReactionReconciler) deliver(ctx context.Context, rx *livev1alpha1
 			br, ok := r.Battles.Get(rx.Namespace, name)
 			return !ok || reaction.Recorded(br, rx.Name, string(rx.UID))
 		})
-		due, _, err := r.due(ctx, windowed, matcher)
-		if err != nil {
-			return reconcile.Result{}, err
-		}
+		due, _ := r.due(ctx, windowed, matcher)
 		if hook := afterDue.Load(); hook != nil {
 			(*hook)(ctx, r.Battles, due)
 		}

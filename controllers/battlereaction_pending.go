@@ -21,13 +21,13 @@ import (
 // arrived since the last reconcile and those still waiting), after building the index by one
 // scan of the namespace when it is missing or was built for other criteria or another window.
 // The battles returned are copies, decoded from the store.
-func (r *BattleReactionReconciler) due(ctx context.Context, rx *livev1alpha1.BattleReaction, matcher *reaction.Matcher) ([]*livev1alpha1.BattleResult, *livev1alpha1.FiredBattle, error) {
+func (r *BattleReactionReconciler) due(ctx context.Context, rx *livev1alpha1.BattleReaction, matcher *reaction.Matcher) ([]*livev1alpha1.BattleResult, *livev1alpha1.FiredBattle) {
 	return r.examine(ctx, rx, matcher, r.reportFailed)
 }
 
 // examine is due, with report telling about the battles the expression failed on.
 func (r *BattleReactionReconciler) examine(ctx context.Context, rx *livev1alpha1.BattleReaction, matcher *reaction.Matcher,
-	report func(context.Context, *livev1alpha1.BattleReaction, map[*livev1alpha1.BattleResult]error)) ([]*livev1alpha1.BattleResult, *livev1alpha1.FiredBattle, error) {
+	report func(context.Context, *livev1alpha1.BattleReaction, map[*livev1alpha1.BattleResult]error)) ([]*livev1alpha1.BattleResult, *livev1alpha1.FiredBattle) {
 	examined := 0
 	defer func() { reactionBattlesExamined.Observe(float64(examined)) }()
 
@@ -79,7 +79,7 @@ func (r *BattleReactionReconciler) examine(ctx context.Context, rx *livev1alpha1
 		matched[i] = br.Name
 	}
 	r.pending.Matched(rx.UID, matched...)
-	return sel.Due, reaction.LaterFired(last, sel.Last), nil
+	return sel.Due, reaction.LaterFired(last, sel.Last)
 }
 
 // reportFailed tells about the battles the expression failed on. Each is examined once per

@@ -121,9 +121,7 @@ func (w *indexWarmer) warm(ctx context.Context, rx *livev1alpha1.BattleReaction)
 		w.r.pending.Drop(rx.UID)
 		return
 	}
-	if _, _, err := w.r.examine(ctx, rx, matcher, logFailed); err != nil {
-		log.FromContext(ctx).Error(err, "Examining the battles of a reaction", "battleReaction", client.ObjectKeyFromObject(rx))
-	}
+	w.r.examine(ctx, rx, matcher, logFailed)
 }
 
 // stop stops the warmer for good, once no pass is in progress: this replica reconciles.

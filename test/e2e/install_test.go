@@ -701,7 +701,7 @@ items:
 		}
 		return len(aggregated) == 3
 	}) {
-		view, _ := d.kubectlErr("", "get", "clusterrole", "view", "-o", "yaml")
+		view := d.kubectlText("get", "clusterrole", "view", "-o", "yaml")
 		t.Fatalf("after a minute only %v of alice (view), bob (edit) and carol (admin) got the battle-operator roles: view, edit and admin are not aggregated (does kube-controller-manager run clusterrole-aggregation-controller?)\n%s", aggregated, view)
 	}
 	t.Logf("view, edit and admin aggregated %v after the roles were applied", time.Since(start).Round(time.Millisecond))
