@@ -16,7 +16,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -143,72 +142,39 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 		return reconcile.Result{}, err
 	}
 
-	// Prune finished Jobs beyond the history limits, once their battle's record is stored. Only
-	// the Jobs beyond the limits are looked up, each by its battle's name.
-	prune := reaction.JobsToDelete(owned, ptr.Deref(rx.Spec.SuccessfulJobsHistoryLimit, 3), ptr.Deref(rx.Spec.FailedJobsHistoryLimit, 1),
-		func(job *batchv1.Job) bool {
+	// Decide (pure), then act.
+	matcher, invalid := reaction.Compile(rx.Spec.Match)
+	plan := reaction.PlanReconcile(reaction.PlanInput{Reaction: &rx, Jobs: owned, Invalid: invalid, Now: metav1.NewTime(r.now()),
+		// Only the Jobs beyond the history limits are looked up, each by its battle's name.
+		Recorded: func(job *batchv1.Job) bool {
 			br, ok := r.Battles.Get(rx.Namespace, job.Labels[reaction.LabelBattleResult])
-			if !ok {
-				return true // the battle is gone: nothing can run for it again
-			}
-			return reaction.Recorded(br, rx.Name, string(rx.UID))
-		})
-	for _, job := range prune {
+			return !ok || reaction.Recorded(br, rx.Name, string(rx.UID)) // gone: nothing can run for it again
+		}})
+	for _, job := range plan.Prune {
 		if err := r.Client.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
 			return reconcile.Result{}, fmt.Errorf("pruning Job %s: %w", job.Name, err)
 		}
 		logger.V(1).Info("Pruned Job", "job", klog.KObj(job))
 	}
-
-	criteria := rx.Status.Criteria
-	if hash := reaction.CriteriaHash(&rx.Spec); criteria == nil {
-		criteria = &livev1alpha1.CriteriaRecord{Hash: hash}
-	} else if criteria.Hash != hash {
-		since := reaction.LastEdit(&rx)
-		if since == nil {
-			now := metav1.NewTime(r.now())
-			since = &now
-		}
-		criteria = &livev1alpha1.CriteriaRecord{Hash: hash, Since: since}
+	r.warn(&rx, plan.Warning)
+	switch plan.Course {
+	case reaction.Deliver:
+		return r.deliver(ctx, &rx, plan.Criteria, matcher, plan.Ready)
+	case reaction.FireJobs:
+		return r.fire(ctx, &rx, plan.Criteria, matcher, jobs, plan.Ready)
 	}
-
-	ready := metav1.Condition{Type: livev1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: livev1alpha1.ReasonActive,
-		Message: "Runs a Job for every matching battle", ObservedGeneration: rx.Generation}
-	if reaction.IsHTTP(&rx) {
-		ready.Message = "Sends a request for every matching battle"
-	}
-	if rx.Spec.Suspend {
-		ready.Reason, ready.Message = livev1alpha1.ReasonSuspended, "Suspended: matching battles wait until spec.suspend is false"
-	}
-	matcher, err := reaction.Compile(rx.Spec.Match)
-	switch {
-	case err != nil:
-		// Fixing the expression changes the criteria, so their window starts anew: the index is
-		// built again then.
-		r.pending.Drop(rx.UID)
-		ready = r.reportInvalid(&rx, livev1alpha1.ReasonInvalidExpression, err.Error())
-	case rx.DeletionTimestamp != nil:
-		// Being deleted: its Jobs go with it, so start none (and send nothing more).
-		r.pending.Drop(rx.UID)
+	// It holds: its index goes (a fix changes the criteria, and the index is built again), and
+	// a reaction being deleted sends nothing more.
+	r.pending.Drop(rx.UID)
+	if rx.DeletionTimestamp != nil {
 		r.http.forget(req.NamespacedName, "")
-	case templateRejected(&rx):
-		// The API server refused this generation's template; nothing is tried until it changes.
-		// The battles arriving meanwhile still count: the scan after the fix finds them.
-		r.pending.Drop(rx.UID)
-		ready = *meta.FindStatusCondition(rx.Status.Conditions, livev1alpha1.ConditionReady)
-	case reaction.IsHTTP(&rx):
-		return r.deliver(ctx, &rx, criteria, matcher, ready)
-	default:
-		return r.fire(ctx, &rx, criteria, matcher, jobs, ready)
 	}
-
-	status, _, release := r.compose(&rx, criteria, ready, owned, nil)
-	if !equality.Semantic.DeepEqual(&rx.Status, status) {
-		if err := r.writeStatus(ctx, &rx, status); err != nil {
+	if !equality.Semantic.DeepEqual(&rx.Status, plan.Status) {
+		if err := r.writeStatus(ctx, &rx, plan.Status); err != nil {
 			return statusWriteFailed(ctx, err)
 		}
 	}
-	return r.release(ctx, &rx, release)
+	return r.release(ctx, &rx, plan.Release)
 }
 
 // ownedJobs are the reaction's Jobs, by name and as a list: those the cache shows, and those
@@ -592,20 +558,11 @@ func fieldManager(name string) string {
 	return prefix + name
 }
 
-// reportInvalid returns the not-Ready condition for a reason the user must fix, and records a
-// Warning Event when the reason or message is new.
-func (r *BattleReactionReconciler) reportInvalid(rx *livev1alpha1.BattleReaction, reason, message string) metav1.Condition {
-	prev := meta.FindStatusCondition(rx.Status.Conditions, livev1alpha1.ConditionReady)
-	if prev == nil || prev.Reason != reason || prev.Message != message || prev.ObservedGeneration != rx.Generation {
-		r.Recorder.Eventf(rx, nil, corev1.EventTypeWarning, reason, "Validate", "%s", message)
+// warn records w, when there is one, as a Warning Event on the reaction.
+func (r *BattleReactionReconciler) warn(rx *livev1alpha1.BattleReaction, w *reaction.Warning) {
+	if w != nil {
+		r.Recorder.Eventf(rx, nil, corev1.EventTypeWarning, w.Reason, "Validate", "%s", w.Message)
 	}
-	return metav1.Condition{Type: livev1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: message, ObservedGeneration: rx.Generation}
-}
-
-// templateRejected says whether this generation's Job template was already refused.
-func templateRejected(rx *livev1alpha1.BattleReaction) bool {
-	c := meta.FindStatusCondition(rx.Status.Conditions, livev1alpha1.ConditionReady)
-	return c != nil && c.Reason == livev1alpha1.ReasonInvalidJobTemplate && c.ObservedGeneration == rx.Generation
 }
 
 // releaseStrays removes the finalizer from Jobs indexed under the reaction's name that no longer

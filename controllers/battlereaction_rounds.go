@@ -185,7 +185,9 @@ func (fr *firingRounds) templateRefused(err error) error {
 	var invalid *templateError
 	if errors.As(err, &invalid) {
 		if !fr.refused { // the first refusal; creates in flight may be refused too
-			*fr.ready = fr.r.reportInvalid(fr.rx, livev1alpha1.ReasonInvalidJobTemplate, invalid.Error())
+			var warning *reaction.Warning
+			*fr.ready, warning = reaction.NotReady(fr.rx, livev1alpha1.ReasonInvalidJobTemplate, invalid.Error())
+			fr.r.warn(fr.rx, warning)
 			fr.refused = true
 		}
 		fr.stopped = true

@@ -112,12 +112,8 @@ func (w *indexWarmer) standingBy(f func()) bool {
 // refused template, being deleted), has no index here, as on the leader: one kept for other
 // criteria would gather every battle that arrives.
 func (w *indexWarmer) warm(ctx context.Context, rx *livev1alpha1.BattleReaction) {
-	if rx.DeletionTimestamp != nil || rx.Status.Criteria == nil || rx.Status.Criteria.Hash != reaction.CriteriaHash(&rx.Spec) || templateRejected(rx) {
-		w.r.pending.Drop(rx.UID)
-		return
-	}
-	matcher, err := reaction.Compile(rx.Spec.Match)
-	if err != nil {
+	matcher, invalid := reaction.Compile(rx.Spec.Match)
+	if rx.Status.Criteria == nil || rx.Status.Criteria.Hash != reaction.CriteriaHash(&rx.Spec) || reaction.Holds(rx, invalid) {
 		w.r.pending.Drop(rx.UID)
 		return
 	}
