@@ -106,6 +106,7 @@ type historyRun struct {
 	binary     string
 	args       []string // the manager's flags but its addresses
 	retention  string   // the retention flags passed, if the manager has them
+	scoped     bool     // the manager watches histNamespace only: the ceiling can be measured beside it
 	pprof      bool     // the manager has --pprof-bind-address
 	mgr        *histManager
 	mgrLog     string
@@ -117,17 +118,19 @@ type historyRun struct {
 	assets     string // the folder of the control plane's binaries
 	loadBefore string // the machine's load average when the run began
 
-	ceiling  float64  // creates/s
-	ceilings []string // each measurement of the ceiling, described
-	rows     []histRow
-	failover []string
-	notes    []string
+	ceiling     float64  // creates/s, before the history
+	ceilings    []string // each measurement of the ceiling, described
+	ceilingNext int      // the number of the next battle of the ceiling's creates
+	rows        []histRow
+	failover    []string
+	notes       []string
 }
 
 // histRow is one step's figures.
 type histRow struct {
 	target, stored   int
 	loaded           int
+	ceiling          float64 // the API server's direct creates/s at this step, before the measurement (0: not measured)
 	loadTook         time.Duration
 	settleTook       time.Duration
 	sent, ok, failed int
@@ -252,6 +255,13 @@ func (h *historyRun) setup(assets string) {
 		retention = append(retention, "--max-battle-results=0")
 	}
 	h.args = append(h.args, retention...)
+	// A manager that watches the history's namespace only lets the ceiling be measured at
+	// every step while it runs: the ceiling's creates, in a namespace of their own, are never
+	// its work.
+	if strings.Contains(string(help), "-watch-namespaces") {
+		h.args = append(h.args, "--watch-namespaces="+histNamespace)
+		h.scoped = true
+	}
 	h.pprof = strings.Contains(string(help), "-pprof-bind-address")
 	h.retention = strings.Join(retention, " ")
 
@@ -266,7 +276,8 @@ func (h *historyRun) setup(assets string) {
 }
 
 func (h *historyRun) run() {
-	h.ceiling = h.measureCeiling("before the history (nothing stored)", histCeilingFirst)
+	h.ceilingNext = histCeilingFirst
+	h.ceiling = h.measureCeiling("before the history (nothing stored)")
 	h.createReactions()
 	h.watchJobs()
 	h.startManager()
@@ -291,6 +302,12 @@ func (h *historyRun) run() {
 			h.load(&row, target-h.stored)
 		}
 		h.settle(&row)
+		if h.scoped {
+			// The machine's speed moves between steps (other tenants share its cores): the
+			// ceiling measured just before the step's battles tells a slower machine from a
+			// dearer battle.
+			row.ceiling = h.measureCeiling(fmt.Sprintf("at %s stored, the manager running and idle", fmtCount(h.stored)))
+		}
 		h.measure(&row)
 		h.rows = append(h.rows, row)
 		h.logf("row: %s", h.rowText(row))
@@ -309,7 +326,7 @@ func (h *historyRun) run() {
 	}
 	if h.cfg.ceiling > 0 && (h.deadline.IsZero() || time.Until(h.deadline) > 3*time.Minute) {
 		h.mgr.stop()
-		h.measureCeiling(fmt.Sprintf("at the end (%s stored, the manager stopped)", fmtCount(h.stored)), histCeilingFirst+h.cfg.ceiling+1)
+		h.measureCeiling(fmt.Sprintf("at the end (%s stored, the manager stopped)", fmtCount(h.stored)))
 	}
 }
 
@@ -400,14 +417,17 @@ func (h *historyRun) directCreate(ctx context.Context, ns string, from, n int) c
 	return r
 }
 
-// measureCeiling creates cfg.ceiling BattleResults straight in the API server while the
-// manager is not running, in a namespace of their own, and deletes them afterwards so a
-// manager started later never sees them. It is measured before the history is filled and
-// again at the end, with the whole history stored.
-func (h *historyRun) measureCeiling(when string, from int) (rate float64) {
+// measureCeiling creates cfg.ceiling BattleResults straight in the API server, in a
+// namespace of their own that no manager watches (the manager is stopped, or watches
+// histNamespace only), and deletes them afterwards. It is measured before the history is
+// filled, before each step's battles when the manager watches histNamespace only, and again
+// at the end, with the whole history stored and the manager stopped.
+func (h *historyRun) measureCeiling(when string) (rate float64) {
 	if h.cfg.ceiling == 0 {
 		return 0
 	}
+	from := h.ceilingNext
+	h.ceilingNext += h.cfg.ceiling + 1
 	ctx, cancel := h.budget(h.cfg.phaseBudget)
 	defer cancel()
 	// The API server builds a custom resource's storage on its first request: not part of it.
@@ -1200,6 +1220,13 @@ func (h *historyRun) rowText(r histRow) string {
 			ingest += fmt.Sprintf(" (%.2f×)", r.ingest/h.ceiling)
 		}
 	}
+	ceiling, share := "-", "-"
+	if r.ceiling > 0 {
+		ceiling = fmt.Sprintf("%.0f", r.ceiling)
+		if r.ingest > 0 {
+			share = fmt.Sprintf("%.2f", r.ingest/r.ceiling)
+		}
+	}
 	hot := fmtDur(r.hotExact)
 	if !r.hotOK {
 		hot = fmt.Sprintf("not exact after %s (%s of %s)", fmtDur(r.hotExact), fmtCount(r.hotGot), fmtCount(r.hotWant))
@@ -1208,8 +1235,8 @@ func (h *historyRun) rowText(r histRow) string {
 	if r.jobsSeen < r.jobsWant {
 		jobs = fmt.Sprintf("%s (only %d of %d Jobs)", fmtDur(r.jobP99), r.jobsSeen, r.jobsWant)
 	}
-	return fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s (peak %s) | %s (in use %s) | %.2f s |",
-		stored, ingest, fmtDur(r.p50), fmtDur(r.p99), hot, jobs, fmtMiB(r.rss), fmtMiB(r.peak),
+	return fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s | %s | %s (peak %s) | %s (in use %s) | %.2f s |",
+		stored, ingest, ceiling, share, fmtDur(r.p50), fmtDur(r.p99), hot, jobs, fmtMiB(r.rss), fmtMiB(r.peak),
 		fmtMiB(r.etcdTotal), fmtMiB(r.etcdInUse), r.cpuPer1000)
 }
 
@@ -1226,13 +1253,17 @@ func (h *historyRun) report() {
 	}
 	fmt.Fprintf(&s, "each step: the history filled to `stored` by direct creates (%d workers), then %s battles through the receiver (%d concurrent senders); every battle: the hot room + 2 of %s rooms; 10 BattleReactions, one for room %s (1 in 10 measured battles)\n",
 		h.cfg.loaders, fmtCount(h.cfg.battles), h.cfg.senders, fmtCount(histOtherRooms), histMatchRoom)
-	fmt.Fprintf(&s, "ingest: callbacks answered OK per second (× the first ceiling); hot room exact: from the last answer until its RoomStats counts every battle; callback→Job: from a battle's answer until its Job is seen (watch); RSS: VmRSS 3 s after the step (peak VmHWM); etcd db size: etcd_mvcc_db_total_size_in_bytes (in use: _in_use_in_bytes) from etcd's /metrics; CPU: the manager's utime+stime from the first callback until it is idle, per 1,000 battles\n\n")
-	fmt.Fprintf(&s, "| stored | ingest /s | answer p50 | answer p99 | hot room exact after last answer | callback→Job p99 | manager RSS | etcd db size | manager CPU per 1,000 battles |\n")
-	fmt.Fprintf(&s, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&s, "ingest: callbacks answered OK per second (× the first ceiling); ceiling then: the API server's direct creates per second measured just before the step's battles, the manager running and idle (it watches its namespace only); hot room exact: from the last answer until its RoomStats counts every battle; callback→Job: from a battle's answer until its Job is seen (watch); RSS: VmRSS 3 s after the step (peak VmHWM); etcd db size: etcd_mvcc_db_total_size_in_bytes (in use: _in_use_in_bytes) from etcd's /metrics; CPU: the manager's utime+stime from the first callback until it is idle, per 1,000 battles\n\n")
+	fmt.Fprintf(&s, "| stored | ingest /s | API server ceiling then /s | ingest ÷ ceiling then | answer p50 | answer p99 | hot room exact after last answer | callback→Job p99 | manager RSS | etcd db size | manager CPU per 1,000 battles |\n")
+	fmt.Fprintf(&s, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range h.rows {
 		fmt.Fprintln(&s, h.rowText(r))
 	}
 	fmt.Fprintln(&s)
+	if line := ingestRatios(h.rows); line != "" {
+		fmt.Fprintln(&s, line)
+		fmt.Fprintln(&s)
+	}
 	for _, r := range h.rows {
 		var parts []string
 		if r.loaded > 0 {

@@ -463,3 +463,35 @@ func createdJobs(logPath string) (map[string]createdJob, error) {
 	})
 	return created, err
 }
+
+// ingestRatios states issue 9's ingest target for the rows: ingest at 50,000–60,000 stored
+// against ingest at 0–10,000, as measured and with each step's ingest divided by the API
+// server's ceiling measured just before it (which takes out how fast the machine was then).
+func ingestRatios(rows []histRow) string {
+	var late *histRow
+	for k := range rows {
+		if rows[k].stored >= 50_000 && rows[k].stored <= 60_000 && rows[k].ingest > 0 {
+			late = &rows[k]
+		}
+	}
+	if late == nil {
+		return ""
+	}
+	var parts []string
+	for k := range rows {
+		early := &rows[k]
+		if early.stored > 10_000 || early.ingest == 0 {
+			continue
+		}
+		part := fmt.Sprintf("against %s stored: %.2f× as measured (%.0f/%.0f)", fmtCount(early.stored), late.ingest/early.ingest, late.ingest, early.ingest)
+		if late.ceiling > 0 && early.ceiling > 0 {
+			part += fmt.Sprintf(", %.2f× as a share of each step's ceiling (%.2f/%.2f; the ceiling %.0f/%.0f)",
+				(late.ingest/late.ceiling)/(early.ingest/early.ceiling), late.ingest/late.ceiling, early.ingest/early.ceiling, late.ceiling, early.ceiling)
+		}
+		parts = append(parts, part)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Ingest at %s stored (target ≥ 0.9×): %s.", fmtCount(late.stored), strings.Join(parts, "; "))
+}
