@@ -330,6 +330,14 @@ func (h *historyRun) run() {
 	}
 }
 
+// managerCPU is the running manager's CPU time so far; an error when none runs.
+func (h *historyRun) managerCPU() (float64, error) {
+	if h.mgr == nil || h.managerGone() {
+		return 0, errors.New("no manager runs")
+	}
+	return h.mgr.cpuSeconds()
+}
+
 func (h *historyRun) managerGone() bool {
 	select {
 	case <-h.mgr.Exited():
@@ -439,12 +447,19 @@ func (h *historyRun) measureCeiling(when string) (rate float64) {
 		h.b.Fatalf("dry-run create of a BattleResult: %v", err)
 	}
 	h.logf("measuring the API server's ceiling %s: %d direct creates, %d workers", when, h.cfg.ceiling, h.cfg.loaders)
+	plane0 := h.controlPlaneWork()
+	mgrCPU0, mgrErr := h.managerCPU()
 	r := h.directCreate(ctx, histCeilingNS, from, h.cfg.ceiling)
+	work := h.controlPlaneWork().since(plane0, max(r.created, 1))
+	if mgrCPU1, err := h.managerCPU(); err == nil && mgrErr == nil {
+		// What a manager that should be idle spent meanwhile: its work competes with the creates.
+		work += fmt.Sprintf(", the manager %.2f s", (mgrCPU1-mgrCPU0)/float64(max(r.created, 1))*1000)
+	}
 	if r.created == 0 {
 		h.b.Fatalf("the ceiling's creates all failed: %v", r.firstErr)
 	}
 	rate = float64(r.created) / r.elapsed.Seconds()
-	line := fmt.Sprintf("%.0f BattleResults/s %s (p99 %s)", rate, when, fmtDur(percentile(r.latencies, 0.99)))
+	line := fmt.Sprintf("%.0f BattleResults/s %s (p99 %s; %s)", rate, when, fmtDur(percentile(r.latencies, 0.99)), strings.Replace(work, "battles", "creates", 1))
 	if r.failed > 0 {
 		line += fmt.Sprintf(" (%d creates failed: %v)", r.failed, r.firstErr)
 	}
