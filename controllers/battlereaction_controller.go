@@ -164,7 +164,8 @@ func (r *BattleReactionReconciler) Reconcile(ctx context.Context, req reconcile.
 		return r.fire(ctx, &rx, plan.Criteria, matcher, jobs, plan.Ready)
 	}
 	// It holds: its index goes (a fix changes the criteria, and the index is built again), and
-	// a reaction being deleted sends nothing more.
+	// a reaction being deleted sends nothing more, whatever else is wrong with it (until
+	// b244106 one with an invalid expression kept its runs in flight until they ended).
 	r.pending.Drop(rx.UID)
 	if rx.DeletionTimestamp != nil {
 		r.http.forget(req.NamespacedName, "")

@@ -121,8 +121,16 @@ func TestPlanReconcile(t *testing.T) {
 				warning: &Warning{Reason: livev1alpha1.ReasonInvalidExpression, Message: badExpression.Error()}, release: []string{"gone-1"}},
 		},
 		{
-			name: "Being deleted holds; Ready stays as it was",
+			name: "Being deleted holds; Ready is the active one",
 			edit: func(rx *livev1alpha1.BattleReaction) { rx.DeletionTimestamp = &now },
+			want: want{course: Hold, ready: active, criteria: &livev1alpha1.CriteriaRecord{Hash: hash}, prune: []string{"ok-1"}, release: []string{"gone-1"}},
+		},
+		{
+			name: "Being deleted after a refused template: Ready is the active one again (the deletion is what holds it)",
+			edit: func(rx *livev1alpha1.BattleReaction) {
+				rx.DeletionTimestamp = &now
+				rx.Status.Conditions = []metav1.Condition{refused}
+			},
 			want: want{course: Hold, ready: active, criteria: &livev1alpha1.CriteriaRecord{Hash: hash}, prune: []string{"ok-1"}, release: []string{"gone-1"}},
 		},
 		{
@@ -170,21 +178,29 @@ func TestPlanReconcile(t *testing.T) {
 			if diff := cmp.Diff(before, rx); diff != "" {
 				t.Errorf("the reaction changed (-before +after):\n%s", diff)
 			}
-			if got := Holds(rx, tt.invalid); got != (plan.Course == Hold) {
-				t.Errorf("Holds says %v, the plan's course is %s", got, plan.Course)
-			}
-
-			// Holding, the plan carries the status to store: Status's, with the plan's criteria
-			// and Ready. Firing and delivering compose theirs.
+			// Holding, the plan carries the status to store, with its criteria, its Ready and
+			// the counts of its Jobs. Firing and delivering compose theirs.
 			if plan.Course != Hold {
 				if plan.Status != nil || plan.Release != nil {
 					t.Errorf("a %s plan carries a status or Jobs to release: %+v, %v", plan.Course, plan.Status, names(plan.Release))
 				}
 				return
 			}
-			status, _, _ := Status(StatusInput{Reaction: rx, Criteria: plan.Criteria, Ready: plan.Ready, Now: now, Jobs: jobs()})
-			if diff := cmp.Diff(status, plan.Status); diff != "" {
-				t.Errorf("the status to store (-Status's +the plan's):\n%s", diff)
+			status := plan.Status
+			if status.ObservedGeneration != 3 || !cmp.Equal(status.Criteria, tt.want.criteria) {
+				t.Errorf("the status to store observes generation %d and criteria %+v", status.ObservedGeneration, status.Criteria)
+			}
+			readyNow := tt.want.ready
+			if len(before.Status.Conditions) == 0 || before.Status.Conditions[0].Status != readyNow.Status {
+				readyNow.LastTransitionTime = now
+			}
+			if diff := cmp.Diff([]metav1.Condition{readyNow}, status.Conditions); diff != "" {
+				t.Errorf("the status's conditions (-want +got):\n%s", diff)
+			}
+			// 4 succeeded, 1 failed, 1 running, and the one leaving counted once.
+			if status.JobsStarted != 7 || status.JobsSucceeded != 5 || status.JobsFailed != 1 || status.JobsRunning != 1 {
+				t.Errorf("the status counts started %d, succeeded %d, failed %d, running %d; want 7, 5, 1, 1",
+					status.JobsStarted, status.JobsSucceeded, status.JobsFailed, status.JobsRunning)
 			}
 		})
 	}
