@@ -27,6 +27,13 @@ func TestPlanReconcile(t *testing.T) {
 	// Four succeeded Jobs (one more than the default limit of 3 and its battle recorded), one
 	// failed (within its limit of 1), one running, and one leaving (its count stored, its
 	// finalizer ours).
+	// storedReady is an edit: the reaction's stored Ready is c, observed at generation.
+	storedReady := func(c metav1.Condition, generation int64) func(*livev1alpha1.BattleReaction) {
+		return func(rx *livev1alpha1.BattleReaction) {
+			c.ObservedGeneration = generation
+			rx.Status.Conditions = []metav1.Condition{c}
+		}
+	}
 	jobs := func() []*batchv1.Job {
 		return []*batchv1.Job{testJob("ok-1", succeeded, 1), testJob("ok-2", succeeded, 2), testJob("ok-3", succeeded, 3), testJob("ok-4", succeeded, 4),
 			testJob("bad-1", failed, 1), testJob("run-1", running, 0), deleting(testJob("gone-1", succeeded, 0), true)}
@@ -105,17 +112,13 @@ func TestPlanReconcile(t *testing.T) {
 		},
 		{
 			name:    "An invalid expression Ready already reports for this generation: no Warning again",
-			edit:    func(rx *livev1alpha1.BattleReaction) { rx.Status.Conditions = []metav1.Condition{invalid} },
+			edit:    storedReady(invalid, 3),
 			invalid: badExpression,
 			want:    want{course: Hold, ready: invalid, criteria: &livev1alpha1.CriteriaRecord{Hash: hash}, prune: []string{"ok-1"}, release: []string{"gone-1"}},
 		},
 		{
-			name: "The same invalid expression reported for an earlier generation: a Warning again",
-			edit: func(rx *livev1alpha1.BattleReaction) {
-				earlier := invalid
-				earlier.ObservedGeneration = 2
-				rx.Status.Conditions = []metav1.Condition{earlier}
-			},
+			name:    "The same invalid expression reported for an earlier generation: a Warning again",
+			edit:    storedReady(invalid, 2),
 			invalid: badExpression,
 			want: want{course: Hold, ready: invalid, criteria: &livev1alpha1.CriteriaRecord{Hash: hash}, prune: []string{"ok-1"},
 				warning: &Warning{Reason: livev1alpha1.ReasonInvalidExpression, Message: badExpression.Error()}, release: []string{"gone-1"}},
@@ -129,7 +132,7 @@ func TestPlanReconcile(t *testing.T) {
 			name: "Being deleted after a refused template: Ready is the active one again (the deletion is what holds it)",
 			edit: func(rx *livev1alpha1.BattleReaction) {
 				rx.DeletionTimestamp = &now
-				rx.Status.Conditions = []metav1.Condition{refused}
+				storedReady(refused, 3)(rx)
 			},
 			want: want{course: Hold, ready: active, criteria: &livev1alpha1.CriteriaRecord{Hash: hash}, prune: []string{"ok-1"}, release: []string{"gone-1"}},
 		},
@@ -142,16 +145,12 @@ func TestPlanReconcile(t *testing.T) {
 		},
 		{
 			name: "A template refused for this generation holds, and keeps its condition (reported when it was refused)",
-			edit: func(rx *livev1alpha1.BattleReaction) { rx.Status.Conditions = []metav1.Condition{refused} },
+			edit: storedReady(refused, 3),
 			want: want{course: Hold, ready: refused, criteria: &livev1alpha1.CriteriaRecord{Hash: hash}, prune: []string{"ok-1"}, release: []string{"gone-1"}},
 		},
 		{
 			name: "A template refused for an earlier generation is tried again",
-			edit: func(rx *livev1alpha1.BattleReaction) {
-				earlier := refused
-				earlier.ObservedGeneration = 2
-				rx.Status.Conditions = []metav1.Condition{earlier}
-			},
+			edit: storedReady(refused, 2),
 			want: want{course: FireJobs, ready: active, criteria: &livev1alpha1.CriteriaRecord{Hash: hash}, prune: []string{"ok-1"}},
 		},
 	}

@@ -450,7 +450,7 @@ func (h *historyRun) measureCeiling(when string) (rate float64) {
 	plane0 := h.controlPlaneWork()
 	mgrCPU0, mgrErr := h.managerCPU()
 	r := h.directCreate(ctx, histCeilingNS, from, h.cfg.ceiling)
-	work := h.controlPlaneWork().since(plane0, max(r.created, 1))
+	work := h.controlPlaneWork().since(plane0, max(r.created, 1), "creates")
 	if mgrCPU1, err := h.managerCPU(); err == nil && mgrErr == nil {
 		// What a manager that should be idle spent meanwhile: its work competes with the creates.
 		work += fmt.Sprintf(", the manager %.2f s", (mgrCPU1-mgrCPU0)/float64(max(r.created, 1))*1000)
@@ -459,7 +459,7 @@ func (h *historyRun) measureCeiling(when string) (rate float64) {
 		h.b.Fatalf("the ceiling's creates all failed: %v", r.firstErr)
 	}
 	rate = float64(r.created) / r.elapsed.Seconds()
-	line := fmt.Sprintf("%.0f BattleResults/s %s (p99 %s; %s)", rate, when, fmtDur(percentile(r.latencies, 0.99)), strings.Replace(work, "battles", "creates", 1))
+	line := fmt.Sprintf("%.0f BattleResults/s %s (p99 %s; %s)", rate, when, fmtDur(percentile(r.latencies, 0.99)), work)
 	if r.failed > 0 {
 		line += fmt.Sprintf(" (%d creates failed: %v)", r.failed, r.firstErr)
 	}
@@ -905,7 +905,7 @@ func (h *historyRun) measure(row *histRow) {
 	}
 	if cpu1, err := h.mgr.cpuSeconds(); err == nil && len(stored) > 0 {
 		row.cpuPer1000 = (cpu1 - cpu0) / float64(len(stored)) * 1000
-		row.notes = append(row.notes, h.controlPlaneWork().since(plane0, len(stored)))
+		row.notes = append(row.notes, h.controlPlaneWork().since(plane0, len(stored), "battles"))
 	}
 	row.window = time.Since(t0)
 	if row.capped {
@@ -961,13 +961,13 @@ func (h *historyRun) controlPlaneWork() planeWork {
 	return w
 }
 
-// since says what the control plane did between before and w, for battles battles.
-func (w planeWork) since(before planeWork, battles int) string {
+// since says what the control plane did between before and w, per 1,000 of n things (what).
+func (w planeWork) since(before planeWork, n int, what string) string {
 	if err := errors.Join(before.err, w.err); err != nil {
 		return "the control plane's CPU: " + err.Error()
 	}
-	per := func(cpu float64) string { return fmt.Sprintf("%.2f s", cpu/float64(battles)*1000) }
-	line := fmt.Sprintf("CPU per 1,000 battles: the API server %s, etcd %s", per(w.apiserverCPU-before.apiserverCPU), per(w.etcdCPU-before.etcdCPU))
+	per := func(cpu float64) string { return fmt.Sprintf("%.2f s", cpu/float64(n)*1000) }
+	line := fmt.Sprintf("CPU per 1,000 %s: the API server %s, etcd %s", what, per(w.apiserverCPU-before.apiserverCPU), per(w.etcdCPU-before.etcdCPU))
 	if n := w.compactions - before.compactions; n > 0 {
 		line += fmt.Sprintf("; etcd compacted %.0f time(s) during the step (%.0f ms)", n, w.compactedMs-before.compactedMs)
 	}
