@@ -55,12 +55,15 @@ import (
 //
 //	KUBEBUILDER_ASSETS=$(hack/build-controlplane.sh) go test -run '^$' -bench BenchmarkHistory -benchtime 1x -timeout 0 ./test/e2e
 //
-// Settings (environment): HISTORY_STEPS (0,10000,30000,60000,100000), HISTORY_BATTLES (2000),
+// Settings (environment): HISTORY_STEPS (0,10000,30000,50000,100000), HISTORY_BATTLES (10000:
+// each step's battles take the history from `stored` to 10,000 more, so the steps at 0 and
+// 50,000 measure ingest over the ranges issue 9 names, 0–10,000 and 50,000–60,000),
 // HISTORY_SENDERS (32), HISTORY_LOADERS (32), HISTORY_CEILING (3000 creates; 0 skips),
 // HISTORY_FAILOVER (1), HISTORY_BUDGET (10m, the cap of each load, settle and measurement),
 // HISTORY_MANAGER (a prebuilt manager binary instead of go build ./cmd), HISTORY_OUT (a file
 // that gets the progress and the table too), HISTORY_PROFILES (a directory that gets the
-// manager's heap profile after each step, heap-<stored>.pb.gz, and 10 s CPU profiles of the
+// manager's and the API server's heap profiles after each step, heap-<stored>.pb.gz and
+// heap-apiserver-<stored>.pb.gz, and CPU profiles (HISTORY_PROFILE_SECONDS, 10) of the
 // manager and the API server at the start of each measurement, cpu-manager-<stored>.pb.gz and
 // cpu-apiserver-<stored>.pb.gz, for go tool pprof), HISTORY_APISERVER_ARGS (more kube-apiserver
 // flags, e.g. --feature-gates=DetectCacheInconsistency=false).
@@ -143,6 +146,7 @@ type histRow struct {
 	jobsSeen         int
 	jobsWant         int
 	cpuPer1000       float64
+	apiserverPer1000 float64 // the API server's CPU seconds per 1,000 battles measured (0: not read)
 	window           time.Duration
 	rss, peak        int64
 	etcdTotal        int64
@@ -905,7 +909,11 @@ func (h *historyRun) measure(row *histRow) {
 	}
 	if cpu1, err := h.mgr.cpuSeconds(); err == nil && len(stored) > 0 {
 		row.cpuPer1000 = (cpu1 - cpu0) / float64(len(stored)) * 1000
-		row.notes = append(row.notes, h.controlPlaneWork().since(plane0, len(stored), "battles"))
+		plane1 := h.controlPlaneWork()
+		if plane0.err == nil && plane1.err == nil {
+			row.apiserverPer1000 = (plane1.apiserverCPU - plane0.apiserverCPU) / float64(len(stored)) * 1000
+		}
+		row.notes = append(row.notes, plane1.since(plane0, len(stored), "battles"))
 	}
 	row.window = time.Since(t0)
 	if row.capped {
@@ -916,6 +924,11 @@ func (h *historyRun) measure(row *histRow) {
 	row.rss, row.peak, _ = h.mgr.memory()
 	if h.cfg.profiles != "" {
 		path := filepath.Join(h.cfg.profiles, fmt.Sprintf("heap-%d.pb.gz", h.stored))
+		apiPath := filepath.Join(h.cfg.profiles, fmt.Sprintf("heap-apiserver-%d.pb.gz", h.stored))
+		if err := fetchTo(context.Background(), func() (*http.Client, error) { return rest.HTTPClientFor(h.restConfig) },
+			strings.TrimSuffix(h.restConfig.Host, "/")+"/debug/pprof/heap?gc=1", apiPath); err != nil {
+			row.notes = append(row.notes, "the API server's heap profile: "+err.Error())
+		}
 		if err := h.mgr.heapProfile(path); err != nil {
 			row.notes = append(row.notes, "heap profile: "+err.Error())
 		} else if sums, err := testutil.ScrapeSums(h.mgr.Metrics); err == nil {
@@ -1225,6 +1238,9 @@ func (h *historyRun) failOver(ctx context.Context) {
 
 func (h *historyRun) rowText(r histRow) string {
 	stored := fmtCount(r.stored)
+	if r.ok > 0 {
+		stored += " → " + fmtCount(r.stored+r.sent) // the battles measured add to the history
+	}
 	if r.capped {
 		stored += " (capped)"
 	}
@@ -1250,9 +1266,13 @@ func (h *historyRun) rowText(r histRow) string {
 	if r.jobsSeen < r.jobsWant {
 		jobs = fmt.Sprintf("%s (only %d of %d Jobs)", fmtDur(r.jobP99), r.jobsSeen, r.jobsWant)
 	}
-	return fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s | %s | %s (peak %s) | %s (in use %s) | %.2f s |",
+	apiserver := "-"
+	if r.apiserverPer1000 > 0 {
+		apiserver = fmt.Sprintf("%.2f s", r.apiserverPer1000)
+	}
+	return fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s | %s | %s (peak %s) | %s (in use %s) | %.2f s | %s |",
 		stored, ingest, ceiling, share, fmtDur(r.p50), fmtDur(r.p99), hot, jobs, fmtMiB(r.rss), fmtMiB(r.peak),
-		fmtMiB(r.etcdTotal), fmtMiB(r.etcdInUse), r.cpuPer1000)
+		fmtMiB(r.etcdTotal), fmtMiB(r.etcdInUse), r.cpuPer1000, apiserver)
 }
 
 func (h *historyRun) report() {
@@ -1268,9 +1288,9 @@ func (h *historyRun) report() {
 	}
 	fmt.Fprintf(&s, "each step: the history filled to `stored` by direct creates (%d workers), then %s battles through the receiver (%d concurrent senders); every battle: the hot room + 2 of %s rooms; 10 BattleReactions, one for room %s (1 in 10 measured battles)\n",
 		h.cfg.loaders, fmtCount(h.cfg.battles), h.cfg.senders, fmtCount(histOtherRooms), histMatchRoom)
-	fmt.Fprintf(&s, "ingest: callbacks answered OK per second (× the first ceiling); ceiling then: the API server's direct creates per second measured just before the step's battles, the manager running and idle (it watches its namespace only); hot room exact: from the last answer until its RoomStats counts every battle; callback→Job: from a battle's answer until its Job is seen (watch); RSS: VmRSS 3 s after the step (peak VmHWM); etcd db size: etcd_mvcc_db_total_size_in_bytes (in use: _in_use_in_bytes) from etcd's /metrics; CPU: the manager's utime+stime from the first callback until it is idle, per 1,000 battles\n\n")
-	fmt.Fprintf(&s, "| stored | ingest /s | API server ceiling then /s | ingest ÷ ceiling then | answer p50 | answer p99 | hot room exact after last answer | callback→Job p99 | manager RSS | etcd db size | manager CPU per 1,000 battles |\n")
-	fmt.Fprintf(&s, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&s, "ingest: callbacks answered OK per second (× the first ceiling); ceiling then: the API server's direct creates per second measured just before the step's battles, the manager running and idle (it watches its namespace only); hot room exact: from the last answer until its RoomStats counts every battle; callback→Job: from a battle's answer until its Job is seen (watch); RSS: VmRSS 3 s after the step (peak VmHWM); etcd db size: etcd_mvcc_db_total_size_in_bytes (in use: _in_use_in_bytes) from etcd's /metrics; CPU: the manager's (and the API server's) utime+stime from the first callback until the manager is idle, per 1,000 battles; stored: the history when the step's battles began → when they ended\n\n")
+	fmt.Fprintf(&s, "| stored | ingest /s | API server ceiling then /s | ingest ÷ ceiling then | answer p50 | answer p99 | hot room exact after last answer | callback→Job p99 | manager RSS | etcd db size | manager CPU per 1,000 battles | API server CPU per 1,000 battles |\n")
+	fmt.Fprintf(&s, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range h.rows {
 		fmt.Fprintln(&s, h.rowText(r))
 	}
@@ -1303,11 +1323,11 @@ func (h *historyRun) report() {
 	}
 }
 
-// cpuProfiles records 10 s of CPU profile of the manager and of the API server, from now, into
-// the profiles directory (cpu-manager-<stored>.pb.gz, cpu-apiserver-<stored>.pb.gz); the
-// returned function waits for both.
+// cpuProfiles records HISTORY_PROFILE_SECONDS of CPU profile of the manager and of the API
+// server, from now, into the profiles directory (cpu-manager-<stored>.pb.gz,
+// cpu-apiserver-<stored>.pb.gz); the returned function waits for both.
 func (h *historyRun) cpuProfiles(ctx context.Context) func() {
-	const query = "profile?seconds=10"
+	query := fmt.Sprintf("profile?seconds=%d", h.cfg.profileSeconds)
 	targets := map[string]struct {
 		url    string
 		client func() (*http.Client, error)

@@ -47,22 +47,23 @@ var histDelivery = battle.Delivery{SDKAppID: histApp, ClientIP: "127.0.0.1", Opt
 
 // histConfig is what the environment asks of BenchmarkHistory.
 type histConfig struct {
-	steps       []int         // HISTORY_STEPS: stored BattleResults at each measurement
-	battles     int           // HISTORY_BATTLES: battles sent through the receiver per step
-	senders     int           // HISTORY_SENDERS: concurrent callback senders
-	loaders     int           // HISTORY_LOADERS: workers of the direct-create loader and of the ceiling
-	ceiling     int           // HISTORY_CEILING: creates measuring the API server's ceiling (0: none)
-	failover    bool          // HISTORY_FAILOVER: restart the manager after the last step
-	phaseBudget time.Duration // HISTORY_BUDGET: the longest a load, a settle or a measurement may take
-	manager     string        // HISTORY_MANAGER: a prebuilt manager binary (default: go build ./cmd)
-	out         string        // HISTORY_OUT: a file that gets the progress and the table too
-	profiles    string        // HISTORY_PROFILES: a directory that gets the manager's heap profile after each step
-	apiserver   []string      // HISTORY_APISERVER_ARGS: more kube-apiserver flags, --name=value separated by spaces
+	steps          []int         // HISTORY_STEPS: stored BattleResults at each measurement
+	battles        int           // HISTORY_BATTLES: battles sent through the receiver per step
+	senders        int           // HISTORY_SENDERS: concurrent callback senders
+	loaders        int           // HISTORY_LOADERS: workers of the direct-create loader and of the ceiling
+	ceiling        int           // HISTORY_CEILING: creates measuring the API server's ceiling (0: none)
+	failover       bool          // HISTORY_FAILOVER: restart the manager after the last step
+	phaseBudget    time.Duration // HISTORY_BUDGET: the longest a load, a settle or a measurement may take
+	manager        string        // HISTORY_MANAGER: a prebuilt manager binary (default: go build ./cmd)
+	out            string        // HISTORY_OUT: a file that gets the progress and the table too
+	profiles       string        // HISTORY_PROFILES: a directory that gets the manager's heap profile after each step
+	profileSeconds int           // HISTORY_PROFILE_SECONDS: the length of each CPU profile
+	apiserver      []string      // HISTORY_APISERVER_ARGS: more kube-apiserver flags, --name=value separated by spaces
 }
 
 func loadHistConfig() (histConfig, error) {
-	c := histConfig{steps: []int{0, 10_000, 30_000, 60_000, 100_000}, battles: 2000, senders: 32, loaders: 32,
-		ceiling: 3000, failover: true, phaseBudget: 10 * time.Minute,
+	c := histConfig{steps: []int{0, 10_000, 30_000, 50_000, 100_000}, battles: 10_000, senders: 32, loaders: 32,
+		ceiling: 3000, failover: true, phaseBudget: 10 * time.Minute, profileSeconds: 10,
 		manager: os.Getenv("HISTORY_MANAGER"), out: os.Getenv("HISTORY_OUT"),
 		profiles: os.Getenv("HISTORY_PROFILES"), apiserver: strings.Fields(os.Getenv("HISTORY_APISERVER_ARGS"))}
 	for _, f := range c.apiserver {
@@ -85,7 +86,7 @@ func loadHistConfig() (histConfig, error) {
 		name string
 		dst  *int
 		min  int
-	}{{"HISTORY_BATTLES", &c.battles, 1}, {"HISTORY_SENDERS", &c.senders, 1}, {"HISTORY_LOADERS", &c.loaders, 1}, {"HISTORY_CEILING", &c.ceiling, 0}} {
+	}{{"HISTORY_BATTLES", &c.battles, 1}, {"HISTORY_SENDERS", &c.senders, 1}, {"HISTORY_LOADERS", &c.loaders, 1}, {"HISTORY_CEILING", &c.ceiling, 0}, {"HISTORY_PROFILE_SECONDS", &c.profileSeconds, 1}} {
 		if v := os.Getenv(p.name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < p.min {
