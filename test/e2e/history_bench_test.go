@@ -44,8 +44,8 @@ import (
 // of room match-me, nine that match nothing). Every battle has three rooms: a hot room in
 // every battle and two of 2,000 others. For each step of HISTORY_STEPS it fills the history
 // up to that many BattleResults by creating them straight in the API server, waits for the
-// manager to catch up, then sends HISTORY_BATTLES battles through the receiver (one in ten
-// with match-me) and prints one row: ingest, answer latency, how long after the last answer
+// manager to catch up, then sends HISTORY_BATTLES battles through the receiver (one in
+// histMatchEvery with match-me) and prints one row: ingest, answer latency, how long after the last answer
 // the hot room's RoomStats is exact, callback→Job latency, the manager's memory and CPU, and
 // etcd's size. With HISTORY_FAILOVER it then restarts the manager with the whole history.
 //
@@ -58,7 +58,8 @@ import (
 // Settings (environment): HISTORY_STEPS (0,10000,30000,50000,100000), HISTORY_BATTLES (10000:
 // each step's battles take the history from `stored` to 10,000 more, so the steps at 0 and
 // 50,000 measure ingest over the ranges issue 9 names, 0–10,000 and 50,000–60,000),
-// HISTORY_SENDERS (32), HISTORY_LOADERS (32), HISTORY_CEILING (3000 creates; 0 skips),
+// HISTORY_SENDERS (32), HISTORY_RATE (callbacks offered per second; 0, the default, sends as
+// fast as the senders get answers), HISTORY_LOADERS (32), HISTORY_CEILING (3000 creates; 0 skips),
 // HISTORY_FAILOVER (1), HISTORY_BUDGET (10m, the cap of each load, settle and measurement),
 // HISTORY_MANAGER (a prebuilt manager binary instead of go build ./cmd), HISTORY_OUT (a file
 // that gets the progress and the table too), HISTORY_PROFILES (a directory that gets the
@@ -735,15 +736,30 @@ func (h *historyRun) measure(row *histRow) {
 	answers := make([]histAnswer, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	// With HISTORY_RATE, a sender takes a tick before each callback, so the steps compare the
+	// manager's work per battle at the same offered load instead of at each step's top speed.
+	var ticks <-chan time.Time
+	if h.cfg.rate > 0 {
+		ticker := time.NewTicker(time.Second / time.Duration(h.cfg.rate))
+		defer ticker.Stop()
+		ticks = ticker.C
+	}
 	t0 := time.Now()
 	for range h.cfg.senders {
 		wg.Go(func() {
 			for ctx.Err() == nil {
+				if ticks != nil {
+					select {
+					case <-ticks:
+					case <-ctx.Done():
+						return
+					}
+				}
 				k := int(next.Add(1)) - 1
 				if k >= n {
 					return
 				}
-				h.send(hc, first+k, k%10 == 0, &answers[k])
+				h.send(hc, first+k, k%histMatchEvery == 0, &answers[k])
 			}
 		})
 	}
@@ -1286,8 +1302,12 @@ func (h *historyRun) report() {
 	if len(h.ceilings) > 0 {
 		fmt.Fprintf(&s, "API server ceiling, %s direct creates by %d workers: %s\n", fmtCount(h.cfg.ceiling), h.cfg.loaders, strings.Join(h.ceilings, "; "))
 	}
-	fmt.Fprintf(&s, "each step: the history filled to `stored` by direct creates (%d workers), then %s battles through the receiver (%d concurrent senders); every battle: the hot room + 2 of %s rooms; 10 BattleReactions, one for room %s (1 in 10 measured battles)\n",
-		h.cfg.loaders, fmtCount(h.cfg.battles), h.cfg.senders, fmtCount(histOtherRooms), histMatchRoom)
+	offered := ""
+	if h.cfg.rate > 0 {
+		offered = fmt.Sprintf(", %d offered per second", h.cfg.rate)
+	}
+	fmt.Fprintf(&s, "each step: the history filled to `stored` by direct creates (%d workers), then %s battles through the receiver (%d concurrent senders%s); every battle: the hot room + 2 of %s rooms; 10 BattleReactions, one for room %s (1 in %d measured battles)\n",
+		h.cfg.loaders, fmtCount(h.cfg.battles), h.cfg.senders, offered, fmtCount(histOtherRooms), histMatchRoom, histMatchEvery)
 	fmt.Fprintf(&s, "ingest: callbacks answered OK per second (× the first ceiling); ceiling then: the API server's direct creates per second measured just before the step's battles, the manager running and idle (it watches its namespace only); hot room exact: from the last answer until its RoomStats counts every battle; callback→Job: from a battle's answer until its Job is seen (watch); RSS: VmRSS 3 s after the step (peak VmHWM); etcd db size: etcd_mvcc_db_total_size_in_bytes (in use: _in_use_in_bytes) from etcd's /metrics; CPU: the manager's (and the API server's) utime+stime from the first callback until the manager is idle, per 1,000 battles; stored: the history when the step's battles began → when they ended\n\n")
 	fmt.Fprintf(&s, "| stored | ingest /s | API server ceiling then /s | ingest ÷ ceiling then | answer p50 | answer p99 | hot room exact after last answer | callback→Job p99 | manager RSS | etcd db size | manager CPU per 1,000 battles | API server CPU per 1,000 battles |\n")
 	fmt.Fprintf(&s, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
