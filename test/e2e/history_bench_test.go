@@ -45,9 +45,9 @@ import (
 // every battle and two of 2,000 others. For each step of HISTORY_STEPS it fills the history
 // up to that many BattleResults by creating them straight in the API server, waits for the
 // manager to catch up, then sends HISTORY_BATTLES battles through the receiver (one in
-// histMatchEvery with match-me) and prints one row: ingest, answer latency, how long after the last answer
-// the hot room's RoomStats is exact, callback→Job latency, the manager's memory and CPU, and
-// etcd's size. With HISTORY_FAILOVER it then restarts the manager with the whole history.
+// histMatchEvery with match-me) and prints one row: ingest, answer latency, how long after
+// the last answer the hot room's RoomStats is exact, callback→Job latency, the manager's
+// memory and CPU, the API server's CPU, and etcd's size. With HISTORY_FAILOVER it then restarts the manager with the whole history.
 //
 // The whole run happens once, whatever b.N. No figure fails it; only a broken set-up does.
 // It needs KUBEBUILDER_ASSETS, and far more than go test's default 10-minute -timeout for the

@@ -62,7 +62,7 @@ type histConfig struct {
 	phaseBudget    time.Duration // HISTORY_BUDGET: the longest a load, a settle or a measurement may take
 	manager        string        // HISTORY_MANAGER: a prebuilt manager binary (default: go build ./cmd)
 	out            string        // HISTORY_OUT: a file that gets the progress and the table too
-	profiles       string        // HISTORY_PROFILES: a directory that gets the manager's heap profile after each step
+	profiles       string        // HISTORY_PROFILES: a directory for CPU and heap profiles
 	profileSeconds int           // HISTORY_PROFILE_SECONDS: the length of each CPU profile
 	apiserver      []string      // HISTORY_APISERVER_ARGS: more kube-apiserver flags, --name=value separated by spaces
 }
