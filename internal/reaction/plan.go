@@ -140,11 +140,11 @@ func NotReady(rx *livev1alpha1.BattleReaction, reason, message string) (metav1.C
 // Holds says whether a reaction fires for no battle (Course Hold): it is being deleted, its
 // expression does not compile (invalid), or the API server refused its Job template.
 func Holds(rx *livev1alpha1.BattleReaction, invalid error) bool {
-	return invalid != nil || rx.DeletionTimestamp != nil || TemplateRejected(rx)
+	return invalid != nil || rx.DeletionTimestamp != nil || templateRejected(rx)
 }
 
-// TemplateRejected says whether the API server refused this generation's Job template.
-func TemplateRejected(rx *livev1alpha1.BattleReaction) bool {
+// templateRejected says whether the API server refused this generation's Job template.
+func templateRejected(rx *livev1alpha1.BattleReaction) bool {
 	c := meta.FindStatusCondition(rx.Status.Conditions, livev1alpha1.ConditionReady)
 	return c != nil && c.Reason == livev1alpha1.ReasonInvalidJobTemplate && c.ObservedGeneration == rx.Generation
 }

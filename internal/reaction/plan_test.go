@@ -24,9 +24,6 @@ func TestPlanReconcile(t *testing.T) {
 	badExpression := errors.New("undeclared reference to 'battel'")
 	invalid := condition(metav1.ConditionFalse, livev1alpha1.ReasonInvalidExpression, badExpression.Error(), 3)
 	refused := condition(metav1.ConditionFalse, livev1alpha1.ReasonInvalidJobTemplate, "the API server refused the Job", 3)
-	// Four succeeded Jobs (one more than the default limit of 3 and its battle recorded), one
-	// failed (within its limit of 1), one running, and one leaving (its count stored, its
-	// finalizer ours).
 	// storedReady is an edit: the reaction's stored Ready is c, observed at generation.
 	storedReady := func(c metav1.Condition, generation int64) func(*livev1alpha1.BattleReaction) {
 		return func(rx *livev1alpha1.BattleReaction) {
@@ -34,6 +31,9 @@ func TestPlanReconcile(t *testing.T) {
 			rx.Status.Conditions = []metav1.Condition{c}
 		}
 	}
+	// Four succeeded Jobs (one more than the default limit of 3 and its battle recorded), one
+	// failed (within its limit of 1), one running, and one leaving (its count stored, its
+	// finalizer ours).
 	jobs := func() []*batchv1.Job {
 		return []*batchv1.Job{testJob("ok-1", succeeded, 1), testJob("ok-2", succeeded, 2), testJob("ok-3", succeeded, 3), testJob("ok-4", succeeded, 4),
 			testJob("bad-1", failed, 1), testJob("run-1", running, 0), deleting(testJob("gone-1", succeeded, 0), true)}
