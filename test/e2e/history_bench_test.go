@@ -130,6 +130,15 @@ type historyRun struct {
 	notes       []string
 }
 
+// span is the history the row's battles were measured over: stored when they began → when
+// they ended (the battles measured add to it).
+func (r histRow) span() string {
+	if r.ok == 0 {
+		return fmtCount(r.stored)
+	}
+	return fmtCount(r.stored) + " → " + fmtCount(r.stored+r.sent)
+}
+
 // histRow is one step's figures.
 type histRow struct {
 	target, stored   int
@@ -926,9 +935,7 @@ func (h *historyRun) measure(row *histRow) {
 	if cpu1, err := h.mgr.cpuSeconds(); err == nil && len(stored) > 0 {
 		row.cpuPer1000 = (cpu1 - cpu0) / float64(len(stored)) * 1000
 		plane1 := h.controlPlaneWork()
-		if plane0.err == nil && plane1.err == nil {
-			row.apiserverPer1000 = (plane1.apiserverCPU - plane0.apiserverCPU) / float64(len(stored)) * 1000
-		}
+		row.apiserverPer1000, _, _ = plane1.perThousand(plane0, len(stored))
 		row.notes = append(row.notes, plane1.since(plane0, len(stored), "battles"))
 	}
 	row.window = time.Since(t0)
@@ -940,9 +947,11 @@ func (h *historyRun) measure(row *histRow) {
 	row.rss, row.peak, _ = h.mgr.memory()
 	if h.cfg.profiles != "" {
 		path := filepath.Join(h.cfg.profiles, fmt.Sprintf("heap-%d.pb.gz", h.stored))
-		apiPath := filepath.Join(h.cfg.profiles, fmt.Sprintf("heap-apiserver-%d.pb.gz", h.stored))
-		if err := fetchTo(context.Background(), func() (*http.Client, error) { return rest.HTTPClientFor(h.restConfig) },
-			strings.TrimSuffix(h.restConfig.Host, "/")+"/debug/pprof/heap?gc=1", apiPath); err != nil {
+		heap, err := apiserverGet(context.Background(), h.restConfig, "/debug/pprof/heap?gc=1")
+		if err == nil {
+			err = os.WriteFile(filepath.Join(h.cfg.profiles, fmt.Sprintf("heap-apiserver-%d.pb.gz", h.stored)), heap, 0o644)
+		}
+		if err != nil {
 			row.notes = append(row.notes, "the API server's heap profile: "+err.Error())
 		}
 		if err := h.mgr.heapProfile(path); err != nil {
@@ -990,13 +999,22 @@ func (h *historyRun) controlPlaneWork() planeWork {
 	return w
 }
 
+// perThousand is the CPU seconds the API server and etcd spent between before and w, per
+// 1,000 of n things; an error when either reading failed.
+func (w planeWork) perThousand(before planeWork, n int) (apiserver, etcd float64, err error) {
+	if err := errors.Join(before.err, w.err); err != nil {
+		return 0, 0, err
+	}
+	return (w.apiserverCPU - before.apiserverCPU) / float64(n) * 1000, (w.etcdCPU - before.etcdCPU) / float64(n) * 1000, nil
+}
+
 // since says what the control plane did between before and w, per 1,000 of n things (what).
 func (w planeWork) since(before planeWork, n int, what string) string {
-	if err := errors.Join(before.err, w.err); err != nil {
+	apiserver, etcd, err := w.perThousand(before, n)
+	if err != nil {
 		return "the control plane's CPU: " + err.Error()
 	}
-	per := func(cpu float64) string { return fmt.Sprintf("%.2f s", cpu/float64(n)*1000) }
-	line := fmt.Sprintf("CPU per 1,000 %s: the API server %s, etcd %s", what, per(w.apiserverCPU-before.apiserverCPU), per(w.etcdCPU-before.etcdCPU))
+	line := fmt.Sprintf("CPU per 1,000 %s: the API server %.2f s, etcd %.2f s", what, apiserver, etcd)
 	if n := w.compactions - before.compactions; n > 0 {
 		line += fmt.Sprintf("; etcd compacted %.0f time(s) during the step (%.0f ms)", n, w.compactedMs-before.compactedMs)
 	}
@@ -1253,10 +1271,7 @@ func (h *historyRun) failOver(ctx context.Context) {
 }
 
 func (h *historyRun) rowText(r histRow) string {
-	stored := fmtCount(r.stored)
-	if r.ok > 0 {
-		stored += " → " + fmtCount(r.stored+r.sent) // the battles measured add to the history
-	}
+	stored := r.span()
 	if r.capped {
 		stored += " (capped)"
 	}

@@ -490,7 +490,7 @@ func ingestRatios(rows []histRow) string {
 		if early.stored > 10_000 || early.ingest == 0 {
 			continue
 		}
-		part := fmt.Sprintf("against %s stored: %.2f× as measured (%.0f/%.0f)", fmtCount(early.stored), late.ingest/early.ingest, late.ingest, early.ingest)
+		part := fmt.Sprintf("against %s stored: %.2f× as measured (%.0f/%.0f)", early.span(), late.ingest/early.ingest, late.ingest, early.ingest)
 		if late.ceiling > 0 && early.ceiling > 0 {
 			part += fmt.Sprintf(", %.2f× as a share of each step's ceiling (%.2f/%.2f; the ceiling %.0f/%.0f)",
 				(late.ingest/late.ceiling)/(early.ingest/early.ceiling), late.ingest/late.ceiling, early.ingest/early.ceiling, late.ceiling, early.ceiling)
@@ -500,5 +500,5 @@ func ingestRatios(rows []histRow) string {
 	if len(parts) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("Ingest at %s stored (target ≥ 0.9×): %s.", fmtCount(late.stored), strings.Join(parts, "; "))
+	return fmt.Sprintf("Ingest at %s stored (target ≥ 0.9×): %s.", late.span(), strings.Join(parts, "; "))
 }
